@@ -1,0 +1,145 @@
+"""SQLite tuned for an application: WAL, enforced foreign keys, and write transactions
+that take the write lock up front and wait for it. Reasons: docs/backends/sqlite.md."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event, exc, pool
+from sqlalchemy.dialects.sqlite import insert
+from sqlalchemy.engine import URL
+
+from storelayer import Backend, Features
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.sql import Executable
+
+    from storelayer import Settings
+
+#: Seconds a connection waits for a lock before SQLite reports "database is locked".
+BUSY_TIMEOUT_SECONDS = 30.0
+READ_ONLY_OPTION = "storelayer_read_only"
+_BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
+def is_memory(url: URL) -> bool:
+    """Whether ``url`` names a private in-memory database."""
+    return url.database in (None, "", ":memory:") or bool(url.query.get("mode") == "memory")
+
+
+class SQLiteBackend(Backend):
+    """The embedded default backend."""
+
+    name = "sqlite"
+    schemes = ("sqlite",)
+    dialect = "sqlite"
+    default_driver = "pysqlite"
+    install_hint = "storelayer-sqlite (installed with storelayer)"
+    features = Features(
+        returning=True,
+        upsert=True,
+        for_update=False,
+        skip_locked=False,
+        savepoints=True,
+        replicas=False,
+        server_side_cursors=False,
+        transactional_ddl=True,
+        batch_alter=True,
+        single_writer=True,
+        timezone_aware_datetimes=False,
+        server=False,
+        backup_format="sqlite-online",
+    )
+
+    def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
+        connect_args: dict[str, Any] = {
+            "check_same_thread": False,
+            "timeout": BUSY_TIMEOUT_SECONDS,
+            # The driver's own transaction handling begins DEFERRED and too late; turn it
+            # off so configure_engine() can issue BEGIN IMMEDIATE itself.
+            "isolation_level": None,
+        }
+        if is_memory(url):
+            # One connection holds the whole database: share it between threads, one
+            # unit of work at a time, and never recycle it (that would drop the data).
+            return {
+                "poolclass": pool.QueuePool,
+                "pool_size": 1,
+                "max_overflow": 0,
+                "pool_timeout": settings.pool_timeout or BUSY_TIMEOUT_SECONDS,
+                "pool_recycle": -1,
+                "pool_pre_ping": False,
+                "connect_args": connect_args,
+            }
+        options: dict[str, Any] = {
+            "poolclass": pool.QueuePool,
+            "pool_size": 5,
+            "max_overflow": 10,
+            "pool_pre_ping": False,  # a file cannot go away like a server
+            "connect_args": connect_args,
+        }
+        options.update(settings.pool_overrides())
+        return options
+
+    def on_connect(self, dbapi_connection: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        finally:
+            cursor.close()
+
+    def configure_engine(self, engine: Engine) -> None:
+        @event.listens_for(engine, "begin")
+        def begin(conn: Connection) -> None:
+            # IMMEDIATE takes the write lock now and waits busy_timeout for it, so a
+            # read-then-write unit of work cannot lose an update or fail fast with
+            # "database is locked" when it later writes. Read-only units stay DEFERRED
+            # and, under WAL, never block writers.
+            read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+            conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+    def is_transient(self, exc_: BaseException) -> bool:
+        if super().is_transient(exc_):
+            return True
+        orig = getattr(exc_, "orig", exc_)
+        if not isinstance(orig, sqlite3.OperationalError):
+            return False
+        code = getattr(orig, "sqlite_errorcode", None)
+        return code in _BUSY_CODES or "locked" in str(orig) or "busy" in str(orig)
+
+    def is_connection_refused_for_good(self, exc_: BaseException) -> bool:
+        return True  # a file that cannot be opened will not open on retry
+
+    def constraint_name(self, error: exc.IntegrityError) -> str | None:
+        # SQLite names the columns, not the constraint: "UNIQUE constraint failed: t.c".
+        message = str(error.orig)
+        return message.split(":", 1)[1].strip() if ":" in message else None
+
+    def upsert(
+        self,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        conflict_columns: Sequence[str],
+        update_columns: Sequence[str],
+    ) -> Executable:
+        stmt = insert(table).values(list(rows))
+        if not update_columns:
+            return stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
+        return stmt.on_conflict_do_update(
+            index_elements=list(conflict_columns),
+            set_={name: stmt.excluded[name] for name in update_columns},
+        )
+
+    def server_version(self, connection: Connection) -> str:
+        return sqlite3.sqlite_version
+
+    def embedded_test_url(self, directory: Path, name: str) -> URL:
+        return URL.create("sqlite+pysqlite", database=str(directory / f"{name}.db"))

@@ -1,0 +1,55 @@
+"""Retrying a whole unit of work on the errors a backend calls transient."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from storelayer.errors import TransientError
+
+T = TypeVar("T")
+
+
+def call_with_retries(
+    attempt: Callable[[], T],
+    *,
+    is_transient: Callable[[BaseException], bool],
+    retries: int,
+    max_seconds: float,
+    initial_backoff: float = 0.02,
+    max_backoff: float = 1.0,
+) -> T:
+    """Call ``attempt`` until it returns, retrying up to ``retries`` times (with
+    exponential backoff and full jitter, within ``max_seconds``) on transient errors.
+
+    A non-transient error propagates at once; running out of retries raises
+    ``TransientError`` chained to the last error.
+    """
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
+    retrying = Retrying(
+        stop=stop_after_attempt(retries + 1) | stop_after_delay(max_seconds),
+        wait=wait_exponential_jitter(initial=initial_backoff, max=max_backoff),
+        retry=retry_if_exception(is_transient),
+        reraise=False,
+    )
+    try:
+        return retrying(attempt)
+    except RetryError as err:
+        last = err.last_attempt.exception()
+        n = err.last_attempt.attempt_number
+        summary = " ".join(str(last).split())[:300]
+        raise TransientError(
+            f"the unit of work failed {n} time(s) on transient errors and was not retried "
+            f"further (retries={retries}); last error: {summary}",
+            attempts=n,
+        ) from last

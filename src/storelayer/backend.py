@@ -1,0 +1,165 @@
+"""The ``Backend`` base class a backend plugin subclasses, and its capability flags."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.sql import Executable
+
+    from storelayer.config import Settings
+
+#: ``progress(done, total)``; ``total`` is None when unknown.
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True)
+class Features:
+    """What a backend can do. The core and the conformance suite branch on these, never on
+    a backend's name."""
+
+    # Can INSERT/UPDATE/DELETE return rows (RETURNING)?
+    returning: bool = False
+    # Does Backend.upsert() build one atomic insert-or-update statement?
+    upsert: bool = False
+    # Does SELECT ... FOR UPDATE take row locks? (False: the whole database is locked.)
+    for_update: bool = False
+    # Does SELECT ... FOR UPDATE SKIP LOCKED exist?
+    skip_locked: bool = False
+    # Can a transaction hold savepoints?
+    savepoints: bool = True
+    # Can reads be routed to replicas whose lag the backend measures?
+    replicas: bool = False
+    # Does the driver stream results through a server-side cursor?
+    server_side_cursors: bool = False
+    # Is DDL transactional (rolled back with its transaction)?
+    transactional_ddl: bool = False
+    # Does ALTER TABLE need Alembic's batch mode (copy, then move)?
+    batch_alter: bool = False
+    # Is there one writer at a time for the whole database?
+    single_writer: bool = False
+    # Does the database keep the time zone of a timezone-aware datetime?
+    timezone_aware_datetimes: bool = False
+    # Is the database a server on which a test run creates and drops databases?
+    server: bool = True
+    # The native backup format (e.g. "sqlite-online", "pg_dump-custom"), None if none.
+    backup_format: str | None = None
+
+
+class Backend:
+    """A database backend. Subclass it, set the identity attributes, override what your
+    database needs, and register an instance from ``storelayer_register_backends``.
+
+    Every method has a working default, so a minimal backend sets ``name``, ``schemes``,
+    ``dialect`` and ``default_driver`` only.
+    """
+
+    #: Unique name, used by ``STORELAYER_BACKEND`` and ``connect(backend=...)``.
+    name: ClassVar[str] = ""
+    #: URL schemes served (the part before ``+driver``), e.g. ``("postgresql", "postgres")``.
+    schemes: ClassVar[tuple[str, ...]] = ()
+    #: The SQLAlchemy dialect every scheme maps to.
+    dialect: ClassVar[str] = ""
+    #: Driver used when the URL names none (``postgresql://`` -> ``postgresql+psycopg2``).
+    default_driver: ClassVar[str | None] = None
+    #: Capability flags.
+    features: ClassVar[Features] = Features()
+    #: Server the test suite provisions databases on when ``STORELAYER_TEST_<NAME>_URL``
+    #: is unset; None for an embedded database.
+    default_test_url: ClassVar[str | None] = None
+    #: What to install to get this backend (shown when it is missing or broken).
+    install_hint: ClassVar[str | None] = None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} schemes={list(self.schemes)}>"
+
+    # -- URLs and engines -------------------------------------------------------------
+
+    def normalize_url(self, url: URL) -> URL:
+        """Map a pasted URL onto the dialect and default driver (``postgres://`` ->
+        ``postgresql+psycopg2://``)."""
+        scheme, _, driver = url.drivername.partition("+")
+        driver = driver or self.default_driver or ""
+        drivername = f"{self.dialect or scheme}+{driver}" if driver else self.dialect or scheme
+        return url.set(drivername=drivername)
+
+    def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
+        """Keyword arguments for ``sqlalchemy.create_engine``: pool class and sizes,
+        recycle, pre-ping, ``connect_args``. Pure: no connection is made."""
+        options: dict[str, Any] = {"pool_pre_ping": True}
+        options.update(settings.pool_overrides())
+        return options
+
+    def on_connect(self, dbapi_connection: Any) -> None:
+        """Set up each new DBAPI connection (pragmas, session variables)."""
+
+    def configure_engine(self, engine: Engine) -> None:
+        """Attach event listeners the backend needs beyond ``on_connect``."""
+
+    # -- errors ------------------------------------------------------------------------
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether retrying the whole unit of work may succeed (deadlock, serialization
+        failure, lost connection, database is locked)."""
+        return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+
+    def is_connection_refused_for_good(self, exc: BaseException) -> bool:
+        """Whether a failed connect is permanent (bad credentials, unknown database)."""
+        return False
+
+    def constraint_name(self, exc: sa_exc.IntegrityError) -> str | None:
+        """The name of the constraint an integrity error violated, when the driver says."""
+        return None
+
+    # -- SQL ---------------------------------------------------------------------------
+
+    def upsert(
+        self,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        conflict_columns: Sequence[str],
+        update_columns: Sequence[str],
+    ) -> Executable:
+        """One atomic insert-or-update statement for ``rows``."""
+        raise NotImplementedError(f"backend {self.name!r} does not implement upsert()")
+
+    def server_version(self, connection: Connection) -> str:
+        """The server's version as a string."""
+        info = connection.dialect.server_version_info or ()
+        return ".".join(str(part) for part in info) or "unknown"
+
+    def replica_lag(self, connection: Connection) -> float | None:
+        """Seconds this replica is behind its primary, or None if unknown."""
+        return None
+
+    # -- backups -----------------------------------------------------------------------
+
+    def backup(self, engine: Engine, target: Path, progress: Progress | None = None) -> None:
+        """Write a consistent native dump of the database to ``target``."""
+        raise NotImplementedError(f"backend {self.name!r} has no backup strategy")
+
+    def restore(self, engine: Engine, source: Path, progress: Progress | None = None) -> None:
+        """Restore a native dump written by ``backup()`` into the database."""
+        raise NotImplementedError(f"backend {self.name!r} has no restore strategy")
+
+    # -- provisioning (tests, copy, restore staging) -----------------------------------
+
+    def create_database(self, server_url: URL, name: str) -> URL:
+        """Create database ``name`` on the server and return its URL."""
+        raise NotImplementedError(f"backend {self.name!r} cannot create databases")
+
+    def drop_database(self, server_url: URL, name: str) -> None:
+        """Drop database ``name`` from the server, if it exists."""
+        raise NotImplementedError(f"backend {self.name!r} cannot drop databases")
+
+    def embedded_test_url(self, directory: Path, name: str) -> URL:
+        """For an embedded database (``features.server`` false): a fresh test database."""
+        raise NotImplementedError(f"backend {self.name!r} is not an embedded database")

@@ -1,0 +1,156 @@
+"""Settings from ``DATABASE_URL`` and ``STORELAYER_*``; keyword arguments win.
+
+Passwords never leave this module unmasked: use :func:`mask_url` for anything shown.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from storelayer.errors import ConfigurationError
+
+DEFAULT_URL = "sqlite:///./storelayer.db"
+DEFAULT_MAX_REPLICA_LAG = 5.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+_PASSWORD_IN_URL = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<password>[^@\s]*)(?P<tail>@)")
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def mask_url(url: URL | str) -> str:
+    """The URL as text with its password replaced by ``***``; works on malformed text."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    return _PASSWORD_IN_URL.sub(r"\g<head>***\g<tail>", url)
+
+
+def parse_url(text: str | URL, *, source: str = "DATABASE_URL") -> URL:
+    """Parse a database URL, with an error that names ``source`` and hides the password."""
+    if isinstance(text, URL):
+        return text
+    text = text.strip()
+    try:
+        return make_url(text)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigurationError(
+            f"{source} is not a database URL: {mask_url(text)!r}. Expected a form like "
+            "'postgresql://user:password@host:5432/dbname', 'mysql://user@host/dbname' "
+            "or 'sqlite:///path/to/file.db'"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``connect()`` needs. Build it with :meth:`from_env`."""
+
+    url: URL
+    replica_urls: tuple[URL, ...] = ()
+    backend: str | None = None
+    pool_size: int | None = None
+    max_overflow: int | None = None
+    pool_timeout: float | None = None
+    pool_recycle: int | None = None
+    max_replica_lag: float = DEFAULT_MAX_REPLICA_LAG
+    echo: bool = False
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    statement_timeout: float | None = None
+    application_name: str = "storelayer"
+    engine_options: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(
+        cls, url: str | URL | None = None, environ: Mapping[str, str] | None = None, **kwargs: Any
+    ) -> Settings:
+        """Read the environment, then apply ``url`` and keyword arguments on top."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {
+            "url": parse_url(url if url is not None else env.get("DATABASE_URL") or DEFAULT_URL,
+                             source="the url argument" if url is not None else "DATABASE_URL"),
+            "replica_urls": _replicas(env.get("DATABASE_REPLICA_URLS", "")),
+            "backend": env.get("STORELAYER_BACKEND") or None,
+            "pool_size": _number(env, "STORELAYER_POOL_SIZE", int),
+            "max_overflow": _number(env, "STORELAYER_MAX_OVERFLOW", int),
+            "pool_timeout": _number(env, "STORELAYER_POOL_TIMEOUT", float),
+            "pool_recycle": _number(env, "STORELAYER_POOL_RECYCLE", int),
+            "max_replica_lag": _number(env, "STORELAYER_MAX_REPLICA_LAG", float)
+            or DEFAULT_MAX_REPLICA_LAG,
+            "echo": _flag(env, "STORELAYER_ECHO"),
+        }
+        if "replicas" in kwargs:
+            kwargs["replica_urls"] = tuple(
+                parse_url(r, source="replicas") for r in kwargs.pop("replicas") or ()
+            )
+        unknown = set(kwargs) - {f for f in cls.__dataclass_fields__}
+        if unknown:
+            raise ConfigurationError(
+                f"unknown connect() argument(s): {', '.join(sorted(unknown))}. Valid: "
+                f"{', '.join(sorted(f for f in cls.__dataclass_fields__ if f != 'url'))}"
+            )
+        values.update({k: v for k, v in kwargs.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Reject impossible numbers with the name of the setting."""
+        checks = {
+            "pool_size (STORELAYER_POOL_SIZE)": (self.pool_size, 1),
+            "max_overflow (STORELAYER_MAX_OVERFLOW)": (self.max_overflow, 0),
+            "pool_timeout (STORELAYER_POOL_TIMEOUT)": (self.pool_timeout, 0),
+            "pool_recycle (STORELAYER_POOL_RECYCLE)": (self.pool_recycle, -1),
+            "connect_timeout": (self.connect_timeout, 0),
+        }
+        for name, (value, minimum) in checks.items():
+            if value is not None and value < minimum:
+                raise ConfigurationError(f"{name} must be >= {minimum}, got {value}")
+
+    def with_url(self, url: URL) -> Settings:
+        """A copy for another engine (a replica, a scratch database)."""
+        return replace(self, url=url)
+
+    def pool_overrides(self) -> dict[str, Any]:
+        """The pool settings the user set explicitly, as ``create_engine`` arguments."""
+        chosen = {
+            "pool_size": self.pool_size,
+            "max_overflow": self.max_overflow,
+            "pool_timeout": self.pool_timeout,
+            "pool_recycle": self.pool_recycle,
+        }
+        return {k: v for k, v in chosen.items() if v is not None}
+
+    def __repr__(self) -> str:
+        replicas = [mask_url(u) for u in self.replica_urls]
+        return f"Settings(url={mask_url(self.url)!r}, replicas={replicas}, backend={self.backend!r})"
+
+
+def _replicas(text: str) -> tuple[URL, ...]:
+    parts: Sequence[str] = [p for p in (s.strip() for s in text.split(",")) if p]
+    return tuple(parse_url(p, source="DATABASE_REPLICA_URLS") for p in parts)
+
+
+def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float]) -> Any:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        expected = "a whole number" if kind is int else "a number"
+        raise ConfigurationError(f"{name} must be {expected}, got {raw!r}") from None
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ConfigurationError(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}")

@@ -1,0 +1,60 @@
+"""The one exception hierarchy of storelayer: everything derives from StorelayerError."""
+
+from __future__ import annotations
+
+
+class StorelayerError(Exception):
+    """Base class of every error storelayer raises on purpose."""
+
+
+class ConfigurationError(StorelayerError):
+    """The configuration (URL, environment, keyword arguments) is invalid."""
+
+
+class BackendNotFound(ConfigurationError):
+    """No installed and enabled backend serves the requested URL scheme or name."""
+
+
+class PluginError(StorelayerError):
+    """A plugin is malformed or conflicts with another plugin."""
+
+
+class ConnectionFailed(StorelayerError):
+    """The database could not be reached or refused the credentials."""
+
+    def __init__(self, message: str, transient: bool = True) -> None:
+        super().__init__(message)
+        #: False when retrying cannot help (bad credentials, unknown database).
+        self.transient = transient
+
+
+class QueryError(StorelayerError):
+    """A query was built from invalid input (unknown field, bad lookup, bad value)."""
+
+
+class NotFound(StorelayerError):
+    """A row that was required does not exist."""
+
+
+class Conflict(StorelayerError):
+    """A write violated a unique, foreign-key or check constraint."""
+
+    def __init__(self, message: str, constraint: str | None = None) -> None:
+        super().__init__(message)
+        self.constraint = constraint
+
+
+class TransientError(StorelayerError):
+    """A unit of work kept failing on transient errors until the retry budget ran out."""
+
+    def __init__(self, message: str, attempts: int) -> None:
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class BackupError(StorelayerError):
+    """A backup or restore failed, or an artifact did not verify."""
+
+
+class ReplicaUnavailable(StorelayerError):
+    """No replica could serve a read and falling back to the primary was not allowed."""

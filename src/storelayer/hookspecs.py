@@ -1,0 +1,41 @@
+"""Every hook a storelayer plugin can implement. Hooks are prefixed ``storelayer_``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from storelayer._markers import hookspec
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from storelayer.backend import Backend
+    from storelayer.registry import BackendRegistry
+
+
+@hookspec
+def storelayer_register_backends(register: BackendRegistry) -> None:
+    """Register the backends this plugin provides.
+
+    :param register: the registry; call ``register(backend)`` once per backend. It rejects
+        duplicate names, claimed schemes and malformed backends with a ``PluginError``.
+    """
+
+
+@hookspec
+def storelayer_engine_created(engine: Engine, backend: Backend, role: str) -> None:
+    """Called after storelayer created an engine, before it is used.
+
+    :param engine: the new SQLAlchemy engine.
+    :param backend: the backend that tuned it.
+    :param role: ``"primary"`` or ``"replica"``.
+    """
+
+
+@hookspec
+def storelayer_backup_created(manifest: dict[str, Any], path: str) -> None:
+    """Called after a backup artifact was written and verified.
+
+    :param manifest: the artifact's manifest (no credentials in it).
+    :param path: where the artifact was written.
+    """
