@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import insert
 from sqlalchemy.engine import URL
 
 if TYPE_CHECKING:
@@ -130,6 +131,17 @@ class Backend:
     ) -> Executable:
         """One atomic insert-or-update statement for ``rows``."""
         raise NotImplementedError(f"backend {self.name!r} does not implement upsert()")
+
+    def bulk_insert(
+        self, connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Insert ``rows`` (all with the same keys) by the fastest correct path.
+
+        The default is one executemany ``INSERT``, which SQLAlchemy sends as multi-row
+        ``VALUES`` batches; a plugin may override it (PostgreSQL: ``COPY``). Column
+        defaults declared on the table must still apply.
+        """
+        connection.execute(insert(table), list(rows))
 
     def server_version(self, connection: Connection) -> str:
         """The server's version as a string."""

@@ -12,10 +12,11 @@ from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import sessionmaker
 
+from storelayer._conflicts import conflict_from, one_line
 from storelayer._retry import call_with_retries
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
-from storelayer.errors import Conflict, ConnectionFailed, StorelayerError
+from storelayer.errors import ConnectionFailed, StorelayerError
 from storelayer.plugins import PluginManager, get_plugin_manager
 from storelayer.session import Session, session_info
 
@@ -57,12 +58,6 @@ def connect(
     manager = plugins or get_plugin_manager()
     chosen = manager.resolve(resolved.url.drivername, resolved.backend)
     return Database(resolved, chosen, manager)
-
-
-def one_line(error: BaseException, secret: str | None = None) -> str:
-    """An error's text on one line, with ``secret`` masked."""
-    text_ = " ".join(str(getattr(error, "orig", None) or error).split())
-    return text_.replace(secret, "***") if secret else text_
 
 
 class Database:
@@ -150,7 +145,7 @@ class Database:
             s.commit()
         except exc.IntegrityError as error:
             self._safe_rollback(s)
-            raise self._conflict(error) from error
+            raise conflict_from(error, self.backend) from error
         except BaseException:
             self._safe_rollback(s)
             raise
@@ -163,11 +158,6 @@ class Database:
             s.rollback()
         except exc.DBAPIError:  # the connection died; the pool has invalidated it
             pass
-
-    def _conflict(self, error: exc.IntegrityError) -> Conflict:
-        name = self.backend.constraint_name(error)
-        where = f" (constraint {name})" if name else ""
-        return Conflict(f"write violates a constraint{where}: {one_line(error)}", name)
 
     def run_in_transaction(
         self, fn: Callable[[Session], T], *, retries: int = 3, max_seconds: float = 30.0

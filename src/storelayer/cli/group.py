@@ -1,0 +1,72 @@
+"""The root command group: every storelayer error and usage problem becomes one line.
+
+``storelayer: error: <message>`` on stderr and exit status 2; with ``--debug`` the full
+traceback comes first.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+import click
+
+from storelayer.cli.state import CliState
+from storelayer.config import mask_url
+from storelayer.errors import StorelayerError
+
+PREFIX = "storelayer: error:"
+
+
+class CliError(click.ClickException):
+    """An error shown as one masked line."""
+
+    exit_code = 2
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        line = " ".join(mask_url(self.format_message()).split())
+        click.echo(f"{PREFIX} {line}", file=file, err=file is None)
+
+
+def _usage_message(error: click.ClickException) -> str:
+    message = error.format_message()
+    ctx = getattr(error, "ctx", None)
+    if isinstance(ctx, click.Context):
+        message += f" (see '{ctx.command_path} --help')"
+    return message
+
+
+@contextmanager
+def one_line_errors(ctx: click.Context | None) -> Iterator[None]:
+    """Turn ``StorelayerError`` and click usage errors into a :class:`CliError`."""
+    try:
+        yield
+    except (CliError, click.exceptions.NoArgsIsHelpError):
+        raise
+    except click.ClickException as error:
+        raise CliError(_usage_message(error)) from error
+    except StorelayerError as error:
+        state = ctx.find_object(CliState) if ctx is not None else None
+        if state is not None and state.debug:
+            click.echo(traceback.format_exc().rstrip(), err=True)
+        raise CliError(str(error)) from error
+
+
+class StorelayerGroup(click.Group):
+    """A ``click.Group`` whose errors are reported by :func:`one_line_errors`."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        with one_line_errors(parent):
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with one_line_errors(ctx):
+            return super().invoke(ctx)

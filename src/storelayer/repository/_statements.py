@@ -1,0 +1,125 @@
+"""The statements every repository method runs, built without a session so that the
+sync and async repositories share one implementation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, exists, func, or_, select
+from sqlalchemy.sql import Delete
+
+from storelayer.errors import QueryError
+from storelayer.repository._query import ModelColumns, order_clauses, order_terms, where_clauses
+
+
+def _checked_limit(value: int | None, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise QueryError(f"{name} must be a whole number >= 0, got {value!r}")
+    return value
+
+
+def select_rows(
+    cols: ModelColumns,
+    expressions: Sequence[Any],
+    filters: Mapping[str, Any],
+    *,
+    order_by: str | Sequence[str] | None = None,
+    limit: int | None = None,
+    offset: int | None = None,
+) -> Select[Any]:
+    """``SELECT model WHERE ... ORDER BY ... LIMIT ... OFFSET ...``."""
+    stmt = select(cols.model).where(*where_clauses(cols, expressions, filters))
+    terms = order_terms(cols, order_by)
+    if terms:
+        stmt = stmt.order_by(*order_clauses(cols, terms))
+    limit, offset = _checked_limit(limit, "limit"), _checked_limit(offset, "offset")
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    if offset:
+        stmt = stmt.offset(offset)
+    return stmt
+
+
+def count_rows(cols: ModelColumns, expressions: Sequence[Any], filters: Mapping[str, Any]) -> Select[Any]:
+    """``SELECT count(*) FROM table WHERE ...`` (no subquery)."""
+    return (
+        select(func.count())
+        .select_from(cols.table)
+        .where(*where_clauses(cols, expressions, filters))
+    )
+
+
+def any_row(cols: ModelColumns, expressions: Sequence[Any], filters: Mapping[str, Any]) -> Select[Any]:
+    """``SELECT EXISTS (SELECT 1 FROM table WHERE ...)``."""
+    inner = select(1).select_from(cols.table).where(*where_clauses(cols, expressions, filters))
+    return select(exists(inner))
+
+
+def delete_rows(cols: ModelColumns, expressions: Sequence[Any], filters: Mapping[str, Any]) -> Delete:
+    """``DELETE FROM table WHERE ...``; refuses an empty filter."""
+    clauses = where_clauses(cols, expressions, filters)
+    if not clauses:
+        raise QueryError(
+            "delete_where() without a filter would delete every row; pass a filter, or "
+            "sqlalchemy.true() to delete all rows on purpose"
+        )
+    return delete(cols.table).where(*clauses)
+
+
+def keyset_terms(cols: ModelColumns, order_by: str | Sequence[str] | None) -> list[tuple[str, bool]]:
+    """The ordering of a keyset page: the requested terms, then the primary key as the
+    tie-breaker. Every term must be non-nullable (NULLs have no place in a keyset)."""
+    terms = order_terms(cols, order_by)
+    named = {name for name, _ in terms}
+    terms += [(pk, False) for pk in cols.primary_key if pk not in named]
+    for name, _ in terms:
+        column = cols.mapper.columns[name]
+        if column.nullable and name not in cols.primary_key:
+            raise QueryError(
+                f"keyset() cannot order by nullable column {name!r}; order by non-null "
+                "columns (the primary key is added as the tie-breaker)"
+            )
+    return terms
+
+
+def after_row(cols: ModelColumns, terms: Sequence[tuple[str, bool]], values: Sequence[Any]) -> Any:
+    """Rows strictly after ``values`` in the ordering ``terms``:
+    ``a > x OR (a = x AND b > y) OR ...``, each comparison in its term's direction."""
+    if len(values) != len(terms):
+        raise QueryError("invalid keyset cursor: it does not match this ordering")
+    branches = []
+    for i, (name, descending) in enumerate(terms):
+        column = cols.names[name]
+        equal = [cols.names[n] == values[j] for j, (n, _) in enumerate(terms[:i])]
+        beyond = column < values[i] if descending else column > values[i]
+        branches.append(and_(*equal, beyond))
+    return or_(*branches)
+
+
+def ordering_key(terms: Sequence[tuple[str, bool]]) -> str:
+    """The canonical text of a keyset ordering, stored in its cursors."""
+    return ",".join(("-" if d else "") + n for n, d in terms)
+
+
+def as_rows(cols: ModelColumns, rows: Iterable[Any], *, purpose: str) -> list[dict[str, Any]]:
+    """Dicts of column values from dicts or model instances, each key checked."""
+    result: list[dict[str, Any]] = []
+    for row in rows:
+        if isinstance(row, cols.model):
+            values = {
+                name: getattr(row, name)
+                for name in cols.names
+                if name in row.__dict__
+            }
+        elif isinstance(row, Mapping):
+            cols.check_values(row, purpose=purpose)
+            values = dict(row)
+        else:
+            raise QueryError(
+                f"{purpose}: expected dicts or {cols.model.__name__} instances, got {row!r}"
+            )
+        result.append(values)
+    return result

@@ -1,0 +1,255 @@
+"""``Repository[T]``: the generic repository of one mapped class in one session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from functools import lru_cache
+from itertools import groupby
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+
+from sqlalchemy import update
+
+from storelayer._conflicts import conflicts_raised
+from storelayer.errors import NotFound, QueryError
+from storelayer.repository import _statements as sql
+from storelayer.repository._cursor import cursor_key, decode_cursor, encode_cursor
+from storelayer.repository._page import KeysetPage, Page, clamp_page, offset_page
+from storelayer.repository._query import ModelColumns
+from storelayer.repository._upsert import upsert_plan
+
+if TYPE_CHECKING:
+    from storelayer.session import Session
+
+T = TypeVar("T")
+
+columns_of = lru_cache(maxsize=None)(ModelColumns)
+
+
+class Repository(Generic[T]):
+    """CRUD, filters, pagination, bulk writes, upserts and streaming for ``model``.
+
+    Get one with ``session.repository(User)``, or subclass for domain methods::
+
+        class UserRepository(Repository[User]):
+            model = User
+
+            def active(self) -> list[User]:
+                return self.list(is_active=True)
+    """
+
+    model: ClassVar[type[Any]]
+
+    def __init__(self, session: Session, model: type[T] | None = None) -> None:
+        chosen = model or getattr(type(self), "model", None)
+        if chosen is None:
+            raise QueryError(f"{type(self).__name__} needs a model: set `model = ...` on it")
+        self.session = session
+        self.model: type[T] = chosen  # type: ignore[misc]
+        self._cols = columns_of(chosen)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {self.model.__name__}>"
+
+    # -- reads -------------------------------------------------------------------------
+
+    def get(self, id: Any, *, for_update: bool = False) -> T | None:
+        """The row with primary key ``id`` (a tuple for composite keys), or None.
+        ``for_update=True`` locks the row until the unit of work ends."""
+        return self.session.get(
+            self.model, id, with_for_update=True if for_update else None,
+            populate_existing=for_update,
+        )
+
+    def get_or_raise(self, id: Any, *, for_update: bool = False) -> T:
+        """Like ``get`` but raises ``NotFound`` naming the model and key."""
+        found = self.get(id, for_update=for_update)
+        if found is None:
+            raise NotFound(f"{self.model.__name__} with primary key {id!r} does not exist")
+        return found
+
+    def get_by(self, *expressions: Any, **filters: Any) -> T | None:
+        """The one row matching the filters, None when none does; ``QueryError`` when
+        several do (use ``list``)."""
+        rows = self.list(*expressions, limit=2, **filters)
+        if len(rows) > 1:
+            raise QueryError(
+                f"get_by() found several {self.model.__name__} rows for {filters or expressions}; "
+                "use list(), or filter on a unique column"
+            )
+        return rows[0] if rows else None
+
+    def list(
+        self,
+        *expressions: Any,
+        order_by: str | Sequence[str] | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        **filters: Any,
+    ) -> list[T]:
+        """Rows matching column expressions and ``field__lookup=value`` filters."""
+        stmt = sql.select_rows(
+            self._cols, expressions, filters, order_by=order_by, limit=limit, offset=offset
+        )
+        return list(self.session.scalars(stmt))
+
+    def count(self, *expressions: Any, **filters: Any) -> int:
+        """How many rows match."""
+        return int(self.session.scalar(sql.count_rows(self._cols, expressions, filters)) or 0)
+
+    def exists(self, *expressions: Any, **filters: Any) -> bool:
+        """Whether any row matches."""
+        return bool(self.session.scalar(sql.any_row(self._cols, expressions, filters)))
+
+    def page(
+        self,
+        page: int = 1,
+        per_page: int = 20,
+        *expressions: Any,
+        order_by: str | Sequence[str] | None = None,
+        count: bool = True,
+        **filters: Any,
+    ) -> Page[T]:
+        """Offset page ``page`` (from 1). Ordered by the primary key unless ``order_by``
+        says otherwise; out-of-range pages are empty; ``per_page`` is capped at
+        ``MAX_PER_PAGE``; ``count=False`` skips the ``COUNT(*)`` (``total`` is None)."""
+        page, per_page = clamp_page(page, per_page)
+        rows = self.list(
+            *expressions,
+            order_by=order_by or list(self._cols.primary_key),
+            limit=per_page + 1,
+            offset=(page - 1) * per_page,
+            **filters,
+        )
+        total = self.count(*expressions, **filters) if count else None
+        return offset_page(rows, page=page, per_page=per_page, total=total)
+
+    def keyset(
+        self,
+        *expressions: Any,
+        after: str | None = None,
+        limit: int = 50,
+        order_by: str | Sequence[str] | None = None,
+        **filters: Any,
+    ) -> KeysetPage[T]:
+        """Cursor pagination: ``limit`` rows after the signed cursor ``after``, ordered by
+        ``order_by`` with the primary key breaking ties. Rows inserted meanwhile never
+        shift a page."""
+        _, limit = clamp_page(1, limit)
+        terms = sql.keyset_terms(self._cols, order_by)
+        ordering = sql.ordering_key(terms)
+        stmt = sql.select_rows(self._cols, expressions, filters, order_by=ordering, limit=limit + 1)
+        if after is not None:
+            values = decode_cursor(after, ordering, cursor_key())
+            stmt = stmt.where(sql.after_row(self._cols, terms, values))
+        rows = list(self.session.scalars(stmt))
+        items, has_next = rows[:limit], len(rows) > limit
+        cursor = None
+        if has_next:
+            last = [getattr(items[-1], name) for name, _ in terms]
+            cursor = encode_cursor(ordering, last, cursor_key())
+        return KeysetPage(items, cursor, has_next)
+
+    def stream(
+        self,
+        *expressions: Any,
+        batch_size: int = 1000,
+        order_by: str | Sequence[str] | None = None,
+        **filters: Any,
+    ) -> Iterator[T]:
+        """Every matching row, fetched ``batch_size`` at a time through a server-side
+        cursor where the backend has one: memory stays flat on any table size."""
+        stmt = sql.select_rows(self._cols, expressions, filters, order_by=order_by)
+        result = self.session.scalars(stmt, execution_options={"yield_per": batch_size})
+        try:
+            yield from result
+        finally:
+            result.close()
+
+    # -- writes ------------------------------------------------------------------------
+
+    def create(self, **values: Any) -> T:
+        """Insert one row and return it with its generated key."""
+        self._cols.check_values(values, purpose="set")
+        instance = self.model(**values)
+        self.session.add(instance)
+        self._flush()
+        return instance
+
+    def update(self, instance: T, **values: Any) -> T:
+        """Set ``values`` on ``instance`` and write them."""
+        self._cols.check_values(values, purpose="set")
+        for name, value in values.items():
+            setattr(instance, name, value)
+        self._flush()
+        return instance
+
+    def delete(self, instance: T) -> None:
+        """Delete one row."""
+        self.session.delete(instance)
+        self._flush()
+
+    def delete_where(self, *expressions: Any, **filters: Any) -> int:
+        """Delete every matching row (a filter is required); returns how many."""
+        with conflicts_raised(self.session.backend):
+            result = self.session.execute(sql.delete_rows(self._cols, expressions, filters))
+        return int(getattr(result, "rowcount", 0))
+
+    def bulk_create(self, rows: Iterable[Mapping[str, Any] | T]) -> int:
+        """Insert many rows (dicts or instances) by the backend's fastest path; returns
+        how many. Objects are not loaded back: use ``list`` to read them."""
+        values = sql.as_rows(self._cols, rows, purpose="bulk_create")
+        self._flush()
+        connection = self.session.connection()
+        with conflicts_raised(self.session.backend):
+            for _, group in groupby(values, key=lambda r: tuple(r)):
+                table_rows = [self._cols.to_table(row) for row in group]
+                self.session.backend.bulk_insert(connection, self._cols.table, table_rows)
+        return len(values)
+
+    def bulk_update(self, rows: Iterable[Mapping[str, Any] | T]) -> int:
+        """Update many rows by primary key; each dict carries the key and the new values."""
+        values = sql.as_rows(self._cols, rows, purpose="bulk_update")
+        for row in values:
+            missing = [pk for pk in self._cols.primary_key if pk not in row]
+            if missing:
+                raise QueryError(f"bulk_update() rows need their primary key {missing}: {row!r}")
+        self._flush()
+        with conflicts_raised(self.session.backend):
+            for _, group in groupby(values, key=lambda r: tuple(r)):
+                self.session.execute(update(self.model), list(group))
+        return len(values)
+
+    def upsert_many(
+        self,
+        rows: Iterable[Mapping[str, Any] | T],
+        *,
+        on: Sequence[str],
+        update: Sequence[str] | None = None,
+    ) -> int:
+        """Insert rows, or update the existing row with the same ``on`` columns (which
+        must be a primary key or unique constraint), in one atomic statement per batch.
+        ``update`` limits the columns overwritten; ``[]`` leaves existing rows alone.
+        Returns the number of rows given."""
+        on = [on] if isinstance(on, str) else list(on)
+        values = sql.as_rows(self._cols, rows, purpose="upsert_many")
+        self._flush()
+        backend = self.session.backend
+        with conflicts_raised(backend):
+            conflict = [self._cols.column_keys[name] for name in on]
+            for batch, update_columns in upsert_plan(self._cols, values, on, update):
+                stmt = backend.upsert(self._cols.table, batch, conflict, update_columns)
+                self.session.execute(stmt)
+        self._expire_loaded()
+        return len(values)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _flush(self) -> None:
+        with conflicts_raised(self.session.backend):
+            self.session.flush()
+
+    def _expire_loaded(self) -> None:
+        """Rows changed behind the ORM's back are reloaded on next access."""
+        for instance in list(self.session.identity_map.values()):
+            if isinstance(instance, self.model):
+                self.session.expire(instance)

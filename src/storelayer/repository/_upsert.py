@@ -1,0 +1,62 @@
+"""Planning ``upsert_many``: validating the conflict target and batching rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import UniqueConstraint
+
+from storelayer.errors import QueryError
+from storelayer.repository._query import ModelColumns
+
+#: Bound parameters per statement, kept under every backend's limit (SQLite: 32766).
+MAX_PARAMETERS = 30_000
+
+
+def unique_keys(cols: ModelColumns) -> list[frozenset[str]]:
+    """Column-name sets that are unique: the primary key, unique constraints and
+    indexes, and single columns declared ``unique=True``."""
+    table = cols.table
+    by_column = {col.name: key for key, col in cols.mapper.columns.items()}
+    keys = [frozenset(cols.primary_key)]
+    for constraint in table.constraints:
+        if isinstance(constraint, UniqueConstraint):
+            keys.append(frozenset(by_column.get(c.name, c.name) for c in constraint.columns))
+    for index in table.indexes:
+        if index.unique:
+            keys.append(frozenset(by_column.get(c.name, c.name) for c in index.columns))
+    keys += [frozenset([by_column.get(c.name, c.name)]) for c in table.columns if c.unique]
+    return keys
+
+
+def upsert_plan(
+    cols: ModelColumns,
+    rows: list[dict[str, Any]],
+    on: Sequence[str],
+    update: Sequence[str] | None,
+) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
+    """Batches of rows with one key set each, and the columns each batch overwrites,
+    keyed by table column keys."""
+    for name in on:
+        cols.attribute(name, purpose="upsert on")
+    if frozenset(on) not in unique_keys(cols):
+        raise QueryError(
+            f"upsert_many(on={list(on)}): those columns are not a primary key or unique "
+            f"constraint of {cols.model.__name__}; conflicts can only be detected on one"
+        )
+    for name in update or ():
+        cols.attribute(name, purpose="update in upsert")
+    for keys, group in groupby(rows, key=lambda r: tuple(r)):
+        missing = [name for name in on if name not in keys]
+        if missing:
+            raise QueryError(f"upsert_many() rows need the conflict columns {missing}")
+        chosen = list(update) if update is not None else [
+            k for k in keys if k not in on and k not in cols.primary_key
+        ]
+        batch = [cols.to_table(row) for row in group]
+        chosen = [cols.column_keys[name] for name in chosen]
+        size = max(1, MAX_PARAMETERS // max(1, len(keys)))
+        for start in range(0, len(batch), size):
+            yield batch[start : start + size], chosen
