@@ -1,0 +1,18 @@
+"""Testing support: the pytest plugin's fixtures and the exported conformance suite.
+
+A third-party backend runs the conformance suite with one line in a test module::
+
+    from storelayer.testing.suite import *  # noqa: F403
+"""
+
+from storelayer.testing._provision import Provisioner, Unavailable, in_ci, server_url_variable
+from storelayer.testing.plugin import provision_or_skip, selected_backends
+
+__all__ = [
+    "Provisioner",
+    "Unavailable",
+    "in_ci",
+    "provision_or_skip",
+    "selected_backends",
+    "server_url_variable",
+]

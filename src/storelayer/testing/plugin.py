@@ -1,0 +1,117 @@
+"""The storelayer pytest plugin (entry point ``pytest11``).
+
+Fixtures: ``backend_name`` (parametrized over the backends under test), ``backend``,
+``database_url`` (a scratch database per backend and run), ``database`` (a connected
+``Database``), ``storelayer_provisioner``. Marker: ``@pytest.mark.requires("upsert")``
+skips when the backend lacks a feature flag.
+
+Backends under test: ``--storelayer-backends=a,b`` or ``STORELAYER_TEST_BACKENDS``,
+default every registered backend. A server backend that cannot be reached is skipped
+with the reason, or fails the run when ``CI`` is true.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import fields
+
+import pytest
+from sqlalchemy.engine import URL
+
+from storelayer.backend import Backend
+from storelayer.database import Database, connect
+from storelayer.plugins import get_plugin_manager
+from storelayer.testing._provision import Provisioner, Unavailable, in_ci
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("storelayer")
+    group.addoption(
+        "--storelayer-backends",
+        default=None,
+        help="comma-separated backends to test (default: STORELAYER_TEST_BACKENDS, "
+        "else every registered backend)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "requires(*features): skip unless the backend has these Features flags"
+    )
+
+
+def selected_backends(config: pytest.Config) -> list[str]:
+    """The backend names under test, in a stable order."""
+    raw = config.getoption("--storelayer-backends") or os.environ.get("STORELAYER_TEST_BACKENDS")
+    available = sorted(get_plugin_manager().backends())
+    if not raw:
+        return available
+    chosen = [n.strip() for n in raw.split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in available]
+    if unknown:
+        raise pytest.UsageError(
+            f"--storelayer-backends names unregistered backends {unknown}; "
+            f"registered: {available}"
+        )
+    return chosen
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend_name" in metafunc.fixturenames:
+        names = selected_backends(metafunc.config)
+        metafunc.parametrize("backend_name", names, ids=names, scope="session")
+
+
+@pytest.fixture(scope="session")
+def storelayer_provisioner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Provisioner]:
+    """Creates scratch databases; drops them when the test session ends."""
+    provisioner = Provisioner(tmp_path_factory.mktemp("storelayer"))
+    yield provisioner
+    provisioner.close()
+
+
+@pytest.fixture(scope="session")
+def backend(backend_name: str) -> Backend:
+    """The ``Backend`` under test."""
+    return get_plugin_manager().backends()[backend_name]
+
+
+@pytest.fixture(scope="session")
+def database_url(backend: Backend, storelayer_provisioner: Provisioner) -> URL:
+    """A scratch database of the backend under test, for the whole session."""
+    return provision_or_skip(storelayer_provisioner, backend)
+
+
+def provision_or_skip(provisioner: Provisioner, backend: Backend) -> URL:
+    """``provisioner.create(backend)``; an unreachable server skips, or fails in CI."""
+    try:
+        return provisioner.create(backend)
+    except Unavailable as exc:
+        if in_ci():
+            pytest.fail(f"{exc} (CI is set: a configured backend must be reachable)")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture
+def database(database_url: URL, backend: Backend) -> Iterator[Database]:
+    """A connected ``Database`` on the scratch database, disposed after the test."""
+    db = connect(database_url, backend=backend.name)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _storelayer_requires(request: pytest.FixtureRequest) -> None:
+    marker = request.node.get_closest_marker("requires")
+    if marker is None:
+        return
+    if "backend" not in request.fixturenames:
+        raise pytest.UsageError(f"{request.node.nodeid}: @requires needs the backend fixture")
+    chosen: Backend = request.getfixturevalue("backend")
+    known = {f.name for f in fields(chosen.features)}
+    for feature in marker.args:
+        if feature not in known:
+            raise pytest.UsageError(f"@requires({feature!r}): no such feature; known: {sorted(known)}")
+        if not getattr(chosen.features, feature):
+            pytest.skip(f"backend {chosen.name!r} lacks feature {feature!r}")
