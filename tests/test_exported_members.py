@@ -1,0 +1,35 @@
+"""The public surface is deliberate: changing it is a decision, not an accident."""
+
+from __future__ import annotations
+
+import storelayer
+import storelayer.repository
+
+PUBLIC = [
+    "Backend", "BackendNotFound", "BackendRegistry", "BackupError", "ConfigurationError",
+    "Conflict", "ConnectionFailed", "Database", "Features", "HealthReport", "NotFound",
+    "PluginError", "PluginManager", "QueryError", "ReplicaUnavailable", "Session",
+    "Settings", "StorelayerError", "TransientError", "__version__", "connect",
+    "get_plugin_manager", "hookimpl", "hookspec", "mask_url",
+]
+
+
+def test_top_level_all_is_sorted_and_locked() -> None:
+    assert storelayer.__all__ == sorted(storelayer.__all__)
+    assert storelayer.__all__ == PUBLIC
+
+
+def test_every_exported_name_exists() -> None:
+    for name in storelayer.__all__:
+        assert hasattr(storelayer, name), name
+
+
+def test_repository_surface() -> None:
+    assert storelayer.repository.__all__ == ["LOOKUPS", "MAX_PER_PAGE", "KeysetPage", "Page", "Repository"]
+
+
+def test_errors_share_one_root() -> None:
+    for name in storelayer.__all__:
+        obj = getattr(storelayer, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, storelayer.StorelayerError), name
