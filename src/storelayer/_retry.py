@@ -11,7 +11,7 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_after_delay,
-    wait_exponential_jitter,
+    wait_random_exponential,
 )
 
 from storelayer.errors import TransientError
@@ -38,7 +38,7 @@ def call_with_retries(
         raise ValueError(f"retries must be >= 0, got {retries}")
     retrying = Retrying(
         stop=stop_after_attempt(retries + 1) | stop_after_delay(max_seconds),
-        wait=wait_exponential_jitter(initial=initial_backoff, max=max_backoff),
+        wait=wait_random_exponential(multiplier=initial_backoff, max=max_backoff),
         retry=retry_if_exception(is_transient),
         reraise=False,
     )
