@@ -140,12 +140,16 @@ class PluginManager:
 
     def _collect_backends(self) -> BackendRegistry:
         registry = BackendRegistry()
+        for info in self._infos.values():
+            info.backends, info.schemes = [], []
+            if info.status == "broken" and info.error and info.error.startswith("register: "):
+                info.status, info.error = "loaded", None
         for impl in self.hook.storelayer_register_backends.get_hookimpls():
             info = self._infos.setdefault(impl.plugin_name, PluginInfo(name=impl.plugin_name))
             try:
                 impl.function(register=registry.bind(impl.plugin_name))
             except Exception as exc:
-                info.status, info.error = "broken", f"{type(exc).__name__}: {exc}"
+                info.status, info.error = "broken", f"register: {type(exc).__name__}: {exc}"
         for reg in registry.registrations():
             info = self._infos[reg.plugin]
             info.backends.append(reg.backend.name)

@@ -28,7 +28,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     lines = [list(headers), *([cell(v) for v in row] for row in rows)]
     widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
     return "\n".join(
-        "  ".join(text.ljust(width) for text, width in zip(line, widths)).rstrip()
+        "  ".join(text.ljust(width) for text, width in zip(line, widths, strict=True)).rstrip()
         for line in lines
     )
 

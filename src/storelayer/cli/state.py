@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from storelayer.config import parse_url
 from storelayer.database import Database, connect
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -26,7 +27,8 @@ class CliState:
         """Open the configured database; ``--url``/``--backend`` win over the environment.
 
         No connection is made until a command needs one."""
-        return connect(self.url, backend=self.backend)
+        url = parse_url(self.url, source="--url") if self.url is not None else None
+        return connect(url, backend=self.backend)
 
 
 pass_state = click.make_pass_decorator(CliState, ensure=True)
