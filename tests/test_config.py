@@ -30,12 +30,19 @@ def test_environment_is_read() -> None:
     assert s.url.host == "db"
     assert [u.host for u in s.replica_urls] == ["r1", "r2"]
     assert (s.backend, s.pool_size, s.max_overflow, s.pool_timeout, s.pool_recycle) == (
-        "postgresql", 20, 5, 2.5, 600,
+        "postgresql",
+        20,
+        5,
+        2.5,
+        600,
     )
     assert s.max_replica_lag == 1.5
     assert s.echo is True
     assert s.pool_overrides() == {
-        "pool_size": 20, "max_overflow": 5, "pool_timeout": 2.5, "pool_recycle": 600,
+        "pool_size": 20,
+        "max_overflow": 5,
+        "pool_timeout": 2.5,
+        "pool_recycle": 600,
     }
 
 
@@ -74,7 +81,10 @@ def test_sqlite_path_forms_are_kept() -> None:
 @pytest.mark.parametrize(
     ("env", "fragment"),
     [
-        ({"STORELAYER_POOL_SIZE": "many"}, "STORELAYER_POOL_SIZE must be a whole number, got 'many'"),
+        (
+            {"STORELAYER_POOL_SIZE": "many"},
+            "STORELAYER_POOL_SIZE must be a whole number, got 'many'",
+        ),
         ({"STORELAYER_POOL_TIMEOUT": "soon"}, "STORELAYER_POOL_TIMEOUT must be a number"),
         ({"STORELAYER_POOL_SIZE": "0"}, "pool_size (STORELAYER_POOL_SIZE) must be >= 1"),
         ({"STORELAYER_ECHO": "maybe"}, "STORELAYER_ECHO must be one of"),
@@ -88,7 +98,9 @@ def test_bad_environment_names_the_variable(env: dict[str, str], fragment: str) 
 
 
 def test_unknown_keyword_lists_valid_ones() -> None:
-    with pytest.raises(ConfigurationError, match="unknown connect\\(\\) argument.*pool_sise.*pool_size"):
+    with pytest.raises(
+        ConfigurationError, match="unknown connect\\(\\) argument.*pool_sise.*pool_size"
+    ):
         Settings.from_env("sqlite://", environ={}, pool_sise=3)
 
 

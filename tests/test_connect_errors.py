@@ -50,7 +50,9 @@ def test_unknown_scheme_is_one_line() -> None:
 
 @pytest.mark.parametrize("scheme", sorted(SERVERS))
 def test_refused_connection_names_host_without_password(scheme: str, closed_port: int) -> None:
-    db = storelayer.connect(f"{scheme}://app:{SECRET}@127.0.0.1:{closed_port}/app", connect_timeout=3)
+    db = storelayer.connect(
+        f"{scheme}://app:{SECRET}@127.0.0.1:{closed_port}/app", connect_timeout=3
+    )
     with pytest.raises(ConnectionFailed) as info, db.session() as s:
         s.execute(text("SELECT 1"))
     message = str(info.value)
@@ -66,7 +68,9 @@ def test_refused_connection_names_host_without_password(scheme: str, closed_port
 
 @pytest.mark.parametrize("scheme", sorted(SERVERS))
 def test_silent_host_fails_within_connect_timeout(scheme: str, silent_port: int) -> None:
-    db = storelayer.connect(f"{scheme}://app:{SECRET}@127.0.0.1:{silent_port}/app", connect_timeout=2)
+    db = storelayer.connect(
+        f"{scheme}://app:{SECRET}@127.0.0.1:{silent_port}/app", connect_timeout=2
+    )
     started = time.monotonic()
     with pytest.raises(ConnectionFailed) as info, db.session() as s:
         s.execute(text("SELECT 1"))
@@ -85,7 +89,7 @@ def mysql_user_with_password(storelayer_provisioner: Provisioner) -> Iterator[UR
     admin = create_engine(server, poolclass=pool.NullPool)
     with admin.begin() as conn:
         conn.execute(text(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{SECRET}'"))
-    yield server.set(username=user, password=SECRET)
+    yield server.set(username=user, password=SECRET, database=None)
     with admin.begin() as conn:
         conn.execute(text(f"DROP USER IF EXISTS '{user}'@'%'"))
     admin.dispose()

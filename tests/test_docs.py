@@ -12,7 +12,8 @@ from storelayer import Features, hookspecs
 
 DOC = (Path(__file__).parents[1] / "docs" / "plugins" / "writing-a-backend.md").read_text()
 HOOKS = [
-    (name, fn) for name, fn in vars(hookspecs).items()
+    (name, fn)
+    for name, fn in vars(hookspecs).items()
     if name.startswith("storelayer_") and inspect.isfunction(fn)
 ]
 

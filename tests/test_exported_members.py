@@ -6,11 +6,31 @@ import storelayer
 import storelayer.repository
 
 PUBLIC = [
-    "Backend", "BackendNotFound", "BackendRegistry", "BackupError", "ConfigurationError",
-    "Conflict", "ConnectionFailed", "Database", "Features", "HealthReport", "NotFound",
-    "PluginError", "PluginManager", "QueryError", "ReplicaUnavailable", "Session",
-    "Settings", "StorelayerError", "TransientError", "__version__", "connect",
-    "get_plugin_manager", "hookimpl", "hookspec", "mask_url",
+    "Backend",
+    "BackendNotFound",
+    "BackendRegistry",
+    "BackupError",
+    "ConfigurationError",
+    "Conflict",
+    "ConnectionFailed",
+    "Database",
+    "Features",
+    "HealthReport",
+    "NotFound",
+    "PluginError",
+    "PluginManager",
+    "QueryError",
+    "ReplicaUnavailable",
+    "Session",
+    "Settings",
+    "StorelayerError",
+    "TransientError",
+    "__version__",
+    "connect",
+    "get_plugin_manager",
+    "hookimpl",
+    "hookspec",
+    "mask_url",
 ]
 
 
@@ -25,7 +45,13 @@ def test_every_exported_name_exists() -> None:
 
 
 def test_repository_surface() -> None:
-    assert storelayer.repository.__all__ == ["LOOKUPS", "MAX_PER_PAGE", "KeysetPage", "Page", "Repository"]
+    assert storelayer.repository.__all__ == [
+        "LOOKUPS",
+        "MAX_PER_PAGE",
+        "KeysetPage",
+        "Page",
+        "Repository",
+    ]
 
 
 def test_errors_share_one_root() -> None:

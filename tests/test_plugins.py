@@ -7,10 +7,10 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from conftest import entry_point
-from fake_plugins import faulty
 
 import storelayer
+from conftest import entry_point
+from fake_plugins import faulty
 from storelayer import BackendNotFound, ConfigurationError, PluginError, PluginManager
 from storelayer.registry import BackendRegistry
 
@@ -37,7 +37,9 @@ def test_third_party_backend_outside_src_is_served(
     db.dispose()
 
 
-def test_broken_entry_point_is_reported_not_fatal(make_manager: Make, fake_plugin_path: Path) -> None:
+def test_broken_entry_point_is_reported_not_fatal(
+    make_manager: Make, fake_plugin_path: Path
+) -> None:
     manager = make_manager(
         [entry_point("ghost", "no_such_module_anywhere"), entry_point("lite", "lite_backend")]
     )
@@ -106,9 +108,7 @@ def test_forced_unknown_backend_lists_registered(lite_twice: PluginManager) -> N
 
 
 def test_missing_distribution_names_what_to_install(make_manager: Make) -> None:
-    without_mysql = [
-        ep for ep in metadata.entry_points(group="storelayer") if ep.name != "mysql"
-    ]
+    without_mysql = [ep for ep in metadata.entry_points(group="storelayer") if ep.name != "mysql"]
     manager = make_manager(without_mysql)
     with pytest.raises(BackendNotFound) as info:
         storelayer.connect("mysql://root@127.0.0.1/test", plugins=manager)
@@ -158,7 +158,9 @@ def test_engine_created_hook_sees_every_engine(tmp_path: Path) -> None:
 
     class Recorder:
         @storelayer.hookimpl
-        def storelayer_engine_created(self, engine: object, backend: storelayer.Backend, role: str) -> None:
+        def storelayer_engine_created(
+            self, engine: object, backend: storelayer.Backend, role: str
+        ) -> None:
             seen.append((backend.name, role))
 
     manager = PluginManager()

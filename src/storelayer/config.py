@@ -72,8 +72,10 @@ class Settings:
         """Read the environment, then apply ``url`` and keyword arguments on top."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {
-            "url": parse_url(url if url is not None else env.get("DATABASE_URL") or DEFAULT_URL,
-                             source="the url argument" if url is not None else "DATABASE_URL"),
+            "url": parse_url(
+                url if url is not None else env.get("DATABASE_URL") or DEFAULT_URL,
+                source="the url argument" if url is not None else "DATABASE_URL",
+            ),
             "replica_urls": _replicas(env.get("DATABASE_REPLICA_URLS", "")),
             "backend": env.get("STORELAYER_BACKEND") or None,
             "pool_size": _number(env, "STORELAYER_POOL_SIZE", int),
@@ -88,7 +90,7 @@ class Settings:
             kwargs["replica_urls"] = tuple(
                 parse_url(r, source="replicas") for r in kwargs.pop("replicas") or ()
             )
-        unknown = set(kwargs) - {f for f in cls.__dataclass_fields__}
+        unknown = set(kwargs) - set(cls.__dataclass_fields__)
         if unknown:
             raise ConfigurationError(
                 f"unknown connect() argument(s): {', '.join(sorted(unknown))}. Valid: "
@@ -128,7 +130,9 @@ class Settings:
 
     def __repr__(self) -> str:
         replicas = [mask_url(u) for u in self.replica_urls]
-        return f"Settings(url={mask_url(self.url)!r}, replicas={replicas}, backend={self.backend!r})"
+        return (
+            f"Settings(url={mask_url(self.url)!r}, replicas={replicas}, backend={self.backend!r})"
+        )
 
 
 def _replicas(text: str) -> tuple[URL, ...]:

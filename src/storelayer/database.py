@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
@@ -97,7 +97,9 @@ class Database:
         options.setdefault("echo", self.settings.echo)
         engine = create_engine(url, **options)
         self._guard_connect(engine, url)
-        event.listen(engine, "connect", lambda dbapi_conn, _rec: self.backend.on_connect(dbapi_conn))
+        event.listen(
+            engine, "connect", lambda dbapi_conn, _rec: self.backend.on_connect(dbapi_conn)
+        )
         self.backend.configure_engine(engine)
         self.plugins.hook.storelayer_engine_created(engine=engine, backend=self.backend, role=role)
         return engine
@@ -117,8 +119,7 @@ class Database:
                     else "check that the server runs and the host and port are right"
                 )
                 raise ConnectionFailed(
-                    f"cannot connect to {mask_url(url)}: {one_line(error, url.password)} "
-                    f"({hint})",
+                    f"cannot connect to {mask_url(url)}: {one_line(error, url.password)} ({hint})",
                     transient=not permanent,
                 ) from None
 
@@ -154,10 +155,8 @@ class Database:
 
     @staticmethod
     def _safe_rollback(s: Session) -> None:
-        try:
+        with suppress(exc.DBAPIError):  # the connection died; the pool invalidated it
             s.rollback()
-        except exc.DBAPIError:  # the connection died; the pool has invalidated it
-            pass
 
     def run_in_transaction(
         self, fn: Callable[[Session], T], *, retries: int = 3, max_seconds: float = 30.0
@@ -195,7 +194,11 @@ class Database:
                 version = self.backend.server_version(conn)
         except (exc.SQLAlchemyError, StorelayerError) as error:
             return HealthReport(
-                False, self.backend.name, mask_url(self.url), None, None,
+                False,
+                self.backend.name,
+                mask_url(self.url),
+                None,
+                None,
                 one_line(error, self.url.password),
             )
         return HealthReport(True, self.backend.name, mask_url(self.url), round(latency, 3), version)

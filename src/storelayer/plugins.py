@@ -200,8 +200,11 @@ class PluginManager:
         message = f"no backend serves URL scheme {scheme!r}"
         hint = INSTALL_HINTS.get(scheme)
         problem = next(
-            (i for i in self._infos.values() if i.status != "loaded" and hint
-             and (i.distribution or i.name) in hint),
+            (
+                i
+                for i in self._infos.values()
+                if i.status != "loaded" and hint and (i.distribution or i.name) in hint
+            ),
             None,
         )
         if problem is not None:
@@ -227,4 +230,3 @@ def get_plugin_manager() -> PluginManager:
         if _default is None:
             _default = PluginManager()
         return _default
-

@@ -73,8 +73,10 @@ def _validate(backend: object, plugin: str) -> None:
             "letters, digits and underscores, starting with a letter"
         )
     schemes = backend.schemes
-    if not isinstance(schemes, tuple) or not schemes or not all(
-        isinstance(s, str) and _NAME.match(s) for s in schemes
+    if (
+        not isinstance(schemes, tuple)
+        or not schemes
+        or not all(isinstance(s, str) and _NAME.match(s) for s in schemes)
     ):
         raise PluginError(
             f"{where}: backend {backend.name!r} must declare schemes as a non-empty tuple "

@@ -14,7 +14,7 @@ import hmac
 import json
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -47,7 +47,7 @@ def _tag(value: Any) -> Any:
     raise QueryError(f"cannot put a {type(value).__name__} into a keyset cursor")
 
 
-_UNTAG = {
+_UNTAG: dict[str, Callable[[str], Any]] = {
     "dt": dt.datetime.fromisoformat,
     "d": dt.date.fromisoformat,
     "dec": Decimal,
@@ -58,7 +58,7 @@ _UNTAG = {
 
 def _untag(value: Any) -> Any:
     if isinstance(value, dict) and len(value) == 1:
-        (tag, raw), = value.items()
+        ((tag, raw),) = value.items()
         return _UNTAG[tag](raw)
     return value
 

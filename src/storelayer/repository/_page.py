@@ -40,9 +40,7 @@ def clamp_page(page: int, per_page: int) -> tuple[int, int]:
     return max(1, int(page)), min(max(1, int(per_page)), MAX_PER_PAGE)
 
 
-def offset_page(
-    rows: list[T], *, page: int, per_page: int, total: int | None
-) -> Page[T]:
+def offset_page(rows: list[T], *, page: int, per_page: int, total: int | None) -> Page[T]:
     """Build a ``Page`` from up to ``per_page + 1`` fetched rows."""
     has_next = len(rows) > per_page
     items = rows[:per_page]

@@ -7,9 +7,9 @@ repositories share it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, inspect, not_
+from sqlalchemy import ColumnElement, Table, inspect, not_
 from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.elements import ColumnClause
 
@@ -65,7 +65,7 @@ class ModelColumns:
         self.primary_key: tuple[str, ...] = tuple(
             mapper.get_property_by_column(col).key for col in mapper.primary_key
         )
-        self.table = mapper.local_table
+        self.table = cast(Table, mapper.local_table)
         #: attribute name -> table column key (they differ for mapped_column("name")).
         self.column_keys: dict[str, str] = {
             attr.key: attr.columns[0].key for attr in mapper.column_attrs
@@ -102,8 +102,7 @@ def where_clauses(
         build = LOOKUPS.get(lookup or "eq")
         if build is None:
             raise QueryError(
-                f"unknown lookup {lookup!r} in {key!r}; valid lookups: "
-                f"{', '.join(sorted(LOOKUPS))}"
+                f"unknown lookup {lookup!r} in {key!r}; valid lookups: {', '.join(sorted(LOOKUPS))}"
             )
         clauses.append(build(column, value))
     return clauses
@@ -118,7 +117,9 @@ def _expression(value: Any) -> ColumnElement[bool]:
     )
 
 
-def order_terms(columns: ModelColumns, order_by: str | Sequence[str] | None) -> list[tuple[str, bool]]:
+def order_terms(
+    columns: ModelColumns, order_by: str | Sequence[str] | None
+) -> list[tuple[str, bool]]:
     """``"-created_at,name"`` -> ``[("created_at", True), ("name", False)]`` (name,
     descending); every name checked against the model."""
     if order_by is None:

@@ -43,7 +43,9 @@ def select_rows(
     return stmt
 
 
-def count_rows(cols: ModelColumns, expressions: Sequence[Any], filters: Mapping[str, Any]) -> Select[Any]:
+def count_rows(
+    cols: ModelColumns, expressions: Sequence[Any], filters: Mapping[str, Any]
+) -> Select[Any]:
     """``SELECT count(*) FROM table WHERE ...`` (no subquery)."""
     return (
         select(func.count())
@@ -52,13 +54,17 @@ def count_rows(cols: ModelColumns, expressions: Sequence[Any], filters: Mapping[
     )
 
 
-def any_row(cols: ModelColumns, expressions: Sequence[Any], filters: Mapping[str, Any]) -> Select[Any]:
+def any_row(
+    cols: ModelColumns, expressions: Sequence[Any], filters: Mapping[str, Any]
+) -> Select[Any]:
     """``SELECT EXISTS (SELECT 1 FROM table WHERE ...)``."""
     inner = select(1).select_from(cols.table).where(*where_clauses(cols, expressions, filters))
     return select(exists(inner))
 
 
-def delete_rows(cols: ModelColumns, expressions: Sequence[Any], filters: Mapping[str, Any]) -> Delete:
+def delete_rows(
+    cols: ModelColumns, expressions: Sequence[Any], filters: Mapping[str, Any]
+) -> Delete:
     """``DELETE FROM table WHERE ...``; refuses an empty filter."""
     clauses = where_clauses(cols, expressions, filters)
     if not clauses:
@@ -69,7 +75,9 @@ def delete_rows(cols: ModelColumns, expressions: Sequence[Any], filters: Mapping
     return delete(cols.table).where(*clauses)
 
 
-def keyset_terms(cols: ModelColumns, order_by: str | Sequence[str] | None) -> list[tuple[str, bool]]:
+def keyset_terms(
+    cols: ModelColumns, order_by: str | Sequence[str] | None
+) -> list[tuple[str, bool]]:
     """The ordering of a keyset page: the requested terms, then the primary key as the
     tie-breaker. Every term must be non-nullable (NULLs have no place in a keyset)."""
     terms = order_terms(cols, order_by)
@@ -104,16 +112,17 @@ def ordering_key(terms: Sequence[tuple[str, bool]]) -> str:
     return ",".join(("-" if d else "") + n for n, d in terms)
 
 
+def key_set(row: Mapping[str, Any]) -> tuple[str, ...]:
+    """The keys of a row: rows are grouped by it so each executemany has one shape."""
+    return tuple(row)
+
+
 def as_rows(cols: ModelColumns, rows: Iterable[Any], *, purpose: str) -> list[dict[str, Any]]:
     """Dicts of column values from dicts or model instances, each key checked."""
     result: list[dict[str, Any]] = []
     for row in rows:
         if isinstance(row, cols.model):
-            values = {
-                name: getattr(row, name)
-                for name in cols.names
-                if name in row.__dict__
-            }
+            values = {name: getattr(row, name) for name in cols.names if name in row.__dict__}
         elif isinstance(row, Mapping):
             cols.check_values(row, purpose=purpose)
             values = dict(row)

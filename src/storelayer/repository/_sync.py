@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from functools import lru_cache
 from itertools import groupby
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from sqlalchemy import update
 
@@ -22,7 +21,15 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-columns_of = lru_cache(maxsize=None)(ModelColumns)
+_COLUMNS: dict[type[Any], ModelColumns] = {}
+
+
+def columns_of(model: type[Any]) -> ModelColumns:
+    """The checked column names of ``model``, computed once per model."""
+    found = _COLUMNS.get(model)
+    if found is None:
+        found = _COLUMNS[model] = ModelColumns(model)
+    return found
 
 
 class Repository(Generic[T]):
@@ -37,15 +44,16 @@ class Repository(Generic[T]):
                 return self.list(is_active=True)
     """
 
-    model: ClassVar[type[Any]]
+    #: The mapped class; a subclass may fix it with ``model = User``.
+    model: type[T]
 
     def __init__(self, session: Session, model: type[T] | None = None) -> None:
-        chosen = model or getattr(type(self), "model", None)
+        chosen = model if model is not None else getattr(type(self), "model", None)
         if chosen is None:
             raise QueryError(f"{type(self).__name__} needs a model: set `model = ...` on it")
         self.session = session
-        self.model: type[T] = chosen  # type: ignore[misc]
-        self._cols = columns_of(chosen)
+        self.model = cast("type[T]", chosen)
+        self._cols = columns_of(self.model)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self.model.__name__}>"
@@ -56,7 +64,9 @@ class Repository(Generic[T]):
         """The row with primary key ``id`` (a tuple for composite keys), or None.
         ``for_update=True`` locks the row until the unit of work ends."""
         return self.session.get(
-            self.model, id, with_for_update=True if for_update else None,
+            self.model,
+            id,
+            with_for_update=True if for_update else None,
             populate_existing=for_update,
         )
 
@@ -170,7 +180,7 @@ class Repository(Generic[T]):
     def create(self, **values: Any) -> T:
         """Insert one row and return it with its generated key."""
         self._cols.check_values(values, purpose="set")
-        instance = self.model(**values)
+        instance: T = self.model(**values)
         self.session.add(instance)
         self._flush()
         return instance
@@ -201,7 +211,7 @@ class Repository(Generic[T]):
         self._flush()
         connection = self.session.connection()
         with conflicts_raised(self.session.backend):
-            for _, group in groupby(values, key=lambda r: tuple(r)):
+            for _, group in groupby(values, key=sql.key_set):
                 table_rows = [self._cols.to_table(row) for row in group]
                 self.session.backend.bulk_insert(connection, self._cols.table, table_rows)
         return len(values)
@@ -215,7 +225,7 @@ class Repository(Generic[T]):
                 raise QueryError(f"bulk_update() rows need their primary key {missing}: {row!r}")
         self._flush()
         with conflicts_raised(self.session.backend):
-            for _, group in groupby(values, key=lambda r: tuple(r)):
+            for _, group in groupby(values, key=sql.key_set):
                 self.session.execute(update(self.model), list(group))
         return len(values)
 

@@ -10,6 +10,7 @@ from sqlalchemy import UniqueConstraint
 
 from storelayer.errors import QueryError
 from storelayer.repository._query import ModelColumns
+from storelayer.repository._statements import key_set
 
 #: Bound parameters per statement, kept under every backend's limit (SQLite: 32766).
 MAX_PARAMETERS = 30_000
@@ -48,13 +49,15 @@ def upsert_plan(
         )
     for name in update or ():
         cols.attribute(name, purpose="update in upsert")
-    for keys, group in groupby(rows, key=lambda r: tuple(r)):
+    for keys, group in groupby(rows, key=key_set):
         missing = [name for name in on if name not in keys]
         if missing:
             raise QueryError(f"upsert_many() rows need the conflict columns {missing}")
-        chosen = list(update) if update is not None else [
-            k for k in keys if k not in on and k not in cols.primary_key
-        ]
+        chosen = (
+            list(update)
+            if update is not None
+            else [k for k in keys if k not in on and k not in cols.primary_key]
+        )
         batch = [cols.to_table(row) for row in group]
         chosen = [cols.column_keys[name] for name in chosen]
         size = max(1, MAX_PARAMETERS // max(1, len(keys)))

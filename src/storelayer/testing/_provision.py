@@ -45,7 +45,9 @@ def check_reachable(backend: Backend, url: URL, timeout: float = 5.0) -> None:
             conn.execute(text("SELECT 1"))
     except Exception as exc:
         reason = " ".join(str(getattr(exc, "orig", exc)).split())[:300]
-        raise Unavailable(f"{backend.name} test server {mask_url(url)} unreachable: {reason}") from None
+        raise Unavailable(
+            f"{backend.name} test server {mask_url(url)} unreachable: {reason}"
+        ) from None
     finally:
         engine.dispose()
 
@@ -112,7 +114,7 @@ class Provisioner:
 def docker_answers() -> bool:
     """Whether a Docker engine answers (testcontainers needs one)."""
     try:
-        import docker  # type: ignore[import-not-found, unused-ignore]
+        import docker  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
         docker.from_env(timeout=3).ping()
     except Exception:

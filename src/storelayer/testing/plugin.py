@@ -51,8 +51,7 @@ def selected_backends(config: pytest.Config) -> list[str]:
     unknown = [n for n in chosen if n not in available]
     if unknown:
         raise pytest.UsageError(
-            f"--storelayer-backends names unregistered backends {unknown}; "
-            f"registered: {available}"
+            f"--storelayer-backends names unregistered backends {unknown}; registered: {available}"
         )
     return chosen
 
@@ -112,6 +111,8 @@ def _storelayer_requires(request: pytest.FixtureRequest) -> None:
     known = {f.name for f in fields(chosen.features)}
     for feature in marker.args:
         if feature not in known:
-            raise pytest.UsageError(f"@requires({feature!r}): no such feature; known: {sorted(known)}")
+            raise pytest.UsageError(
+                f"@requires({feature!r}): no such feature; known: {sorted(known)}"
+            )
         if not getattr(chosen.features, feature):
             pytest.skip(f"backend {chosen.name!r} lacks feature {feature!r}")

@@ -67,7 +67,9 @@ class PostgreSQLServer:
     ) -> None:
         bindir = find_bindir()
         if bindir is None:
-            raise FileNotFoundError("PostgreSQL server binaries (initdb, pg_ctl) not found; set PG_BINDIR")
+            raise FileNotFoundError(
+                "PostgreSQL server binaries (initdb, pg_ctl) not found; set PG_BINDIR"
+            )
         self.bindir = bindir
         self.workdir = workdir
         self.datadir = workdir / "data"
@@ -79,14 +81,22 @@ class PostgreSQLServer:
     def url(self) -> URL:
         """The server's ``postgres`` database as the superuser."""
         return URL.create(
-            "postgresql+psycopg2", username=SERVICE_USER, password=self.password,
-            host="127.0.0.1", port=self.port, database="postgres",
+            "postgresql+psycopg2",
+            username=SERVICE_USER,
+            password=self.password,
+            host="127.0.0.1",
+            port=self.port,
+            database="postgres",
         )
 
     def _run(self, args: Sequence[str], *, timeout: float = 120) -> None:
         prefix = ["runuser", "-u", SERVICE_USER, "--"] if os.geteuid() == 0 else []
         done = subprocess.run(
-            [*prefix, *args], check=False, timeout=timeout, capture_output=True, text=True,
+            [*prefix, *args],
+            check=False,
+            timeout=timeout,
+            capture_output=True,
+            text=True,
         )
         if done.returncode != 0:
             raise RuntimeError(
@@ -102,8 +112,17 @@ class PostgreSQLServer:
         """``initdb`` the cluster (password from a 0600 file, never argv)."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._own(self.workdir)
-        args = [str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", SERVICE_USER,
-                "--auth-local=trust", "-E", "UTF8", "--no-instructions"]
+        args = [
+            str(self.bindir / "initdb"),
+            "-D",
+            str(self.datadir),
+            "-U",
+            SERVICE_USER,
+            "--auth-local=trust",
+            "-E",
+            "UTF8",
+            "--no-instructions",
+        ]
         if self.password is not None:
             pwfile = self.workdir / "pwfile"
             pwfile.write_text(self.password)
@@ -118,11 +137,27 @@ class PostgreSQLServer:
 
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
-        options = [f"-c port={self.port}", "-c listen_addresses=127.0.0.1",
-                   f"-c unix_socket_directories={self.workdir}"]
+        options = [
+            f"-c port={self.port}",
+            "-c listen_addresses=127.0.0.1",
+            f"-c unix_socket_directories={self.workdir}",
+        ]
         options += [f"-c {k}={v}" for k, v in self.settings.items()]
-        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-w", "-t", "60",
-                   "-l", str(self.workdir / "server.log"), "-o", " ".join(options), "start"])
+        self._run(
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.workdir / "server.log"),
+                "-o",
+                " ".join(options),
+                "start",
+            ]
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``fast``, ``smart`` or ``immediate``)."""

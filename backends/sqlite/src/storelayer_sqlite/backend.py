@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 #: Seconds a connection waits for a lock before SQLite reports "database is locked".
 BUSY_TIMEOUT_SECONDS = 30.0
 READ_ONLY_OPTION = "storelayer_read_only"
-_BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+_BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (constants only in Python 3.11+)
 
 
 def is_memory(url: URL) -> bool:
