@@ -89,7 +89,7 @@ def mysql_user_with_password(storelayer_provisioner: Provisioner) -> Iterator[UR
     admin = create_engine(server, poolclass=pool.NullPool)
     with admin.begin() as conn:
         conn.execute(text(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{SECRET}'"))
-    yield server.set(username=user, password=SECRET, database=None)
+    yield server.set(username=user, password=SECRET)._replace(database=None)
     with admin.begin() as conn:
         conn.execute(text(f"DROP USER IF EXISTS '{user}'@'%'"))
     admin.dispose()
