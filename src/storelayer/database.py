@@ -8,22 +8,20 @@ from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import create_engine, event, exc, text
+from sqlalchemy import create_engine, exc, text
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import sessionmaker
 
 from storelayer._conflicts import conflict_from, one_line
+from storelayer._engines import READ_ONLY_OPTION, engine_options, instrument, is_transient
 from storelayer._retry import call_with_retries
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
-from storelayer.errors import ConnectionFailed, StorelayerError
+from storelayer.errors import StorelayerError
 from storelayer.plugins import PluginManager, get_plugin_manager
 from storelayer.session import Session, session_info
 
 T = TypeVar("T")
-
-#: Execution option read by backends that begin read-only transactions differently.
-READ_ONLY_OPTION = "storelayer_read_only"
 
 
 @dataclass(frozen=True)
@@ -91,37 +89,9 @@ class Database:
     # -- engines ----------------------------------------------------------------------
 
     def _create_engine(self, url: URL, role: str) -> Engine:
-        options = dict(self.backend.engine_options(url, self.settings))
-        options.update(self.settings.engine_options)
-        options.setdefault("hide_parameters", True)
-        options.setdefault("echo", self.settings.echo)
-        engine = create_engine(url, **options)
-        self._guard_connect(engine, url)
-        event.listen(
-            engine, "connect", lambda dbapi_conn, _rec: self.backend.on_connect(dbapi_conn)
-        )
-        self.backend.configure_engine(engine)
-        self.plugins.hook.storelayer_engine_created(engine=engine, backend=self.backend, role=role)
+        engine = create_engine(url, **engine_options(self.backend, url, self.settings))
+        instrument(engine, self.backend, self.plugins, url, role)
         return engine
-
-    def _guard_connect(self, engine: Engine, url: URL) -> None:
-        """Turn a failed connect into one masked line that names the URL."""
-
-        @event.listens_for(engine, "do_connect")
-        def do_connect(dialect: Any, _rec: Any, cargs: Any, cparams: Any) -> Any:
-            try:
-                return dialect.connect(*cargs, **cparams)
-            except Exception as error:
-                permanent = self.backend.is_connection_refused_for_good(error)
-                hint = (
-                    "check the user, password and database name"
-                    if permanent
-                    else "check that the server runs and the host and port are right"
-                )
-                raise ConnectionFailed(
-                    f"cannot connect to {mask_url(url)}: {one_line(error, url.password)} ({hint})",
-                    transient=not permanent,
-                ) from None
 
     # -- units of work ----------------------------------------------------------------
 
@@ -176,11 +146,7 @@ class Database:
 
     def is_transient(self, error: BaseException) -> bool:
         """Whether retrying a unit of work that raised ``error`` may succeed."""
-        if isinstance(error, ConnectionFailed):
-            return error.transient
-        if isinstance(error, StorelayerError):
-            return False
-        return self.backend.is_transient(error)
+        return is_transient(self.backend, error)
 
     # -- operations -------------------------------------------------------------------
 

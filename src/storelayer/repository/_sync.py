@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -165,7 +165,7 @@ class Repository(Generic[T]):
         batch_size: int = 1000,
         order_by: str | Sequence[str] | None = None,
         **filters: Any,
-    ) -> Iterator[T]:
+    ) -> Generator[T, None, None]:
         """Every matching row, fetched ``batch_size`` at a time through a server-side
         cursor where the backend has one: memory stays flat on any table size."""
         stmt = sql.select_rows(self._cols, expressions, filters, order_by=order_by)
