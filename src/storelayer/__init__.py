@@ -1,6 +1,7 @@
 """storelayer: one repository API over SQLite, PostgreSQL, MySQL and plugin backends."""
 
 from storelayer._markers import hookimpl, hookspec
+from storelayer.aio import AsyncDatabase, AsyncRepository, AsyncSession, connect_async
 from storelayer.backend import Backend, Features
 from storelayer.config import Settings, mask_url
 from storelayer.database import Database, HealthReport, connect
@@ -19,11 +20,15 @@ from storelayer.errors import (
 )
 from storelayer.plugins import PluginManager, get_plugin_manager
 from storelayer.registry import BackendRegistry
+from storelayer.repository import KeysetPage, Page, Repository
 from storelayer.session import Session
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncDatabase",
+    "AsyncRepository",
+    "AsyncSession",
     "Backend",
     "BackendNotFound",
     "BackendRegistry",
@@ -34,17 +39,21 @@ __all__ = [
     "Database",
     "Features",
     "HealthReport",
+    "KeysetPage",
     "NotFound",
+    "Page",
     "PluginError",
     "PluginManager",
     "QueryError",
     "ReplicaUnavailable",
+    "Repository",
     "Session",
     "Settings",
     "StorelayerError",
     "TransientError",
     "__version__",
     "connect",
+    "connect_async",
     "get_plugin_manager",
     "hookimpl",
     "hookspec",

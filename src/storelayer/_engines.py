@@ -18,10 +18,14 @@ from storelayer.plugins import PluginManager
 READ_ONLY_OPTION = "storelayer_read_only"
 
 
-def engine_options(backend: Backend, url: URL, settings: Settings) -> dict[str, Any]:
-    """``create_engine`` keyword arguments: the backend's tuning, then the user's
-    ``engine_options``; bound parameters hidden from errors and logs by default."""
-    options = dict(backend.engine_options(url, settings))
+def engine_options(
+    backend: Backend, url: URL, settings: Settings, *, is_async: bool = False
+) -> dict[str, Any]:
+    """``create_engine`` (or ``create_async_engine``) keyword arguments: the backend's
+    tuning, then the user's ``engine_options``; bound parameters hidden from errors and
+    logs by default."""
+    tuning = backend.async_engine_options if is_async else backend.engine_options
+    options = dict(tuning(url, settings))
     options.update(settings.engine_options)
     options.setdefault("hide_parameters", True)
     options.setdefault("echo", settings.echo)

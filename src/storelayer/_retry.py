@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from tenacity import (
+    AsyncRetrying,
     RetryError,
     Retrying,
     retry_if_exception,
@@ -17,6 +18,34 @@ from tenacity import (
 from storelayer.errors import TransientError
 
 T = TypeVar("T")
+
+
+def _retrying_options(
+    is_transient: Callable[[BaseException], bool],
+    retries: int,
+    max_seconds: float,
+    initial_backoff: float,
+    max_backoff: float,
+) -> dict[str, Any]:
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
+    return {
+        "stop": stop_after_attempt(retries + 1) | stop_after_delay(max_seconds),
+        "wait": wait_random_exponential(multiplier=initial_backoff, max=max_backoff),
+        "retry": retry_if_exception(is_transient),
+        "reraise": False,
+    }
+
+
+def _gave_up(err: RetryError, retries: int) -> TransientError:
+    last = err.last_attempt.exception()
+    n = err.last_attempt.attempt_number
+    summary = " ".join(str(last).split())[:300]
+    return TransientError(
+        f"the unit of work failed {n} time(s) on transient errors and was not retried "
+        f"further (retries={retries}); last error: {summary}",
+        attempts=n,
+    )
 
 
 def call_with_retries(
@@ -34,22 +63,25 @@ def call_with_retries(
     A non-transient error propagates at once; running out of retries raises
     ``TransientError`` chained to the last error.
     """
-    if retries < 0:
-        raise ValueError(f"retries must be >= 0, got {retries}")
-    retrying = Retrying(
-        stop=stop_after_attempt(retries + 1) | stop_after_delay(max_seconds),
-        wait=wait_random_exponential(multiplier=initial_backoff, max=max_backoff),
-        retry=retry_if_exception(is_transient),
-        reraise=False,
-    )
+    options = _retrying_options(is_transient, retries, max_seconds, initial_backoff, max_backoff)
     try:
-        return retrying(attempt)
+        return Retrying(**options)(attempt)
     except RetryError as err:
-        last = err.last_attempt.exception()
-        n = err.last_attempt.attempt_number
-        summary = " ".join(str(last).split())[:300]
-        raise TransientError(
-            f"the unit of work failed {n} time(s) on transient errors and was not retried "
-            f"further (retries={retries}); last error: {summary}",
-            attempts=n,
-        ) from last
+        raise _gave_up(err, retries) from err.last_attempt.exception()
+
+
+async def acall_with_retries(
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    is_transient: Callable[[BaseException], bool],
+    retries: int,
+    max_seconds: float,
+    initial_backoff: float = 0.02,
+    max_backoff: float = 1.0,
+) -> T:
+    """The awaitable twin of :func:`call_with_retries` (sleeps without blocking)."""
+    options = _retrying_options(is_transient, retries, max_seconds, initial_backoff, max_backoff)
+    try:
+        return await AsyncRetrying(**options)(attempt)
+    except RetryError as err:
+        raise _gave_up(err, retries) from err.last_attempt.exception()

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import insert
+from sqlalchemy import insert, pool
 from sqlalchemy.engine import URL
+
+from storelayer.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -71,6 +73,9 @@ class Backend:
     dialect: ClassVar[str] = ""
     #: Driver used when the URL names none (``postgresql://`` -> ``postgresql+psycopg2``).
     default_driver: ClassVar[str | None] = None
+    #: The asyncio driver ``connect_async()`` swaps in (``aiosqlite``, ``psycopg``...);
+    #: None when the backend offers no async API.
+    async_driver: ClassVar[str | None] = None
     #: Capability flags.
     features: ClassVar[Features] = Features()
     #: Server the test suite provisions databases on when ``STORELAYER_TEST_<NAME>_URL``
@@ -97,6 +102,23 @@ class Backend:
         recycle, pre-ping, ``connect_args``. Pure: no connection is made."""
         options: dict[str, Any] = {"pool_pre_ping": True}
         options.update(settings.pool_overrides())
+        return options
+
+    def async_url(self, url: URL) -> URL:
+        """The same database through ``async_driver`` (the user configures one URL)."""
+        if not self.async_driver:
+            raise ConfigurationError(
+                f"backend {self.name!r} has no async driver; its plugin must set "
+                "Backend.async_driver to use connect_async()"
+            )
+        return url.set(drivername=f"{self.dialect or url.get_backend_name()}+{self.async_driver}")
+
+    def async_engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
+        """``create_async_engine`` arguments: the sync tuning with an asyncio-safe pool.
+        Override when the async driver takes other ``connect_args``."""
+        options = self.engine_options(url, settings)
+        if options.get("poolclass") is pool.QueuePool:
+            options["poolclass"] = pool.AsyncAdaptedQueuePool
         return options
 
     def on_connect(self, dbapi_connection: Any) -> None:

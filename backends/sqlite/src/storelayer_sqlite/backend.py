@@ -39,6 +39,7 @@ class SQLiteBackend(Backend):
     schemes = ("sqlite",)
     dialect = "sqlite"
     default_driver = "pysqlite"
+    async_driver = "aiosqlite"
     install_hint = "storelayer-sqlite (installed with storelayer)"
     features = Features(
         returning=True,

@@ -1,0 +1,166 @@
+"""``AsyncRepository[T]``: the same repository, awaitable.
+
+There is one implementation. Each method runs the sync ``Repository`` method inside
+SQLAlchemy's greenlet bridge (``AsyncSession.run_sync``), where every database call is
+awaited on the async driver — the way SQLAlchemy's own asyncio extension works. Only
+``stream`` is written here, because an async iterator cannot cross that bridge; it
+shares its statement with the sync one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+from sqlalchemy import orm
+
+from storelayer.errors import QueryError
+from storelayer.repository import _statements as sql
+from storelayer.repository._page import KeysetPage, Page
+from storelayer.repository._sync import Repository, columns_of
+from storelayer.session import Session
+
+if TYPE_CHECKING:
+    from storelayer.aio._session import AsyncSession
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+Rows = Iterable[Mapping[str, Any] | T]
+Order = str | Sequence[str] | None
+
+
+class AsyncRepository(Generic[T]):
+    """Awaitable CRUD, filters, pagination, bulk writes, upserts and streaming; the
+    method names and semantics of :class:`storelayer.repository.Repository`."""
+
+    #: The mapped class; a subclass may fix it with ``model = User``.
+    model: type[T]
+
+    def __init__(self, session: AsyncSession, model: type[T] | None = None) -> None:
+        chosen = model if model is not None else getattr(type(self), "model", None)
+        if chosen is None:
+            raise QueryError(f"{type(self).__name__} needs a model: set `model = ...` on it")
+        self.session = session
+        self.model = cast("type[T]", chosen)
+        self._cols = columns_of(self.model)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} of {self.model.__name__}>"
+
+    async def _run(self, method: Callable[..., R], *args: Any, **kwargs: Any) -> R:
+        def call(sync_session: orm.Session, /) -> R:
+            return method(Repository(cast(Session, sync_session), self.model), *args, **kwargs)
+
+        return await self.session.run_sync(call)
+
+    async def get(self, id: Any, *, for_update: bool = False) -> T | None:
+        return await self._run(Repository.get, id, for_update=for_update)
+
+    async def get_or_raise(self, id: Any, *, for_update: bool = False) -> T:
+        return await self._run(Repository.get_or_raise, id, for_update=for_update)
+
+    async def get_by(self, *expressions: Any, **filters: Any) -> T | None:
+        return await self._run(Repository.get_by, *expressions, **filters)
+
+    async def list(
+        self,
+        *expressions: Any,
+        order_by: Order = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        **filters: Any,
+    ) -> list[T]:
+        return await self._run(
+            Repository.list,
+            *expressions,
+            order_by=order_by,
+            limit=limit,
+            offset=offset,
+            **filters,
+        )
+
+    async def count(self, *expressions: Any, **filters: Any) -> int:
+        return await self._run(Repository.count, *expressions, **filters)
+
+    async def exists(self, *expressions: Any, **filters: Any) -> bool:
+        return await self._run(Repository.exists, *expressions, **filters)
+
+    async def page(
+        self,
+        page: int = 1,
+        per_page: int = 20,
+        *expressions: Any,
+        order_by: Order = None,
+        count: bool = True,
+        **filters: Any,
+    ) -> Page[T]:
+        return await self._run(
+            Repository.page,
+            page,
+            per_page,
+            *expressions,
+            order_by=order_by,
+            count=count,
+            **filters,
+        )
+
+    async def keyset(
+        self,
+        *expressions: Any,
+        after: str | None = None,
+        limit: int = 50,
+        order_by: Order = None,
+        **filters: Any,
+    ) -> KeysetPage[T]:
+        return await self._run(
+            Repository.keyset,
+            *expressions,
+            after=after,
+            limit=limit,
+            order_by=order_by,
+            **filters,
+        )
+
+    async def stream(
+        self, *expressions: Any, batch_size: int = 1000, order_by: Order = None, **filters: Any
+    ) -> AsyncIterator[T]:
+        """Every matching row, ``batch_size`` at a time through a server-side cursor
+        where the backend has one: ``async for row in repo.stream(): ...``."""
+        stmt = sql.select_rows(self._cols, expressions, filters, order_by=order_by)
+        result = await self.session.stream_scalars(
+            stmt, execution_options={"yield_per": batch_size}
+        )
+        try:
+            async for item in result:
+                yield item
+        finally:
+            await result.close()
+
+    async def create(self, **values: Any) -> T:
+        return await self._run(Repository.create, **values)
+
+    async def update(self, instance: T, **values: Any) -> T:
+        return await self._run(Repository.update, instance, **values)
+
+    async def delete(self, instance: T) -> None:
+        await self._run(Repository.delete, instance)
+
+    async def delete_where(self, *expressions: Any, **filters: Any) -> int:
+        return await self._run(Repository.delete_where, *expressions, **filters)
+
+    async def bulk_create(self, rows: Rows[T]) -> int:
+        return await self._run(Repository.bulk_create, list(rows))
+
+    async def bulk_update(self, rows: Rows[T]) -> int:
+        return await self._run(Repository.bulk_update, list(rows))
+
+    async def upsert_many(
+        self, rows: Rows[T], *, on: Sequence[str], update: Sequence[str] | None = None
+    ) -> int:
+        return await self._run(Repository.upsert_many, list(rows), on=on, update=update)
+
+
+for _name, _method in list(vars(AsyncRepository).items()):
+    if not _name.startswith("_") and callable(_method) and _method.__doc__ is None:
+        _method.__doc__ = getattr(Repository, _name).__doc__
