@@ -1,0 +1,347 @@
+"""MySQL 8 and MariaDB 10.6+ through PyMySQL, tuned for a long-running application:
+utf8mb4, a strict sql_mode, UTC sessions, a pre-pinged pool recycled well before the
+server's wait_timeout, bounded connects and retries on deadlocks, lock wait timeouts and
+lost connections. Reasons: docs/backends/mysql.md."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+import socket
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from pymysql import converters  # type: ignore[import-untyped]
+from sqlalchemy import create_engine, event, exc, pool, text
+from sqlalchemy.dialects.mysql import insert
+from sqlalchemy.engine import URL
+
+from storelayer import Backend, ConfigurationError, Features
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection, Engine, ExceptionContext
+    from sqlalchemy.sql import Executable
+
+    from storelayer import Settings
+
+#: Pool tuning used unless the user overrides it (STORELAYER_POOL_* or connect()). The
+#: server closes a connection idle for wait_timeout (default 28800 s, often lowered by
+#: hosting providers); recycling after an hour stays well inside it.
+POOL_DEFAULTS: Mapping[str, Any] = {
+    "pool_size": 5,
+    "max_overflow": 10,
+    "pool_timeout": 30,
+    "pool_recycle": 3600,
+}
+#: Strict mode: reject (never truncate or zero) bad values, in every storage engine.
+SQL_MODE = (
+    "STRICT_ALL_TABLES,NO_ZERO_IN_DATE,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO,"
+    "NO_ENGINE_SUBSTITUTION"
+)
+INIT_COMMAND = f"SET SESSION sql_mode='{SQL_MODE}', time_zone='+00:00'"
+#: TCP keepalive probes (idle, interval, count): a dead peer is noticed in about 25 s.
+KEEPALIVE = (10, 5, 3)
+#: MySQL and MariaDB reject identifiers longer than this.
+MAX_IDENTIFIER_LENGTH = 64
+#: Seconds to wait for the server when creating or dropping a database.
+PROVISION_CONNECT_TIMEOUT = 10
+
+#: Error codes after which running the whole unit of work again may succeed.
+TRANSIENT_CODES = frozenset(
+    {
+        1040,  # ER_CON_COUNT_ERROR: too many connections
+        1053,  # ER_SERVER_SHUTDOWN
+        1205,  # ER_LOCK_WAIT_TIMEOUT
+        1213,  # ER_LOCK_DEADLOCK
+        1927,  # ER_CONNECTION_KILLED (MariaDB)
+        2003,  # CR_CONN_HOST_ERROR: refused, timed out, unreachable
+        2006,  # CR_SERVER_GONE_ERROR
+        2013,  # CR_SERVER_LOST
+        4031,  # ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8.0.24+)
+    }
+)
+#: CHECK constraint violations (MySQL 3819, MariaDB 4025), which PyMySQL raises as
+#: OperationalError although they are integrity errors like any other.
+CHECK_VIOLATION_CODES = frozenset({3819, 4025})
+#: Error codes of a connect the server refused for good.
+REFUSED_CODES = frozenset(
+    {
+        1044,  # ER_DBACCESS_DENIED_ERROR: no access to that database
+        1045,  # ER_ACCESS_DENIED_ERROR: bad user or password
+        1049,  # ER_BAD_DB_ERROR: unknown database
+        1698,  # ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+    }
+)
+# "Duplicate entry 'x' for key 'users.uq_email'" (MySQL 8) or "... for key 'uq_email'".
+_DUPLICATE_KEY = re.compile(r"for key '(?P<name>[^']+)'\s*$")
+# Foreign keys (1451, 1452) and MariaDB checks (4025): "... CONSTRAINT `name` ...".
+_NAMED_CONSTRAINT = re.compile(r"CONSTRAINT `(?P<name>[^`]+)`")
+# MySQL 8 checks (3819): "Check constraint 'name' is violated."
+_CHECK_CONSTRAINT = re.compile(r"Check constraint '(?P<name>[^']+)' is violated")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_VERSION = re.compile(r"^\d+(\.\d+)*")
+_TIMEOUTS_BOUNDING_THE_HANDSHAKE = ("read_timeout", "write_timeout")
+
+
+def error_code(error: BaseException) -> int | None:
+    """The server or client error number PyMySQL raised, unwrapping SQLAlchemy's error."""
+    orig = getattr(error, "orig", None)
+    args = getattr(orig if isinstance(orig, BaseException) else error, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def escape_datetime_as_utc(value: dt.datetime, mapping: Any = None) -> str:
+    """Write an aware datetime as its UTC instant. PyMySQL would keep the wall-clock time
+    and drop the offset, which moves the instant; DATETIME columns hold UTC here (every
+    session runs at time_zone '+00:00') and come back naive, meaning UTC."""
+    if value.utcoffset() is not None:
+        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    escaped: str = converters.escape_datetime(value, mapping)
+    return escaped
+
+
+#: PyMySQL's conversions, with aware datetimes written as their UTC instant.
+CONVERSIONS: Mapping[Any, Any] = {**converters.conversions, dt.datetime: escape_datetime_as_utc}
+
+
+def as_integrity_error(context: ExceptionContext) -> exc.IntegrityError | None:
+    """A CHECK violation re-raised as the ``IntegrityError`` it is, so that a unit of work
+    reports it as a ``Conflict``; None for every other error."""
+    wrapped = context.sqlalchemy_exception
+    original = context.original_exception
+    if not isinstance(wrapped, exc.StatementError) or not isinstance(original, Exception):
+        return None
+    if error_code(original) not in CHECK_VIOLATION_CODES:
+        return None
+    return exc.IntegrityError(
+        wrapped.statement,
+        wrapped.params,
+        original,
+        hide_parameters=wrapped.hide_parameters,
+        ismulti=wrapped.ismulti,
+    )
+
+
+def connect_timeout_seconds(settings: Settings) -> int:
+    """Whole seconds, at least 1 (PyMySQL rejects 0), rounded up like PostgreSQL's."""
+    return max(1, math.ceil(settings.connect_timeout))
+
+
+def connect_args(url: URL, settings: Settings) -> dict[str, Any]:
+    """PyMySQL arguments from ``settings``, leaving alone those the URL query sets.
+
+    PyMySQL bounds only the TCP connect by ``connect_timeout``; the handshake that
+    follows reads with ``read_timeout`` (default: forever). So both read and write
+    timeouts start at ``connect_timeout`` and are lifted once connected.
+    """
+    seconds = connect_timeout_seconds(settings)
+    wanted: dict[str, Any] = {
+        "charset": "utf8mb4",
+        "connect_timeout": seconds,
+        "read_timeout": seconds,
+        "write_timeout": seconds,
+        "init_command": INIT_COMMAND,
+        "conv": CONVERSIONS,
+    }
+    return {key: value for key, value in wanted.items() if key not in url.query}
+
+
+def lift_handshake_timeouts(dbapi_connection: Any, url_query: Mapping[str, Any]) -> None:
+    """Remove the read/write timeouts that bounded the handshake, so that a query may
+    run longer than ``connect_timeout``; keep those the URL query asked for.
+
+    PyMySQL has no public setter: it reapplies ``_read_timeout``/``_write_timeout`` to
+    the socket before each read/write, so assigning them takes effect at once.
+    """
+    bound = getattr(dbapi_connection, "connect_timeout", None)
+    for key in _TIMEOUTS_BOUNDING_THE_HANDSHAKE:
+        attribute = f"_{key}"
+        if key in url_query or bound is None:
+            continue
+        if getattr(dbapi_connection, attribute, None) == bound:
+            setattr(dbapi_connection, attribute, None)
+
+
+def enable_keepalive_probes(dbapi_connection: Any) -> None:
+    """Probe an idle TCP connection soon (PyMySQL turns keepalive on with the kernel's
+    two-hour default), so a query waiting on a dead network fails in seconds."""
+    sock = getattr(dbapi_connection, "_sock", None)
+    if not isinstance(sock, socket.socket) or sock.family not in (
+        socket.AF_INET,
+        socket.AF_INET6,
+    ):
+        return
+    options = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT")
+    for option, value in zip(options, KEEPALIVE, strict=True):
+        if hasattr(socket, option):  # Linux; other systems keep their defaults
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+
+
+def checked_identifier(name: str) -> str:
+    """``name`` if it is a plain identifier, else an error."""
+    if not _IDENTIFIER.match(name) or len(name) > MAX_IDENTIFIER_LENGTH:
+        raise ConfigurationError(
+            f"database name {name!r} is not a plain identifier: use letters, digits and "
+            f"underscores, starting with a letter or underscore, at most "
+            f"{MAX_IDENTIFIER_LENGTH} characters"
+        )
+    return name
+
+
+class MySQLBackend(Backend):
+    """MySQL 8 and MariaDB 10.6+ through PyMySQL; ``mariadb://`` URLs work as well."""
+
+    name = "mysql"
+    schemes = ("mysql", "mariadb")
+    dialect = "mysql"
+    default_driver = "pymysql"
+    default_test_url = "mysql://root@127.0.0.1:3306/test"
+    install_hint = "storelayer-mysql (pip install 'storelayer[mysql]')"
+    features = Features(
+        # MariaDB has INSERT ... RETURNING only since 10.5 (and no UPDATE ... RETURNING);
+        # MySQL has none: portable code must not rely on it.
+        returning=False,
+        upsert=True,
+        for_update=True,
+        skip_locked=True,  # MySQL 8.0, MariaDB 10.6
+        savepoints=True,
+        replicas=True,
+        server_side_cursors=True,  # PyMySQL's SSCursor, via stream_results
+        transactional_ddl=False,  # every DDL statement commits implicitly
+        batch_alter=False,
+        single_writer=False,
+        timezone_aware_datetimes=False,  # DATETIME drops the offset; sessions run in UTC
+        server=True,
+        backup_format="mysqldump",
+    )
+
+    # -- URLs and engines -------------------------------------------------------------
+
+    def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "poolclass": pool.QueuePool,
+            **POOL_DEFAULTS,
+            "pool_pre_ping": True,
+            "connect_args": connect_args(url, settings),
+        }
+        options.update(settings.pool_overrides())
+        return options
+
+    def configure_engine(self, engine: Engine) -> None:
+        url_query = dict(engine.url.query)
+
+        @event.listens_for(engine, "connect")
+        def after_handshake(dbapi_connection: Any, _record: Any) -> None:
+            lift_handshake_timeouts(dbapi_connection, url_query)
+            enable_keepalive_probes(dbapi_connection)
+
+        event.listen(engine, "handle_error", as_integrity_error)
+
+    # -- errors ------------------------------------------------------------------------
+
+    def is_transient(self, exc_: BaseException) -> bool:
+        return super().is_transient(exc_) or error_code(exc_) in TRANSIENT_CODES
+
+    def is_connection_refused_for_good(self, exc_: BaseException) -> bool:
+        if error_code(exc_) in REFUSED_CODES:
+            return True
+        # PyMySQL raises RuntimeError when the server's auth plugin needs the
+        # 'cryptography' package; installing it, not retrying, fixes that.
+        orig = getattr(exc_, "orig", None) or exc_
+        return isinstance(orig, RuntimeError) and "cryptography" in str(orig)
+
+    def constraint_name(self, error: exc.IntegrityError) -> str | None:
+        args = getattr(error.orig, "args", ())
+        message = str(args[-1] if args else error.orig)
+        duplicate = _DUPLICATE_KEY.search(message)
+        if duplicate:
+            return duplicate["name"].rsplit(".", 1)[-1]  # MySQL 8 prefixes the table
+        named = _NAMED_CONSTRAINT.search(message) or _CHECK_CONSTRAINT.search(message)
+        return named["name"] if named else None
+
+    # -- SQL ---------------------------------------------------------------------------
+
+    def upsert(
+        self,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        conflict_columns: Sequence[str],
+        update_columns: Sequence[str],
+    ) -> Executable:
+        # ON DUPLICATE KEY UPDATE fires on a clash with ANY unique key of the table, not
+        # only on conflict_columns: MySQL has no way to name the conflict target.
+        stmt = insert(table).values(list(rows))
+        if update_columns:
+            return stmt.on_duplicate_key_update(
+                {name: stmt.inserted[name] for name in update_columns}
+            )
+        # MySQL has no ON CONFLICT DO NOTHING, and INSERT IGNORE would also turn other
+        # errors (NOT NULL, foreign keys, bad values) into warnings. Setting a key column
+        # to its own value makes a duplicate a no-op and leaves every other error alone.
+        key = next(iter(conflict_columns), None) or table.primary_key.columns[0].key
+        return stmt.on_duplicate_key_update({key: table.c[key]})
+
+    def server_version(self, connection: Connection) -> str:
+        # "10.11.19-MariaDB-0+deb12u1" -> "10.11.19-MariaDB"; "8.0.36-0ubuntu" -> "8.0.36".
+        version = str(connection.execute(text("SELECT VERSION()")).scalar() or "")
+        number = _VERSION.match(version)
+        if number is None:
+            return version or super().server_version(connection)
+        return number[0] + ("-MariaDB" if "mariadb" in version.lower() else "")
+
+    def replica_lag(self, connection: Connection) -> float | None:
+        """None when not a replica or when replication is stopped (the server does not
+        know); else the seconds the slowest replication channel is behind."""
+        lags = [
+            row.get("Seconds_Behind_Source", row.get("Seconds_Behind_Master"))
+            for row in replica_status(connection)
+        ]
+        known = [float(lag) for lag in lags if lag is not None]
+        if not known or len(known) < len(lags):
+            return None
+        return max(known)
+
+    # -- provisioning ------------------------------------------------------------------
+
+    def create_database(self, server_url: URL, name: str) -> URL:
+        with server_connection(self.normalize_url(server_url), name) as (connection, quoted):
+            connection.exec_driver_sql(
+                f"CREATE DATABASE {quoted} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
+        return server_url.set(database=name)
+
+    def drop_database(self, server_url: URL, name: str) -> None:
+        with server_connection(self.normalize_url(server_url), name) as (connection, quoted):
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
+
+
+def replica_status(connection: Connection) -> list[dict[str, Any]]:
+    """One row per replication channel; empty on a server that replicates nothing."""
+    try:
+        result = connection.exec_driver_sql("SHOW REPLICA STATUS")
+    except exc.ProgrammingError:  # before MySQL 8.0.22 / MariaDB 10.5.1
+        result = connection.exec_driver_sql("SHOW SLAVE STATUS")
+    return [dict(row._mapping) for row in result]
+
+
+@contextmanager
+def server_connection(url: URL, name: str) -> Iterator[tuple[Connection, str]]:
+    """An AUTOCOMMIT connection to the server at ``url`` and ``name`` checked and quoted
+    as an identifier."""
+    checked_identifier(name)
+    engine = create_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        poolclass=pool.NullPool,
+        connect_args=dict.fromkeys(
+            ("connect_timeout", "read_timeout", "write_timeout"), PROVISION_CONNECT_TIMEOUT
+        ),
+    )
+    try:
+        with engine.connect() as connection:
+            yield connection, engine.dialect.identifier_preparer.quote_identifier(name)
+    finally:
+        engine.dispose()

@@ -1,0 +1,265 @@
+"""PostgreSQL through psycopg2, tuned for a long-running application: a pre-pinged pool
+recycled before middleboxes drop idle connections, bounded connects, TCP keepalives, and
+retries on serialization failures, deadlocks and lost connections. Reasons:
+docs/backends/postgresql.md."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import psycopg2  # type: ignore[import-untyped]
+from sqlalchemy import create_engine, exc, pool, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import URL
+
+from storelayer import Backend, ConfigurationError, Features
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.engine import Connection
+    from sqlalchemy.sql import Executable
+
+    from storelayer import Settings
+
+#: Pool tuning used unless the user overrides it (STORELAYER_POOL_* or connect()).
+POOL_DEFAULTS: Mapping[str, Any] = {
+    "pool_size": 5,
+    "max_overflow": 10,
+    "pool_timeout": 30,
+    "pool_recycle": 1800,
+}
+#: TCP keepalives: probe after 10 s of silence, every 5 s, give up after 3 misses, so a
+#: dead peer is noticed in about 25 s instead of the kernel's two hours.
+KEEPALIVES: Mapping[str, int] = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+#: Seconds to wait for the server when creating or dropping a database.
+PROVISION_CONNECT_TIMEOUT = 10
+#: PostgreSQL truncates identifiers longer than this (NAMEDATALEN - 1).
+MAX_IDENTIFIER_LENGTH = 63
+
+#: SQLSTATEs after which running the whole unit of work again may succeed.
+TRANSIENT_SQLSTATES = frozenset(
+    {
+        "40001",  # serialization_failure
+        "40P01",  # deadlock_detected
+        "55P03",  # lock_not_available (NOWAIT, lock_timeout)
+        "57P01",  # admin_shutdown
+        "57P02",  # crash_shutdown
+        "57P03",  # cannot_connect_now (starting up, shutting down)
+        "53300",  # too_many_connections
+    }
+)
+#: SQLSTATE class 08: connection exceptions.
+CONNECTION_EXCEPTION_CLASS = "08"
+#: SQLSTATEs of a connect the server refused for good (when the driver reports one).
+REFUSED_SQLSTATES = frozenset({"28000", "28P01", "3D000"})
+
+# libpq reports connect failures as text without a SQLSTATE; these are its words.
+_REFUSED_FOR_GOOD = re.compile(
+    r"password authentication failed|authentication failed for user|no pg_hba\.conf entry"
+    r"|pg_hba\.conf rejects connection|no password supplied"
+    r"|(role|database) \".*\" does not exist|is not permitted to log in"
+    r"|permission denied for database",
+    re.IGNORECASE,
+)
+_NETWORK_FAILURE = re.compile(
+    r"connection refused|timeout expired|timed out|closed the connection"
+    r"|could not (connect to server|receive data|send data)|no route to host"
+    r"|network is unreachable|connection reset|ssl syscall error"
+    r"|connection has been closed unexpectedly|the database system is (starting up"
+    r"|shutting down|in recovery mode)|too many clients|terminating connection",
+    re.IGNORECASE,
+)
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+_REPLICA_STATUS = text(
+    "SELECT pg_is_in_recovery() AS in_recovery, "
+    "pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() AS caught_up, "
+    "EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp()) AS behind"
+)
+
+
+def driver_error(error: BaseException) -> BaseException:
+    """The DBAPI exception behind a SQLAlchemy wrapper, or ``error`` itself."""
+    orig = getattr(error, "orig", None)
+    return orig if isinstance(orig, BaseException) else error
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The SQLSTATE psycopg2 attached to ``error``; None for client-side failures."""
+    code = getattr(driver_error(error), "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
+def connect_timeout_seconds(settings: Settings) -> int:
+    """libpq takes whole seconds and waits forever on 0, so round up to at least 1."""
+    return max(1, math.ceil(settings.connect_timeout))
+
+
+def statement_timeout_ms(settings: Settings) -> int:
+    """Milliseconds for the server; a positive timeout never rounds down to 0, which
+    would mean "no limit"."""
+    seconds = settings.statement_timeout or 0
+    return max(1, round(seconds * 1000)) if seconds > 0 else 0
+
+
+def connect_args(url: URL, settings: Settings) -> dict[str, Any]:
+    """libpq parameters from ``settings``, leaving alone those the URL query sets."""
+    wanted: dict[str, Any] = {
+        "connect_timeout": connect_timeout_seconds(settings),
+        "application_name": settings.application_name,
+        **KEEPALIVES,
+    }
+    if settings.statement_timeout is not None:
+        wanted["options"] = f"-c statement_timeout={statement_timeout_ms(settings)}"
+    return {key: value for key, value in wanted.items() if key not in url.query}
+
+
+def checked_identifier(name: str) -> str:
+    """``name`` if it is a plain identifier PostgreSQL keeps as is, else an error."""
+    if not _IDENTIFIER.match(name) or len(name) > MAX_IDENTIFIER_LENGTH:
+        raise ConfigurationError(
+            f"database name {name!r} is not a plain identifier: use letters, digits and "
+            f"underscores, starting with a letter or underscore, at most "
+            f"{MAX_IDENTIFIER_LENGTH} characters"
+        )
+    return name
+
+
+class PostgreSQLBackend(Backend):
+    """PostgreSQL 12 or later through psycopg2."""
+
+    name = "postgresql"
+    schemes = ("postgresql", "postgres")
+    dialect = "postgresql"
+    default_driver = "psycopg2"
+    default_test_url = "postgresql://postgres@127.0.0.1:5432/postgres"
+    install_hint = "storelayer-postgresql (pip install 'storelayer[postgresql]')"
+    features = Features(
+        returning=True,
+        upsert=True,
+        for_update=True,
+        skip_locked=True,
+        savepoints=True,
+        replicas=True,
+        server_side_cursors=True,
+        transactional_ddl=True,
+        batch_alter=False,
+        single_writer=False,
+        timezone_aware_datetimes=True,
+        server=True,
+        backup_format="pg_dump-custom",
+    )
+
+    # -- URLs and engines -------------------------------------------------------------
+
+    def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "poolclass": pool.QueuePool,
+            **POOL_DEFAULTS,
+            "pool_pre_ping": True,
+            "connect_args": connect_args(url, settings),
+        }
+        options.update(settings.pool_overrides())
+        return options
+
+    # -- errors ------------------------------------------------------------------------
+
+    def is_transient(self, exc_: BaseException) -> bool:
+        if super().is_transient(exc_):
+            return True
+        code = sqlstate(exc_)
+        if code is not None:
+            return code in TRANSIENT_SQLSTATES or code.startswith(CONNECTION_EXCEPTION_CLASS)
+        orig = driver_error(exc_)
+        if not isinstance(orig, psycopg2.OperationalError):
+            return False
+        message = str(orig)
+        return not _REFUSED_FOR_GOOD.search(message) and bool(_NETWORK_FAILURE.search(message))
+
+    def is_connection_refused_for_good(self, exc_: BaseException) -> bool:
+        if sqlstate(exc_) in REFUSED_SQLSTATES:
+            return True
+        orig = driver_error(exc_)
+        return isinstance(orig, psycopg2.Error) and bool(_REFUSED_FOR_GOOD.search(str(orig)))
+
+    def constraint_name(self, error: exc.IntegrityError) -> str | None:
+        diag = getattr(error.orig, "diag", None)
+        name = getattr(diag, "constraint_name", None)
+        return name if isinstance(name, str) else None
+
+    # -- SQL ---------------------------------------------------------------------------
+
+    def upsert(
+        self,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        conflict_columns: Sequence[str],
+        update_columns: Sequence[str],
+    ) -> Executable:
+        stmt = insert(table).values(list(rows))
+        if not update_columns:
+            return stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
+        return stmt.on_conflict_do_update(
+            index_elements=list(conflict_columns),
+            set_={name: stmt.excluded[name] for name in update_columns},
+        )
+
+    def server_version(self, connection: Connection) -> str:
+        # "15.20 (Debian 15.20-0+deb12u1)": keep the version, drop the packager's note.
+        version = connection.execute(text("SELECT current_setting('server_version')")).scalar()
+        return str(version).split(" ", 1)[0] if version else super().server_version(connection)
+
+    def replica_lag(self, connection: Connection) -> float | None:
+        """None on a primary. On a standby: 0.0 once everything received is replayed
+        (an idle primary sends nothing, so the last replayed commit may be old), else
+        the seconds since the last replayed commit was made on the primary."""
+        row = connection.execute(_REPLICA_STATUS).one()
+        if not row.in_recovery:
+            return None
+        if row.caught_up:
+            return 0.0
+        if row.behind is None:  # nothing replayed yet: unknown
+            return None
+        return max(0.0, float(row.behind))
+
+    # -- provisioning ------------------------------------------------------------------
+
+    def create_database(self, server_url: URL, name: str) -> URL:
+        with server_connection(self.normalize_url(server_url), name) as (connection, quoted):
+            connection.exec_driver_sql(f"CREATE DATABASE {quoted}")
+        return server_url.set(database=name)
+
+    def drop_database(self, server_url: URL, name: str) -> None:
+        with server_connection(self.normalize_url(server_url), name) as (connection, quoted):
+            # WITH (FORCE) (PostgreSQL 13+) ends the sessions still connected to it.
+            force = (connection.dialect.server_version_info or (0,)) >= (13,)
+            connection.exec_driver_sql(
+                f"DROP DATABASE IF EXISTS {quoted}{' WITH (FORCE)' if force else ''}"
+            )
+
+
+@contextmanager
+def server_connection(url: URL, name: str) -> Iterator[tuple[Connection, str]]:
+    """An AUTOCOMMIT connection to the server at ``url`` (CREATE and DROP DATABASE refuse
+    to run in a transaction) and ``name`` checked and quoted as an identifier."""
+    checked_identifier(name)
+    engine = create_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        poolclass=pool.NullPool,
+        connect_args={"connect_timeout": PROVISION_CONNECT_TIMEOUT},
+    )
+    try:
+        with engine.connect() as connection:
+            yield connection, engine.dialect.identifier_preparer.quote_identifier(name)
+    finally:
+        engine.dispose()
