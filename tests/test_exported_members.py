@@ -66,3 +66,18 @@ def test_errors_share_one_root() -> None:
         obj = getattr(storelayer, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, storelayer.StorelayerError), name
+
+
+def test_conformance_suite_exports_every_test() -> None:
+    """A test missing from the suite's __all__ would silently not run for plugin authors."""
+    import importlib
+    import pkgutil
+
+    import storelayer.testing.suite as suite
+
+    found = set()
+    for module in pkgutil.iter_modules(suite.__path__):
+        loaded = importlib.import_module(f"{suite.__name__}.{module.name}")
+        found |= {name for name in vars(loaded) if name.startswith("test_")}
+    assert found
+    assert found <= set(suite.__all__)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, func, or_, select
+from sqlalchemy import Select, and_, delete, exists, func, literal, or_, select
 from sqlalchemy.sql import Delete
 
 from storelayer.errors import QueryError
@@ -98,11 +98,17 @@ def after_row(cols: ModelColumns, terms: Sequence[tuple[str, bool]], values: Seq
     ``a > x OR (a = x AND b > y) OR ...``, each comparison in its term's direction."""
     if len(values) != len(terms):
         raise QueryError("invalid keyset cursor: it does not match this ordering")
+    # Values are bound with their column's type: a bare True/False would only allow
+    # ``=``/``!=`` (SQLAlchemy's rule for boolean constants), not ``<``/``>``.
+    bound = [
+        literal(value, cols.names[name].type)
+        for (name, _), value in zip(terms, values, strict=True)
+    ]
     branches = []
     for i, (name, descending) in enumerate(terms):
         column = cols.names[name]
-        equal = [cols.names[n] == values[j] for j, (n, _) in enumerate(terms[:i])]
-        beyond = column < values[i] if descending else column > values[i]
+        equal = [cols.names[n] == bound[j] for j, (n, _) in enumerate(terms[:i])]
+        beyond = column < bound[i] if descending else column > bound[i]
         branches.append(and_(*equal, beyond))
     return or_(*branches)
 

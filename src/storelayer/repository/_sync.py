@@ -241,6 +241,7 @@ class Repository(Generic[T]):
         ``update`` limits the columns overwritten; ``[]`` leaves existing rows alone.
         Returns the number of rows given."""
         on = [on] if isinstance(on, str) else list(on)
+        self._cols.check_values(dict.fromkeys(on), purpose="upsert on")
         values = sql.as_rows(self._cols, rows, purpose="upsert_many")
         self._flush()
         backend = self.session.backend

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import groupby
 from typing import Any
 
@@ -32,6 +32,29 @@ def unique_keys(cols: ModelColumns) -> list[frozenset[str]]:
     return keys
 
 
+def merge_repeated_keys(
+    rows: Iterable[dict[str, Any]], on: Sequence[str], update: Sequence[str]
+) -> list[dict[str, Any]]:
+    """One row per conflict key, merged as if the rows were upserted one at a time: the
+    first row, with the ``update`` columns of each later row written over it. One
+    statement may not touch a row twice (PostgreSQL refuses; SQLite and MySQL apply the
+    rows in order, which this reproduces), so every backend ends with the same rows."""
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    unhashable: list[dict[str, Any]] = []
+    for row in rows:
+        try:
+            key = tuple(row[name] for name in on)
+            earlier = merged.get(key)
+        except TypeError:  # a key value that cannot be hashed: leave it to the database
+            unhashable.append(row)
+            continue
+        if earlier is None:
+            merged[key] = dict(row)
+        else:
+            earlier.update((name, row[name]) for name in update if name in row)
+    return [*merged.values(), *unhashable]
+
+
 def upsert_plan(
     cols: ModelColumns,
     rows: list[dict[str, Any]],
@@ -58,7 +81,7 @@ def upsert_plan(
             if update is not None
             else [k for k in keys if k not in on and k not in cols.primary_key]
         )
-        batch = [cols.to_table(row) for row in group]
+        batch = [cols.to_table(row) for row in merge_repeated_keys(group, on, chosen)]
         chosen = [cols.column_keys[name] for name in chosen]
         size = max(1, MAX_PARAMETERS // max(1, len(keys)))
         for start in range(0, len(batch), size):

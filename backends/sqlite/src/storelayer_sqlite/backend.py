@@ -3,12 +3,14 @@ that take the write lock up front and wait for it. Reasons: docs/backends/sqlite
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, exc, pool
+from sqlalchemy import event, exc, pool, types
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import URL
 
@@ -16,7 +18,7 @@ from storelayer import Backend, Features
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Connection, Dialect, Engine
     from sqlalchemy.sql import Executable
 
     from storelayer import Settings
@@ -25,6 +27,21 @@ if TYPE_CHECKING:
 BUSY_TIMEOUT_SECONDS = 30.0
 READ_ONLY_OPTION = "storelayer_read_only"
 _BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (constants only in Python 3.11+)
+
+
+class UTCDateTime(sqlite.DATETIME):
+    """SQLite's text ``DATETIME``, storing an aware value as its UTC instant (SQLite
+    keeps no offset: without this, 12:30+05:30 would read back as 12:30)."""
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        process = super().bind_processor(dialect)
+
+        def to_utc(value: Any) -> Any:
+            if isinstance(value, dt.datetime) and value.tzinfo is not None:
+                value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            return process(value) if process else value
+
+        return to_utc
 
 
 def is_memory(url: URL) -> bool:
@@ -98,6 +115,8 @@ class SQLiteBackend(Backend):
             cursor.close()
 
     def configure_engine(self, engine: Engine) -> None:
+        engine.dialect.colspecs = {**engine.dialect.colspecs, types.DateTime: UTCDateTime}
+
         @event.listens_for(engine, "begin")
         def begin(conn: Connection) -> None:
             # IMMEDIATE takes the write lock now and waits busy_timeout for it, so a

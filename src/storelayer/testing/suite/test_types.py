@@ -1,0 +1,186 @@
+"""Values come back exactly as written: text in any script, long text, exact decimals,
+booleans, NULL versus empty, UUIDs and timezone-aware datetimes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from storelayer.backend import Backend
+from storelayer.database import Database
+from storelayer.testing.suite.fixtures import as_utc, user_row
+from storelayer.testing.suite.models import ConformanceToken, ConformanceUser
+
+TEXTS = {
+    "emoji": "duck \N{DUCK} rocket \N{ROCKET} coder \U0001f469\U0001f3fd\u200d\U0001f4bb flag "
+    "\U0001f1f3\U0001f1ff",
+    "cjk": "\u6f22\u5b57 \u304b\u306a \u30ab\u30ca \ud55c\uad6d\uc5b4 \u4e2d\u6587",
+    "combining-marks": "e\u0301 a\u0308 Z\u0351\u0348 n\u0303",
+    "precomposed": "\u00e9 \u00e4 \u00f1",
+    "right-to-left": "\u05e9\u05dc\u05d5\u05dd \u0645\u0631\u062d\u0628\u0627",
+    "astral-math": "\U0001d518\U0001d52b\U0001d526 \U0001d7d9\U0001d7da\U0001d7db",
+    "controls": "tab\tnew\nline\rreturn",
+}
+
+
+@pytest.mark.parametrize("text", list(TEXTS.values()), ids=list(TEXTS))
+def test_unicode_round_trips_unchanged(database: Database, text: str) -> None:
+    username = text[:64]
+    with database.session() as s:
+        s.repository(ConformanceUser).create(
+            **user_row(1, username=username, full_name=text, bio=text * 3)
+        )
+    with database.read_session() as s:
+        users = s.repository(ConformanceUser)
+        found = users.get_by(username=username)
+        assert found is not None, "filtering on the stored text found nothing"
+        assert found.username == username
+        assert found.full_name == text
+        assert found.bio == text * 3
+        assert users.count(full_name=text) == 1
+
+
+def test_precomposed_and_combining_forms_stay_distinct(database: Database) -> None:
+    with database.session() as s:
+        users = s.repository(ConformanceUser)
+        users.create(**user_row(1, full_name="caf\u00e9"))
+        users.create(**user_row(2, full_name="cafe\u0301"))
+    with database.read_session() as s:
+        stored = [u.full_name for u in s.repository(ConformanceUser).list(order_by="id")]
+    assert stored == ["caf\u00e9", "cafe\u0301"], "the text was normalized"
+
+
+def test_long_text_round_trips(database: Database) -> None:
+    text = ("storelayer \N{CHECK MARK} \u6f22\u5b57 \N{DUCK} " * 6_000)[:100_000]
+    assert len(text) == 100_000
+    with database.session() as s:
+        s.repository(ConformanceUser).create(**user_row(1, bio=text))
+    with database.read_session() as s:
+        found = s.repository(ConformanceUser).get_by(username="user00001")
+    assert found is not None
+    assert found.bio is not None
+    assert len(found.bio) == 100_000
+    assert found.bio == text
+
+
+DECIMALS = [
+    Decimal("12345678.1234"),
+    Decimal("-12345678.1234"),
+    Decimal("99999999.9999"),
+    Decimal("0"),
+    Decimal("0.0001"),
+    Decimal("-0.0001"),
+    Decimal("0.1"),
+    Decimal("1.1000"),
+]
+
+
+def test_decimals_round_trip_exactly(database: Database) -> None:
+    with database.session() as s:
+        s.repository(ConformanceUser).bulk_create(
+            [user_row(i, balance=value) for i, value in enumerate(DECIMALS, start=1)]
+        )
+    with database.read_session() as s:
+        users = s.repository(ConformanceUser)
+        stored = [u.balance for u in users.list(order_by="id")]
+        assert all(isinstance(value, Decimal) for value in stored)
+        assert stored == DECIMALS
+        for value in DECIMALS:
+            assert users.count(balance=value) == 1, f"filtering on {value} failed"
+        ordered = [u.balance for u in users.list(order_by="balance")]
+        assert ordered == sorted(DECIMALS)
+        assert users.count(balance__gt=Decimal("0.1")) == 3
+
+
+def test_booleans_null_and_empty_string_round_trip(database: Database) -> None:
+    with database.session() as s:
+        users = s.repository(ConformanceUser)
+        users.create(**user_row(1, is_active=False, full_name=None, bio=""))
+        users.create(**user_row(2, is_active=True, full_name="", bio=None))
+    with database.read_session() as s:
+        one, two = s.repository(ConformanceUser).list(order_by="id")
+    assert (one.is_active, one.full_name, one.bio) == (False, None, "")
+    assert (two.is_active, two.full_name, two.bio) == (True, "", None)
+
+
+def test_uuid_values_round_trip_and_filter(database: Database) -> None:
+    keys = [uuid.uuid4() for _ in range(3)]
+    with database.session() as s:
+        tokens = s.repository(ConformanceToken)
+        for key in keys:
+            tokens.create(id=key, label=str(key))
+    with database.read_session() as s:
+        tokens = s.repository(ConformanceToken)
+        assert {t.id for t in tokens.list()} == set(keys)
+        assert all(isinstance(t.id, uuid.UUID) for t in tokens.list())
+        assert [t.label for t in tokens.list(id__in=keys[:2])] != []
+        assert tokens.count(id__in=keys[:2]) == 2
+        assert tokens.count(id__ne=keys[0]) == 2
+
+
+ZONES = {
+    "utc": dt.timezone.utc,
+    "plus-05-30": dt.timezone(dt.timedelta(hours=5, minutes=30)),
+    "minus-08-00": dt.timezone(dt.timedelta(hours=-8)),
+}
+#: A wall-clock time; each zone above makes it a different instant.
+WALL_CLOCK = dt.datetime(2024, 3, 10, 12, 30, 45)
+
+
+def store_datetime(database: Database, value: dt.datetime) -> dt.datetime:
+    """Write ``value`` in one unit of work and read it back in another."""
+    with database.session() as s:
+        key = s.repository(ConformanceUser).create(**user_row(1, created_at=value)).id
+    with database.read_session() as s:
+        return s.repository(ConformanceUser).get_or_raise(key).created_at
+
+
+def test_utc_datetime_round_trips_as_the_same_instant(database: Database) -> None:
+    written = WALL_CLOCK.replace(tzinfo=dt.timezone.utc)
+    assert as_utc(store_datetime(database, written)) == written
+
+
+@pytest.mark.parametrize("zone", list(ZONES.values()), ids=list(ZONES))
+def test_aware_datetime_keeps_its_instant(database: Database, zone: dt.tzinfo) -> None:
+    """Documented for every backend: a timezone-aware datetime is stored as an instant.
+    A backend with ``timezone_aware_datetimes`` returns it aware; one without returns
+    it in UTC (aware, or naive meaning UTC). It must never keep the wall-clock time and
+    drop the offset, which silently moves the instant."""
+    written = WALL_CLOCK.replace(tzinfo=zone)
+    read = store_datetime(database, written)
+    assert as_utc(read) == written, (
+        f"wrote {written.isoformat()}, read back {read.isoformat()}: the instant moved"
+    )
+
+
+@pytest.mark.requires("timezone_aware_datetimes")
+@pytest.mark.parametrize("zone", list(ZONES.values()), ids=list(ZONES))
+def test_aware_datetime_comes_back_aware(database: Database, zone: dt.tzinfo) -> None:
+    written = WALL_CLOCK.replace(tzinfo=zone)
+    read = store_datetime(database, written)
+    assert read.tzinfo is not None, "a timezone-aware column returned a naive datetime"
+    assert read == written
+
+
+@pytest.mark.requires("timezone_aware_datetimes")
+def test_aware_datetimes_filter_and_order_across_zones(
+    database: Database, backend: Backend
+) -> None:
+    instants = {
+        "early": dt.datetime(2024, 1, 1, 10, 0, tzinfo=ZONES["plus-05-30"]),  # 04:30 UTC
+        "middle": dt.datetime(2024, 1, 1, 6, 0, tzinfo=dt.timezone.utc),
+        "late": dt.datetime(2024, 1, 1, 0, 0, tzinfo=ZONES["minus-08-00"]),  # 08:00 UTC
+    }
+    with database.session() as s:
+        users = s.repository(ConformanceUser)
+        for i, (name, when) in enumerate(instants.items(), start=1):
+            users.create(**user_row(i, username=name, created_at=when))
+    with database.read_session() as s:
+        users = s.repository(ConformanceUser)
+        ordered = [u.username for u in users.list(order_by="created_at")]
+        after = users.list(created_at__gt=dt.datetime(2024, 1, 1, 5, 0, tzinfo=dt.timezone.utc))
+    assert ordered == ["early", "middle", "late"], f"{backend.name} ordered by wall clock"
+    assert sorted(u.username for u in after) == ["late", "middle"]

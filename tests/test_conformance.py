@@ -1,0 +1,1 @@
+from storelayer.testing.suite import *  # noqa: F403
