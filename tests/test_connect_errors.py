@@ -3,6 +3,7 @@ names the problem and never the password; a silent host answers within the timeo
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 import uuid
@@ -116,3 +117,22 @@ def test_mysql_wrong_password_is_one_line_and_not_retried(mysql_user_with_passwo
     assert "Access denied" in message
     assert info.value.transient is False
     db.dispose()
+
+
+@pytest.mark.parametrize("scheme", sorted(SERVERS))
+def test_async_silent_host_fails_within_connect_timeout(scheme: str, silent_port: int) -> None:
+    async def attempt() -> None:
+        db = storelayer.connect_async(
+            f"{scheme}://app:{SECRET}@127.0.0.1:{silent_port}/app", connect_timeout=2
+        )
+        try:
+            async with db.session() as s:
+                await s.execute(text("SELECT 1"))
+        finally:
+            await db.dispose()
+
+    started = time.monotonic()
+    with pytest.raises(ConnectionFailed) as info:
+        asyncio.run(attempt())
+    assert time.monotonic() - started < 2 + 1.5
+    assert_one_clean_line(str(info.value))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, exists, func, literal, or_, select
+from sqlalchemy import Select, and_, delete, exists, func, literal, or_, select, tuple_
 from sqlalchemy.sql import Delete
 
 from storelayer.errors import QueryError
@@ -73,6 +73,15 @@ def delete_rows(
             "sqlalchemy.true() to delete all rows on purpose"
         )
     return delete(cols.table).where(*clauses)
+
+
+def reload_rows(cols: ModelColumns, identities: Sequence[tuple[Any, ...]]) -> Select[Any]:
+    """``SELECT`` the rows of these primary-key identities (a row value for composite
+    keys)."""
+    pk = [cols.names[name] for name in cols.primary_key]
+    if len(pk) == 1:
+        return select(cols.model).where(pk[0].in_([ident[0] for ident in identities]))
+    return select(cols.model).where(tuple_(*pk).in_(list(identities)))
 
 
 def keyset_terms(

@@ -250,7 +250,7 @@ class Repository(Generic[T]):
             for batch, update_columns in upsert_plan(self._cols, values, on, update):
                 stmt = backend.upsert(self._cols.table, batch, conflict, update_columns)
                 self.session.execute(stmt)
-        self._expire_loaded()
+        self._reload_loaded()
         return len(values)
 
     # -- internals ---------------------------------------------------------------------
@@ -259,8 +259,13 @@ class Repository(Generic[T]):
         with conflicts_raised(self.session.backend):
             self.session.flush()
 
-    def _expire_loaded(self) -> None:
-        """Rows changed behind the ORM's back are reloaded on next access."""
-        for instance in list(self.session.identity_map.values()):
-            if isinstance(instance, self.model):
-                self.session.expire(instance)
+    def _reload_loaded(self) -> None:
+        """Reload the instances of this model the session holds: the upsert changed
+        their rows behind the ORM's back. Eager (one ``SELECT`` per 500 instances), not
+        expiry, so that no attribute access does I/O later (the async API forbids it)."""
+        keys = [
+            key[1] for key in self.session.identity_map.keys() if key[0] is self.model
+        ]
+        for start in range(0, len(keys), 500):
+            stmt = sql.reload_rows(self._cols, keys[start : start + 500])
+            self.session.execute(stmt, execution_options={"populate_existing": True}).all()

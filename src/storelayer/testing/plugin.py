@@ -19,9 +19,11 @@ from dataclasses import fields
 import pytest
 from sqlalchemy.engine import URL
 
+from storelayer.aio import connect_async
 from storelayer.backend import Backend
 from storelayer.database import Database, connect
 from storelayer.plugins import get_plugin_manager
+from storelayer.testing._bridge import BridgedDatabase
 from storelayer.testing._provision import Provisioner, Unavailable, in_ci
 
 
@@ -33,12 +35,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="comma-separated backends to test (default: STORELAYER_TEST_BACKENDS, "
         "else every registered backend)",
     )
+    group.addoption(
+        "--storelayer-modes",
+        default=None,
+        help="API modes for tests marked api_modes: sync, async or both (default: "
+        "STORELAYER_TEST_MODES, else both)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "requires(*features): skip unless the backend has these Features flags"
     )
+    config.addinivalue_line("markers", "api_modes: run the test through the sync and the async API")
 
 
 def selected_backends(config: pytest.Config) -> list[str]:
@@ -60,6 +69,24 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "backend_name" in metafunc.fixturenames:
         names = selected_backends(metafunc.config)
         metafunc.parametrize("backend_name", names, ids=names, scope="session")
+    if metafunc.definition.get_closest_marker("api_modes") and (
+        "storelayer_mode" in metafunc.fixturenames
+    ):
+        modes = selected_modes(metafunc.config)
+        metafunc.parametrize("storelayer_mode", modes, ids=modes, indirect=True)
+
+
+def selected_modes(config: pytest.Config) -> list[str]:
+    """The API modes the suite runs in: ``--storelayer-modes`` or
+    ``STORELAYER_TEST_MODES``, default both."""
+    raw = config.getoption("--storelayer-modes") or os.environ.get("STORELAYER_TEST_MODES")
+    modes = [m.strip() for m in (raw or "sync,async").split(",") if m.strip()]
+    unknown = set(modes) - {"sync", "async"}
+    if unknown:
+        raise pytest.UsageError(
+            f"--storelayer-modes takes sync and/or async, got {sorted(unknown)}"
+        )
+    return modes
 
 
 @pytest.fixture(scope="session")
@@ -93,9 +120,22 @@ def provision_or_skip(provisioner: Provisioner, backend: Backend) -> URL:
 
 
 @pytest.fixture
-def database(database_url: URL, backend: Backend) -> Iterator[Database]:
+def storelayer_mode(request: pytest.FixtureRequest) -> str:
+    """``"sync"``, or ``"async"`` for tests marked ``api_modes`` run through the async
+    API (``database`` is then a bridge over ``AsyncDatabase``)."""
+    mode: str = getattr(request, "param", "sync")
+    return mode
+
+
+@pytest.fixture
+def database(database_url: URL, backend: Backend, storelayer_mode: str) -> Iterator[Database]:
     """A connected ``Database`` on the scratch database, disposed after the test."""
     db = connect(database_url, backend=backend.name)
+    if storelayer_mode == "async":
+        if not backend.async_driver:
+            db.dispose()
+            pytest.skip(f"backend {backend.name!r} declares no async_driver")
+        db = BridgedDatabase(connect_async(database_url, backend=backend.name), db)  # type: ignore[assignment]
     yield db
     db.dispose()
 

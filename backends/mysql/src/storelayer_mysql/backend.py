@@ -5,20 +5,24 @@ lost connections. Reasons: docs/backends/mysql.md."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 import re
 import socket
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from pymysql import converters  # type: ignore[import-untyped]
+from pymysql.err import OperationalError  # type: ignore[import-untyped]
 from sqlalchemy import create_engine, event, exc, pool, text
+from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.mysql import insert
 from sqlalchemy.engine import URL
 
 from storelayer import Backend, ConfigurationError, Features
+from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -165,6 +169,28 @@ def lift_handshake_timeouts(dbapi_connection: Any, url_query: Mapping[str, Any])
             setattr(dbapi_connection, attribute, None)
 
 
+class UTCDateTime(AwareAsUTC, mysql.DATETIME):
+    """MySQL's ``DATETIME``, storing an aware value as its UTC instant. Typed columns
+    go through it on every driver (aiomysql ignores ``conv`` when escaping); the
+    ``conv`` encoder above covers raw SQL on PyMySQL."""
+
+
+def bounded_async_connect(seconds: float) -> Callable[..., Awaitable[Any]]:
+    """``aiomysql.connect`` that gives up after ``seconds`` (handshake included)."""
+
+    async def connect(*args: Any, **kwargs: Any) -> Any:
+        import aiomysql  # type: ignore[import-untyped]
+
+        try:
+            return await asyncio.wait_for(aiomysql.connect(*args, **kwargs), seconds)
+        except asyncio.TimeoutError:
+            raise OperationalError(
+                2003, f"Can't connect to MySQL server: no handshake within {seconds}s (timeout)"
+            ) from None
+
+    return connect
+
+
 def enable_keepalive_probes(dbapi_connection: Any) -> None:
     """Probe an idle TCP connection soon (PyMySQL turns keepalive on with the kernel's
     two-hour default), so a query waiting on a dead network fails in seconds."""
@@ -198,6 +224,9 @@ class MySQLBackend(Backend):
     schemes = ("mysql", "mariadb")
     dialect = "mysql"
     default_driver = "pymysql"
+    # aiomysql: PyMySQL's protocol code under asyncio, so the same connect_args apply
+    # but for the read/write timeouts it lacks; see async_engine_options().
+    async_driver = "aiomysql"
     default_test_url = "mysql://root@127.0.0.1:3306/test"
     install_hint = "storelayer-mysql (pip install 'storelayer[mysql]')"
     features = Features(
@@ -230,6 +259,19 @@ class MySQLBackend(Backend):
         options.update(settings.pool_overrides())
         return options
 
+    def async_engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
+        """aiomysql bounds only the TCP connect by ``connect_timeout``, like PyMySQL, and
+        has no read timeout: the whole connect, handshake included, is bounded instead."""
+        options = super().async_engine_options(url, settings)
+        args = {
+            k: v
+            for k, v in options["connect_args"].items()
+            if k not in _TIMEOUTS_BOUNDING_THE_HANDSHAKE
+        }
+        args["async_creator_fn"] = bounded_async_connect(connect_timeout_seconds(settings))
+        options["connect_args"] = args
+        return options
+
     def configure_engine(self, engine: Engine) -> None:
         url_query = dict(engine.url.query)
 
@@ -239,6 +281,7 @@ class MySQLBackend(Backend):
             enable_keepalive_probes(dbapi_connection)
 
         event.listen(engine, "handle_error", as_integrity_error)
+        store_aware_datetimes_as_utc(engine, UTCDateTime)
 
     # -- errors ------------------------------------------------------------------------
 

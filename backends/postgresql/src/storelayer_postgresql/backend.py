@@ -94,8 +94,10 @@ def driver_error(error: BaseException) -> BaseException:
 
 
 def sqlstate(error: BaseException) -> str | None:
-    """The SQLSTATE psycopg2 attached to ``error``; None for client-side failures."""
-    code = getattr(driver_error(error), "pgcode", None)
+    """The SQLSTATE the driver attached to ``error`` (psycopg2 ``pgcode``, psycopg 3
+    ``sqlstate``); None for client-side failures."""
+    orig = driver_error(error)
+    code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
     return code if isinstance(code, str) else None
 
 
@@ -141,6 +143,9 @@ class PostgreSQLBackend(Backend):
     schemes = ("postgresql", "postgres")
     dialect = "postgresql"
     default_driver = "psycopg2"
+    # psycopg 3: libpq like psycopg2, so the same connect_args (timeouts, keepalives,
+    # application_name) serve both APIs; see docs/backends/postgresql.md.
+    async_driver = "psycopg"
     default_test_url = "postgresql://postgres@127.0.0.1:5432/postgres"
     install_hint = "storelayer-postgresql (pip install 'storelayer[postgresql]')"
     features = Features(

@@ -3,22 +3,22 @@ that take the write lock up front and wait for it. Reasons: docs/backends/sqlite
 
 from __future__ import annotations
 
-import datetime as dt
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, exc, pool, types
+from sqlalchemy import event, exc, pool
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import URL
 
 from storelayer import Backend, Features
+from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
-    from sqlalchemy.engine import Connection, Dialect, Engine
+    from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.sql import Executable
 
     from storelayer import Settings
@@ -29,19 +29,9 @@ READ_ONLY_OPTION = "storelayer_read_only"
 _BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (constants only in Python 3.11+)
 
 
-class UTCDateTime(sqlite.DATETIME):
+class UTCDateTime(AwareAsUTC, sqlite.DATETIME):
     """SQLite's text ``DATETIME``, storing an aware value as its UTC instant (SQLite
     keeps no offset: without this, 12:30+05:30 would read back as 12:30)."""
-
-    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
-        process = super().bind_processor(dialect)
-
-        def to_utc(value: Any) -> Any:
-            if isinstance(value, dt.datetime) and value.tzinfo is not None:
-                value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-            return process(value) if process else value
-
-        return to_utc
 
 
 def is_memory(url: URL) -> bool:
@@ -115,7 +105,7 @@ class SQLiteBackend(Backend):
             cursor.close()
 
     def configure_engine(self, engine: Engine) -> None:
-        engine.dialect.colspecs = {**engine.dialect.colspecs, types.DateTime: UTCDateTime}
+        store_aware_datetimes_as_utc(engine, UTCDateTime)
 
         @event.listens_for(engine, "begin")
         def begin(conn: Connection) -> None:

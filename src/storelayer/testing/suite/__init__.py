@@ -11,6 +11,8 @@ The autouse ``conformance_tables`` fixture gives each test empty ``conformance_*
 tables. Guide: docs/plugins/testing.md.
 """
 
+import pytest
+
 from storelayer.testing.suite.fixtures import (
     conformance_tables,
 )
@@ -226,3 +228,8 @@ __all__ = [
     "test_uuid_values_round_trip_and_filter",
     "test_values_with_sql_fragments_are_bound_and_stored_verbatim",
 ]
+
+# Every test runs through both faces of the API (see storelayer.testing._bridge).
+for _name in __all__:
+    if _name.startswith("test_"):
+        pytest.mark.api_modes(globals()[_name])
