@@ -1,0 +1,118 @@
+"""Hand-written SQLAlchemy Core: ``Connection.execute`` with Table constructs, the way
+an experienced SQLAlchemy user writes it (executemany inserts, dialect ``insert()`` for
+upserts, ``yield_per`` for streaming)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, Insert, create_engine, func, select
+
+from benchmarks.impl_base import Implementation, Unavailable
+from benchmarks.schema import UPDATE_COLUMNS, bench_item, tune_sqlite_connections
+from benchmarks.workload import CountQuery, Expected, PageQuery, Row
+
+t = bench_item.c
+
+
+def new_engine(url: Any) -> Engine:
+    """A default-configured engine, with the shared SQLite pragmas."""
+    engine = create_engine(url)
+    tune_sqlite_connections(engine)
+    return engine
+
+
+def upsert_statement(dialect: str, index_elements: list[Any], target: Any) -> Insert:
+    """``INSERT ... ON CONFLICT / ON DUPLICATE KEY`` updating ``UPDATE_COLUMNS``, for
+    ``target`` (a Table or a mapped class), executed with a list of parameter dicts."""
+    if dialect == "mysql":
+        from sqlalchemy.dialects.mysql import insert as mysql_insert
+
+        my = mysql_insert(target)
+        return my.on_duplicate_key_update({c: my.inserted[c] for c in UPDATE_COLUMNS})
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql as dialect_module
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite as dialect_module  # type: ignore[no-redef]
+    else:
+        raise Unavailable(f"no upsert construct for {dialect}")
+    stmt = dialect_module.insert(target)
+    return stmt.on_conflict_do_update(
+        index_elements=index_elements, set_={c: stmt.excluded[c] for c in UPDATE_COLUMNS}
+    )
+
+
+def page_statement(q: PageQuery, entity: Any = bench_item) -> Any:
+    """The page query as a ``Select`` of ``entity``."""
+    return (
+        select(entity)
+        .where(t.category == q.category, t.price >= q.min_price)
+        .order_by(t.id.desc())
+        .limit(q.limit)
+        .offset(q.offset)
+    )
+
+
+def count_statement(q: CountQuery) -> Any:
+    """The count query as a ``Select``."""
+    return (
+        select(func.count())
+        .select_from(bench_item)
+        .where(t.category == q.category, t.quantity >= q.min_quantity)
+    )
+
+
+class CoreImplementation(Implementation):
+    """SQLAlchemy Core on a plain engine."""
+
+    name = "core"
+
+    def open(self) -> None:
+        self.engine = new_engine(self.target.url())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def insert(self, rows: list[Row]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(bench_item.insert(), rows)
+
+    def get_by_id(self, ids: list[int]) -> Expected:
+        found = total = 0
+        for id_ in ids:
+            with self.engine.begin() as conn:
+                row = conn.execute(select(bench_item).where(t.id == id_)).first()
+            if row is not None:
+                found += 1
+                total += row.quantity
+        return Expected(found, total)
+
+    def pages(self, queries: list[PageQuery]) -> Expected:
+        rows = total = 0
+        for q in queries:
+            with self.engine.begin() as conn:
+                fetched = conn.execute(page_statement(q)).all()
+            rows += len(fetched)
+            total += sum(row.id for row in fetched)
+        return Expected(rows, total)
+
+    def counts(self, queries: list[CountQuery]) -> int:
+        total = 0
+        for q in queries:
+            with self.engine.begin() as conn:
+                total += conn.execute(count_statement(q)).scalar_one()
+        return total
+
+    def upsert(self, rows: list[Row]) -> None:
+        stmt = upsert_statement(self.engine.dialect.name, [t.name], bench_item)
+        with self.engine.begin() as conn:
+            conn.execute(stmt, rows)
+
+    def stream(self, batch_size: int) -> Expected:
+        rows = total = 0
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=batch_size).execute(select(bench_item))
+            for partition in result.partitions():
+                rows += len(partition)
+                total += sum(row.quantity for row in partition)
+        return Expected(rows, total)
