@@ -1,0 +1,128 @@
+"""The payload of an artifact: the native dump, compressed (zstd or gzip), then
+optionally encrypted to age recipients. Only the recipients' public keys are needed to
+write it; the identity (private key) is needed to read it back."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import zstandard
+
+from storelayer.backup.tools import open_private
+from storelayer.errors import BackupError
+
+#: Compression methods and the suffix each adds to the payload's name.
+COMPRESSIONS = {"zstd": ".zst", "gzip": ".gz", "none": ""}
+#: The encryption method and its suffix.
+AGE, AGE_SUFFIX = "age", ".age"
+ZSTD_LEVEL = 6
+CHUNK = 1 << 20
+
+
+def sha256_file(path: Path) -> str:
+    """Hex SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def checked_compression(method: str) -> str:
+    """``method`` if storelayer knows it, else a ``BackupError`` listing the choices."""
+    if method not in COMPRESSIONS:
+        raise BackupError(f"unknown compression {method!r}: choose {', '.join(COMPRESSIONS)}")
+    return method
+
+
+def compress(source: Path, target: Path, method: str) -> None:
+    """Write ``source`` compressed with ``method`` to the new 0600 file ``target``."""
+    with open(source, "rb") as plain, open_private(target) as packed:
+        if method == "zstd":
+            compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
+            compressor.copy_stream(plain, packed, read_size=CHUNK, write_size=CHUNK)
+        elif method == "gzip":
+            with gzip.GzipFile(fileobj=packed, mode="wb", mtime=0) as stream:
+                shutil.copyfileobj(plain, stream, CHUNK)
+        else:
+            shutil.copyfileobj(plain, packed, CHUNK)
+
+
+def decompress(source: Path, target: Path, method: str) -> None:
+    """Undo :func:`compress`; damaged input is a ``BackupError``."""
+    try:
+        with open(source, "rb") as packed, open_private(target) as plain:
+            if method == "zstd":
+                zstandard.ZstdDecompressor().copy_stream(packed, plain, read_size=CHUNK)
+            elif method == "gzip":
+                with gzip.GzipFile(fileobj=packed, mode="rb") as stream:
+                    shutil.copyfileobj(stream, plain, CHUNK)
+            else:
+                shutil.copyfileobj(packed, plain, CHUNK)
+    except (zstandard.ZstdError, OSError, EOFError) as error:
+        raise BackupError(f"cannot decompress the backup ({method}): {error}") from None
+
+
+def _pyrage() -> Any:
+    try:
+        import pyrage  # type: ignore[import-untyped, unused-ignore]
+    except ImportError:
+        raise BackupError(
+            "encrypted backups need pyrage: pip install 'storelayer[backup]'"
+        ) from None
+    return pyrage
+
+
+def parse_recipients(recipients: Sequence[str]) -> list[Any]:
+    """age recipients (``age1...``) as pyrage objects; a bad one is a ``BackupError``."""
+    pyrage = _pyrage()
+    parsed = []
+    for text in recipients:
+        try:
+            parsed.append(pyrage.x25519.Recipient.from_str(text.strip()))
+        except pyrage.RecipientError as error:
+            raise BackupError(f"{text.strip()!r} is not an age recipient: {error}") from None
+    return parsed
+
+
+def read_identities(path: Path) -> list[Any]:
+    """The age identities (``AGE-SECRET-KEY-1...`` lines) of an identity file."""
+    pyrage = _pyrage()
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as error:
+        raise BackupError(f"cannot read the identity file {path}: {error}") from None
+    keys = [line.strip() for line in lines if line.strip().startswith("AGE-SECRET-KEY-")]
+    if not keys:
+        raise BackupError(f"{path} holds no age identity (AGE-SECRET-KEY-1... line)")
+    try:
+        return [pyrage.x25519.Identity.from_str(key) for key in keys]
+    except pyrage.IdentityError as error:
+        raise BackupError(f"{path} holds an invalid age identity: {error}") from None
+
+
+def encrypt(source: Path, target: Path, recipients: Sequence[str]) -> None:
+    """Encrypt ``source`` to every recipient into the new 0600 file ``target``."""
+    pyrage = _pyrage()
+    parsed = parse_recipients(recipients)
+    with open(source, "rb") as plain, open_private(target) as sealed:
+        pyrage.encrypt_io(plain, sealed, parsed)
+
+
+def decrypt(source: Path, target: Path, identity_file: Path) -> None:
+    """Decrypt with the identities of ``identity_file`` into the new 0600 ``target``."""
+    pyrage = _pyrage()
+    identities = read_identities(identity_file)
+    try:
+        with open(source, "rb") as sealed, open_private(target) as plain:
+            pyrage.decrypt_io(sealed, plain, identities)
+    except pyrage.DecryptError as error:
+        raise BackupError(
+            f"cannot decrypt the backup with {identity_file}: {error} (is it the identity "
+            "matching one of the manifest's recipients?)"
+        ) from None

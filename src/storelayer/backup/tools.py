@@ -1,0 +1,141 @@
+"""Finding and running the client tools of a backup strategy.
+
+Strategies build their commands as pure ``(args, env)`` pairs (:class:`Command`); the
+functions here are the thin layer that runs them. No shell is ever involved, and secrets
+travel in the environment or in a 0600 file, never in ``args``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, NamedTuple
+
+from storelayer.errors import BackupError
+
+#: Directories searched for client tools instead of ``PATH`` (``os.pathsep``-separated).
+TOOLS_PATH_VARIABLE = "STORELAYER_TOOLS_PATH"
+#: Characters of a tool's error output kept in an error message.
+STDERR_TAIL = 2000
+
+
+class Command(NamedTuple):
+    """A command line and its whole environment; unpacks as ``args, env``."""
+
+    args: list[str]
+    env: dict[str, str]
+
+
+def tool_search_path(environ: Mapping[str, str] | None = None) -> str:
+    """Where tools are looked up: ``STORELAYER_TOOLS_PATH``, else ``PATH``."""
+    env = os.environ if environ is None else environ
+    return env.get(TOOLS_PATH_VARIABLE) or env.get("PATH") or os.defpath
+
+
+def find_tool(
+    names: Sequence[str], install_hint: str, environ: Mapping[str, str] | None = None
+) -> Path:
+    """The first of ``names`` found on the search path, or a ``BackupError`` that says
+    what to install."""
+    search = tool_search_path(environ)
+    for name in names:
+        found = shutil.which(name, path=search)
+        if found:
+            return Path(found)
+    env = os.environ if environ is None else environ
+    where = TOOLS_PATH_VARIABLE if env.get(TOOLS_PATH_VARIABLE) else "PATH"
+    raise BackupError(
+        f"{' or '.join(names)} not found on {where} ({search or 'empty'}): {install_hint}"
+    )
+
+
+def tool_version(tool: Path) -> str:
+    """The first line ``tool --version`` prints."""
+    done = subprocess.run(
+        [str(tool), "--version"], capture_output=True, text=True, check=False, timeout=30
+    )
+    if done.returncode != 0:
+        raise BackupError(f"{tool} --version failed: {done.stderr.strip()[:300]}")
+    return done.stdout.strip().splitlines()[0] if done.stdout.strip() else ""
+
+
+@contextmanager
+def private_directory(parent: Path | None = None, prefix: str = ".storelayer-") -> Iterator[Path]:
+    """A 0700 scratch directory, removed with everything in it afterwards."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def open_private(path: Path, mode: str = "xb") -> IO[bytes]:
+    """Open a new file created with mode 0600 (never world- or group-readable)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if "x" in mode else os.O_TRUNC)
+    return os.fdopen(os.open(path, flags, 0o600), "wb")
+
+
+def write_private_text(path: Path, text: str) -> Path:
+    """Write ``text`` to a new 0600 file (passfiles, option files)."""
+    with open_private(path) as handle:
+        handle.write(text.encode())
+    return path
+
+
+def _failure(what: str, returncode: int, stderr: bytes, secrets: Sequence[str]) -> BackupError:
+    message = stderr.decode(errors="replace").strip()[-STDERR_TAIL:]
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
+    return BackupError(f"{what} failed (exit status {returncode}): {message or 'no output'}")
+
+
+def run(
+    command: Command,
+    what: str,
+    *,
+    stdin: Path | None = None,
+    stdout: Path | None = None,
+    secrets: Sequence[str] = (),
+) -> None:
+    """Run ``command``, reading ``stdin`` from a file and writing stdout to a new 0600
+    file; a non-zero exit is a ``BackupError`` carrying the tool's message."""
+    with (
+        open(stdin, "rb") if stdin else open(os.devnull, "rb") as source,
+        open_private(stdout) if stdout else open(os.devnull, "wb") as sink,
+        tempfile.TemporaryFile() as errors,
+    ):
+        process = subprocess.Popen(
+            command.args, env=command.env, stdin=source, stdout=sink, stderr=errors
+        )
+        returncode = process.wait()
+        errors.seek(0)
+        if returncode != 0:
+            raise _failure(what, returncode, errors.read(), secrets)
+
+
+def output_lines(command: Command, what: str, secrets: Sequence[str] = ()) -> Iterator[bytes]:
+    """Run ``command`` and yield its stdout line by line; raises after the last line
+    when it failed."""
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            command.args,
+            env=command.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        )
+        assert process.stdout is not None
+        try:
+            yield from process.stdout
+        finally:
+            process.stdout.close()
+            returncode = process.wait()
+        errors.seek(0)
+        if returncode != 0:
+            raise _failure(what, returncode, errors.read(), secrets)

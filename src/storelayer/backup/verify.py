@@ -1,0 +1,187 @@
+"""``verify_backup``: check an artifact before anyone relies on it.
+
+Always: the manifest parses, the payload's size and SHA-256 match. With the key (or
+without encryption): the dump is decompressed, its SHA-256 matches, and the backend
+reads it in full and finds the manifest's row counts. ``deep``: the dump is restored
+into a scratch database whose row counts must match too."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import URL
+
+from storelayer.backend import Backend
+from storelayer.backup.artifact import extract_payload, read_manifest
+from storelayer.backup.counts import count_differences, row_counts
+from storelayer.backup.manifest import BackupManifest
+from storelayer.backup.options import BackupOptions
+from storelayer.backup.payload import decompress, decrypt, sha256_file
+from storelayer.backup.tools import private_directory
+from storelayer.errors import BackupError
+from storelayer.plugins import PluginManager, get_plugin_manager
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify_backup`` checked."""
+
+    path: str
+    manifest: dict[str, Any]
+    checks: list[str] = field(default_factory=list)
+    dump_read: bool = False
+    deep: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return asdict(self)
+
+
+def _quiet(_message: str) -> None:
+    """Stage messages are dropped unless the caller listens."""
+
+
+def backend_for(manifest: BackupManifest, plugins: PluginManager) -> Backend:
+    """The installed backend that wrote the artifact, with the same dump format."""
+    backend = plugins.backends().get(manifest.backend)
+    if backend is None:
+        raise BackupError(
+            f"the backup was made by backend {manifest.backend!r} ({manifest.plugin}), which "
+            f"is not installed; installed: {', '.join(sorted(plugins.backends())) or 'none'}"
+        )
+    if backend.features.backup_format != manifest.backup_format:
+        raise BackupError(
+            f"the backup's format {manifest.backup_format!r} is not what backend "
+            f"{backend.name!r} reads ({backend.features.backup_format!r})"
+        )
+    return backend
+
+
+def check_dump(backend: Backend, manifest: BackupManifest, dump: Path) -> None:
+    """The dump matches its checksum and holds exactly the manifest's rows."""
+    if dump.stat().st_size != manifest.dump.size or sha256_file(dump) != manifest.dump.sha256:
+        raise BackupError("the unpacked dump does not match the manifest's SHA-256")
+    differences = count_differences(manifest.tables, backend.inspect_backup(dump))
+    if differences:
+        raise BackupError("the dump does not hold the manifest's rows: " + "; ".join(differences))
+
+
+@contextmanager
+def unpacked(
+    path: Path, manifest: BackupManifest, backend: Backend, identity: Path | None
+) -> Iterator[Path]:
+    """The verified native dump of the artifact in a private directory; removed after."""
+    with private_directory() as work:
+        stored = work / f"stored-{manifest.payload.name}"
+        extract_payload(path, manifest, stored)
+        if manifest.payload.encryption:
+            if identity is None:
+                raise BackupError(
+                    f"{path} is encrypted ({manifest.payload.encryption}): pass --identity "
+                    "with the private key of one of its recipients"
+                )
+            sealed, stored = stored, work / f"{stored.name}.plain"
+            decrypt(sealed, stored, identity)
+            sealed.unlink()
+        dump = work / manifest.dump.name
+        decompress(stored, dump, manifest.payload.compression)
+        stored.unlink()
+        check_dump(backend, manifest, dump)
+        yield dump
+
+
+@contextmanager
+def scratch_database(backend: Backend, server_url: URL | None) -> Iterator[URL]:
+    """A new empty database of ``backend``, dropped afterwards."""
+    name = f"storelayer_verify_{secrets.token_hex(6)}"
+    if not backend.features.server:
+        with private_directory() as work:
+            yield backend.embedded_test_url(work, name)
+        return
+    if server_url is None:
+        raise BackupError(
+            f"--deep needs a {backend.name} server to create a scratch database on: pass "
+            "--url (or set DATABASE_URL)"
+        )
+    url = backend.create_database(server_url, name)
+    try:
+        yield url
+    finally:
+        backend.drop_database(server_url, name)
+
+
+def restore_and_count(
+    backend: Backend,
+    manifest: BackupManifest,
+    dump: Path,
+    url: URL,
+    plugins: PluginManager,
+    jobs: int,
+) -> None:
+    """Restore ``dump`` into the database at ``url`` and compare its rows."""
+    from storelayer.database import connect
+
+    with connect(url, backend=backend.name, plugins=plugins) as db:
+        backend.restore(db.engine, dump, None, BackupOptions(jobs=jobs, atomic=False))
+        db.engine.dispose()
+        differences = count_differences(manifest.tables, row_counts(db.engine, manifest.tables))
+    if differences:
+        raise BackupError("the restored scratch database differs: " + "; ".join(differences))
+
+
+def _check_server(backend: Backend, server_url: URL | None, plugins: PluginManager) -> None:
+    """``--deep`` on a server backend needs a server of that backend."""
+    if server_url is None or not backend.features.server:
+        return
+    serving = plugins.resolve(server_url.drivername)
+    if serving.name != backend.name:
+        raise BackupError(
+            f"--deep restores a {backend.name} backup into a scratch database on a "
+            f"{backend.name} server, but --url (or DATABASE_URL) names a {serving.name} "
+            "database"
+        )
+
+
+def verify_backup(
+    path: str | Path,
+    *,
+    identity: str | Path | None = None,
+    deep: bool = False,
+    server_url: URL | None = None,
+    jobs: int = 2,
+    plugins: PluginManager | None = None,
+    say: Say = _quiet,
+) -> VerifyReport:
+    """Verify the artifact at ``path``; any failure is a ``BackupError`` saying what."""
+    artifact = Path(path)
+    manager = plugins or get_plugin_manager()
+    manifest = read_manifest(artifact)
+    report = VerifyReport(str(artifact), manifest.to_dict(), ["manifest"])
+    backend = backend_for(manifest, manager)
+    key = Path(identity) if identity is not None else None
+    if manifest.payload.encryption and key is None:
+        with private_directory() as work:
+            extract_payload(artifact, manifest, work / manifest.payload.name)
+        report.checks.append("payload sha256")
+        say("encrypted: only the checksum was verified; pass --identity to read the dump")
+        if deep:
+            raise BackupError(f"{artifact} is encrypted: --deep needs --identity")
+        return report
+    with unpacked(artifact, manifest, backend, key) as dump:
+        report.checks += ["payload sha256", "dump sha256", "full read", "row counts"]
+        report.dump_read = True
+        if deep:
+            _check_server(backend, server_url, manager)
+            say(f"restoring into a scratch {backend.name} database")
+            with scratch_database(backend, server_url) as url:
+                restore_and_count(backend, manifest, dump, url, manager, jobs)
+            report.checks.append("restore into scratch database")
+            report.deep = True
+    return report
