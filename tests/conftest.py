@@ -21,11 +21,6 @@ def fake_plugin_path(monkeypatch: pytest.MonkeyPatch) -> Path:
     return FAKE_PLUGINS
 
 
-def entry_point(name: str, value: str) -> metadata.EntryPoint:
-    """An entry point of group ``storelayer`` as an installed distribution declares it."""
-    return metadata.EntryPoint(name=name, value=value, group="storelayer")
-
-
 @pytest.fixture
 def make_manager() -> Callable[..., PluginManager]:
     """Build a PluginManager over chosen entry points and environment."""
@@ -54,3 +49,15 @@ def _no_stray_modules() -> Iterable[None]:
     for name in set(sys.modules) - before:
         if name in {"lite_backend", "faulty"}:
             del sys.modules[name]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """Under ``-n``, tests marked ``xdist_group("name")`` run on one worker, so that a
+    module of tests/resilience starts its throwaway server once; every other test is
+    spread as with the default ``--dist load``."""
+    if config.getoption("dist") != "load":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    return LoadGroupScheduling(config, log)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import storelayer
-from conftest import entry_point
 from fake_plugins import faulty
+from fake_plugins.entry_points import entry_point
 from storelayer import BackendNotFound, ConfigurationError, PluginError, PluginManager
 from storelayer.registry import BackendRegistry
 
