@@ -1,5 +1,6 @@
 """storelayer through its public API only: ``storelayer.connect(url)``, ``db.session()``
-for writes, ``db.read_session()`` for reads, and the generic repository
+for writes, ``db.read_session(autocommit=True)`` for reads that need no transaction
+(``read_session()`` for streaming), and the generic repository
 (``bulk_create``, ``get``, ``list``, ``count``, ``upsert_many``, ``stream``).
 
 While the repository package (``storelayer.repository``) does not exist yet, or a
@@ -60,7 +61,7 @@ class StorelayerImplementation(Implementation):
     def get_by_id(self, ids: list[int]) -> Expected:
         found = total = 0
         for id_ in ids:
-            with self.db.read_session() as s:
+            with self.db.read_session(autocommit=True) as s:
                 item = s.repository(BenchItem).get(id_)
             if item is not None:
                 found += 1
@@ -70,7 +71,7 @@ class StorelayerImplementation(Implementation):
     def pages(self, queries: list[PageQuery]) -> Expected:
         rows = total = 0
         for q in queries:
-            with self.db.read_session() as s:
+            with self.db.read_session(autocommit=True) as s:
                 items = s.repository(BenchItem).list(
                     category=q.category, price__gte=q.min_price,
                     order_by="-id", limit=q.limit, offset=q.offset,
@@ -82,7 +83,7 @@ class StorelayerImplementation(Implementation):
     def counts(self, queries: list[CountQuery]) -> int:
         total = 0
         for q in queries:
-            with self.db.read_session() as s:
+            with self.db.read_session(autocommit=True) as s:
                 total += s.repository(BenchItem).count(
                     category=q.category, quantity__gte=q.min_quantity
                 )

@@ -229,19 +229,20 @@ def test_debug_shows_the_traceback() -> None:
 def test_demo_runs_again_and_again(sqlite_url: str, tmp_path: Path) -> None:
     first = run("--url", sqlite_url, "demo")
     assert first.exit_code == 0, first.output
-    assert "upsert" in first.stdout
-    assert "page" in first.stdout
+    for step in ("migrate: applied 0001", "commands:", "aggregate:", "page:", "cache:"):
+        assert step in first.stdout
     second = run("--url", sqlite_url, "--json", "demo")
     assert second.exit_code == 0, second.output
     steps = as_json(second)["steps"]
-    assert steps["setup"]["cleared_notes"] == steps["page"]["total"]
-    assert steps["upsert"]["updated"] == 2
+    assert steps["migrate"] == {"applied": [], "current": ["0002"]}
+    assert steps["setup"]["cleared_commands"] == steps["page"]["total"] == 12
+    assert steps["aggregate"]["count"] == 12
+    assert steps["cache"]["purged"] == 1
     assert steps["health"]["healthy"] is True
     with closing(sqlite3.connect(tmp_path / "cli.db")) as conn:
-        tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master "
-                                                 "WHERE type = 'table'")]
-    assert tables
-    assert all(name.startswith("storelayer_demo_") for name in tables)
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master "
+                                                 "WHERE type = 'table'")}
+    assert {"alembic_version", "users", "projects", "commands"} <= tables
 
 
 # -- python -m storelayer -----------------------------------------------------------

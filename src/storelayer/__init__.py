@@ -4,20 +4,24 @@ from storelayer._markers import hookimpl, hookspec
 from storelayer.aio import AsyncDatabase, AsyncRepository, AsyncSession, connect_async
 from storelayer.backend import Backend, Features
 from storelayer.config import Settings, mask_url
-from storelayer.database import Database, HealthReport, connect
+from storelayer.database import Database, connect
 from storelayer.errors import (
     BackendNotFound,
     BackupError,
+    CommitOutcomeUnknown,
     ConfigurationError,
     Conflict,
     ConnectionFailed,
     NotFound,
     PluginError,
+    PoolExhausted,
     QueryError,
+    ReadOnlyDatabase,
     ReplicaUnavailable,
     StorelayerError,
     TransientError,
 )
+from storelayer.health import HealthReport
 from storelayer.plugins import PluginManager, get_plugin_manager
 from storelayer.registry import BackendRegistry
 from storelayer.repository import KeysetPage, Page, Repository
@@ -33,6 +37,7 @@ __all__ = [
     "BackendNotFound",
     "BackendRegistry",
     "BackupError",
+    "CommitOutcomeUnknown",
     "ConfigurationError",
     "Conflict",
     "ConnectionFailed",
@@ -44,7 +49,9 @@ __all__ = [
     "Page",
     "PluginError",
     "PluginManager",
+    "PoolExhausted",
     "QueryError",
+    "ReadOnlyDatabase",
     "ReplicaUnavailable",
     "Repository",
     "Session",

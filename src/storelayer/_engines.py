@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Engine
 
 from storelayer._conflicts import one_line
+from storelayer._pool import with_measured_pool
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
-from storelayer.errors import ConnectionFailed, StorelayerError
+from storelayer.errors import ConfigurationError, ConnectionFailed, StorelayerError
 from storelayer.plugins import PluginManager
 
 #: Execution option read by backends that begin read-only transactions differently.
@@ -29,7 +30,18 @@ def engine_options(
     options.update(settings.engine_options)
     options.setdefault("hide_parameters", True)
     options.setdefault("echo", settings.echo)
-    return options
+    return with_measured_pool(options)
+
+
+def missing_driver(error: Exception, backend: Backend, url: URL) -> ConfigurationError:
+    """The error for a URL whose driver is not installed or not known."""
+    driver = url.drivername.partition("+")[2] or backend.default_driver or "its default"
+    default = f"{backend.dialect or backend.name}+{backend.default_driver}"
+    return ConfigurationError(
+        f"cannot load the database driver {driver!r} for {mask_url(url)}: "
+        f"{type(error).__name__}: {one_line(error, url.password)}. Install that driver, "
+        f"or use the {backend.name} backend's default driver ({default}://...)"
+    )
 
 
 def instrument(
@@ -63,9 +75,15 @@ def _guard_connect(engine: Engine, backend: Backend, url: URL) -> None:
 
 
 def is_transient(backend: Backend, error: BaseException) -> bool:
-    """Whether retrying a unit of work that raised ``error`` may succeed."""
-    if isinstance(error, ConnectionFailed):
-        return error.transient
+    """Whether retrying a unit of work that raised ``error`` may succeed. A storelayer
+    error is transient when it says so (``ConnectionFailed``, injected faults)."""
     if isinstance(error, StorelayerError):
-        return False
+        return bool(getattr(error, "transient", False))
     return backend.is_transient(error)
+
+
+def is_disconnect(error: BaseException) -> bool:
+    """Whether ``error`` means the connection was lost (SQLAlchemy invalidated it)."""
+    if isinstance(error, exc.DBAPIError):
+        return bool(error.connection_invalidated)
+    return bool(getattr(error, "disconnect", False))

@@ -18,7 +18,12 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.sql import Executable
 
+    from storelayer.backup.options import BackupOptions
     from storelayer.config import Settings
+
+#: Execution option of ``read_session(autocommit=True)`` connections, for backends
+#: that run those reads without a transaction by their own means.
+AUTOCOMMIT_OPTION = "storelayer_autocommit"
 
 #: ``progress(done, total)``; ``total`` is None when unknown.
 Progress = Callable[[int, int | None], None]
@@ -55,6 +60,16 @@ class Features:
     server: bool = True
     # The native backup format (e.g. "sqlite-online", "pg_dump-custom"), None if none.
     backup_format: str | None = None
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What the server allows, as far as the backend can tell (None: unknown)."""
+
+    # Connections the server accepts at once (PostgreSQL/MySQL max_connections).
+    max_connections: int | None = None
+    # Seconds after which the server closes an idle connection (MySQL wait_timeout).
+    idle_timeout: float | None = None
 
 
 class Backend:
@@ -121,6 +136,15 @@ class Backend:
             options["poolclass"] = pool.AsyncAdaptedQueuePool
         return options
 
+    def autocommit_read_options(self) -> dict[str, Any]:
+        """Execution options of ``read_session(autocommit=True)``: reads without a
+        transaction. Return ``{}`` where switching a connection to autocommit costs
+        more round trips than the transaction it saves (MySQL), or
+        ``{AUTOCOMMIT_OPTION: True}`` to switch the driver yourself in
+        ``configure_engine`` (PostgreSQL: SQLAlchemy's isolation switch sends a ``SET``
+        each way, psycopg's ``autocommit`` attribute sends nothing)."""
+        return {"isolation_level": "AUTOCOMMIT", AUTOCOMMIT_OPTION: True}
+
     def on_connect(self, dbapi_connection: Any) -> None:
         """Set up each new DBAPI connection (pragmas, session variables)."""
 
@@ -138,6 +162,11 @@ class Backend:
         """Whether a failed connect is permanent (bad credentials, unknown database)."""
         return False
 
+    def is_read_only_error(self, exc: BaseException) -> bool:
+        """Whether a write failed because the database accepts only reads (a replica, a
+        server or transaction in read-only mode)."""
+        return False
+
     def constraint_name(self, exc: sa_exc.IntegrityError) -> str | None:
         """The name of the constraint an integrity error violated, when the driver says."""
         return None
@@ -151,8 +180,25 @@ class Backend:
         conflict_columns: Sequence[str],
         update_columns: Sequence[str],
     ) -> Executable:
-        """One atomic insert-or-update statement for ``rows``."""
+        """One atomic insert-or-update statement for ``rows``; with no rows, the same
+        statement without ``VALUES``, to be executed with many parameter sets."""
         raise NotImplementedError(f"backend {self.name!r} does not implement upsert()")
+
+    def bulk_upsert(
+        self,
+        connection: Connection,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        conflict_columns: Sequence[str],
+        update_columns: Sequence[str],
+    ) -> None:
+        """Upsert ``rows`` (all with the same keys, no conflict key twice) by the
+        fastest correct path. The default executes ``upsert(table, [], ...)`` with
+        every row as a parameter set: the driver's executemany (SQLite steps one
+        prepared statement; PyMySQL rewrites it into multi-row statements). A plugin
+        may override it where executemany is slow (psycopg2: one round trip a row)."""
+        stmt = self.upsert(table, [], conflict_columns, update_columns)
+        connection.execute(stmt, list(rows))
 
     def bulk_insert(
         self, connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
@@ -170,19 +216,66 @@ class Backend:
         info = connection.dialect.server_version_info or ()
         return ".".join(str(part) for part in info) or "unknown"
 
+    def server_limits(self, dbapi_connection: Any) -> ServerLimits:
+        """The server's connection limits, read on the first connection of an engine
+        (to warn about oversized pools and derive ``pool_recycle``)."""
+        return ServerLimits()
+
     def replica_lag(self, connection: Connection) -> float | None:
         """Seconds this replica is behind its primary, or None if unknown."""
         return None
 
+    # -- replication (read routing; see docs/operations/replicas.md) -------------------
+
+    def replica_pool_options(self, url: URL, settings: Settings) -> dict[str, Any]:
+        """Pool settings of a replica's engine that differ from ``engine_options()``
+        (the user's explicit pool settings still win). Pure: no connection is made."""
+        return {}
+
+    def write_position(self, connection: Connection) -> str | None:
+        """The primary's write position, read on ``connection`` right after a commit: a
+        replica that has replayed it sees that commit. None when the backend cannot
+        tell (read-your-writes then falls back to a time window)."""
+        return None
+
+    def has_replayed(self, connection: Connection, position: str) -> bool | None:
+        """Whether the replica behind ``connection`` has replayed ``position`` (a value
+        of ``write_position()``), without waiting; None when the backend cannot tell.
+        Raise ``ValueError`` for a position this backend never writes."""
+        return None
+
     # -- backups -----------------------------------------------------------------------
 
-    def backup(self, engine: Engine, target: Path, progress: Progress | None = None) -> None:
-        """Write a consistent native dump of the database to ``target``."""
+    def backup(
+        self,
+        engine: Engine,
+        target: Path,
+        progress: Progress | None = None,
+        options: BackupOptions | None = None,
+    ) -> str | None:
+        """Write a consistent native dump of the database to the new file ``target``;
+        return the tool that wrote it, with its version, if any."""
         raise NotImplementedError(f"backend {self.name!r} has no backup strategy")
 
-    def restore(self, engine: Engine, source: Path, progress: Progress | None = None) -> None:
+    def restore(
+        self,
+        engine: Engine,
+        source: Path,
+        progress: Progress | None = None,
+        options: BackupOptions | None = None,
+    ) -> None:
         """Restore a native dump written by ``backup()`` into the database."""
         raise NotImplementedError(f"backend {self.name!r} has no restore strategy")
+
+    def inspect_backup(self, source: Path) -> dict[str, int]:
+        """Read the whole native dump ``source`` and return its rows per table (``name``,
+        or ``schema.name`` outside the default schema); a damaged dump is a
+        ``BackupError``."""
+        raise NotImplementedError(f"backend {self.name!r} cannot read its backups")
+
+    def reset_sequences(self, connection: Connection, tables: Sequence[Table]) -> None:
+        """After rows were inserted with explicit keys (``storelayer copy``), move the
+        tables' sequences or auto-increment counters past the largest key."""
 
     # -- provisioning (tests, copy, restore staging) -----------------------------------
 

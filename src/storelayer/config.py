@@ -19,8 +19,14 @@ from storelayer.errors import ConfigurationError
 DEFAULT_URL = "sqlite:///./storelayer.db"
 DEFAULT_MAX_REPLICA_LAG = 5.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
+DEFAULT_HEALTH_TIMEOUT = 5.0
+DEFAULT_SLOW_STATEMENT_MS = 500.0
 
 _PASSWORD_IN_URL = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<password>[^@\s]*)(?P<tail>@)")
+# "user:password@host" pasted without a scheme (only looked for when there is no "://").
+_PASSWORD_WITHOUT_SCHEME = re.compile(
+    r"(?P<head>(?:^|[\s'\"(=])[^:/@\s'\"]*:)(?P<password>[^@\s]*)(?P<tail>@)"
+)
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -29,7 +35,10 @@ def mask_url(url: URL | str) -> str:
     """The URL as text with its password replaced by ``***``; works on malformed text."""
     if isinstance(url, URL):
         return url.render_as_string(hide_password=True)
-    return _PASSWORD_IN_URL.sub(r"\g<head>***\g<tail>", url)
+    masked = _PASSWORD_IN_URL.sub(r"\g<head>***\g<tail>", url)
+    if "://" not in url:
+        masked = _PASSWORD_WITHOUT_SCHEME.sub(r"\g<head>***\g<tail>", masked)
+    return masked
 
 
 def parse_url(text: str | URL, *, source: str = "DATABASE_URL") -> URL:
@@ -63,7 +72,16 @@ class Settings:
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     statement_timeout: float | None = None
     application_name: str = "storelayer"
+    #: Ping a pooled connection at checkout when it sat idle this many seconds
+    #: (0: every checkout). STORELAYER_PING_AFTER.
+    ping_after: float = 1.0
     engine_options: Mapping[str, Any] = field(default_factory=dict)
+    #: Processes expected to run this configuration (for the pool-vs-server check).
+    processes: int = 1
+    #: Seconds a health check may take per engine.
+    health_timeout: float = DEFAULT_HEALTH_TIMEOUT
+    #: Statements slower than this (milliseconds) are logged and kept in metrics.
+    slow_statement_ms: float = DEFAULT_SLOW_STATEMENT_MS
 
     @classmethod
     def from_env(
@@ -85,6 +103,12 @@ class Settings:
             "max_replica_lag": _number(env, "STORELAYER_MAX_REPLICA_LAG", float)
             or DEFAULT_MAX_REPLICA_LAG,
             "echo": _flag(env, "STORELAYER_ECHO"),
+            "ping_after": _number(env, "STORELAYER_PING_AFTER", float, default=1.0),
+            "processes": _number(env, "STORELAYER_PROCESSES", int) or 1,
+            "health_timeout": _number(env, "STORELAYER_HEALTH_TIMEOUT", float)
+            or DEFAULT_HEALTH_TIMEOUT,
+            "slow_statement_ms": _number(env, "STORELAYER_SLOW_STATEMENT_MS", float)
+            or DEFAULT_SLOW_STATEMENT_MS,
         }
         if "replicas" in kwargs:
             kwargs["replica_urls"] = tuple(
@@ -109,6 +133,9 @@ class Settings:
             "pool_timeout (STORELAYER_POOL_TIMEOUT)": (self.pool_timeout, 0),
             "pool_recycle (STORELAYER_POOL_RECYCLE)": (self.pool_recycle, -1),
             "connect_timeout": (self.connect_timeout, 0),
+            "processes (STORELAYER_PROCESSES)": (self.processes, 1),
+            "health_timeout (STORELAYER_HEALTH_TIMEOUT)": (self.health_timeout, 0),
+            "slow_statement_ms (STORELAYER_SLOW_STATEMENT_MS)": (self.slow_statement_ms, 0),
         }
         for name, (value, minimum) in checks.items():
             if value is not None and value < minimum:
@@ -140,10 +167,12 @@ def _replicas(text: str) -> tuple[URL, ...]:
     return tuple(parse_url(p, source="DATABASE_REPLICA_URLS") for p in parts)
 
 
-def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float]) -> Any:
+def _number(
+    env: Mapping[str, str], name: str, kind: type[int] | type[float], default: Any = None
+) -> Any:
     raw = env.get(name, "").strip()
     if not raw:
-        return None
+        return default
     try:
         return kind(raw)
     except ValueError:

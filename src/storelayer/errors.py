@@ -52,6 +52,25 @@ class TransientError(StorelayerError):
         self.attempts = attempts
 
 
+class CommitOutcomeUnknown(StorelayerError):
+    """The connection was lost while COMMIT was in flight: the unit of work may or may
+    not have been committed. It is not retried unless marked idempotent."""
+
+
+class PoolExhausted(StorelayerError):
+    """Every pooled connection stayed in use for longer than the pool timeout."""
+
+    def __init__(self, message: str, pool_size: int, max_overflow: int, timeout: float) -> None:
+        super().__init__(message)
+        self.pool_size = pool_size
+        self.max_overflow = max_overflow
+        self.timeout = timeout
+
+
+class ReadOnlyDatabase(ConfigurationError):
+    """A write reached a database that only accepts reads (a replica given as primary)."""
+
+
 class BackupError(StorelayerError):
     """A backup or restore failed, or an artifact did not verify."""
 

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from storelayer.backend import Backend
+    from storelayer.metrics import MetricsEvent
     from storelayer.registry import BackendRegistry
 
 
@@ -38,4 +39,16 @@ def storelayer_backup_created(manifest: dict[str, Any], path: str) -> None:
 
     :param manifest: the artifact's manifest (no credentials in it).
     :param path: where the artifact was written.
+    """
+
+
+@hookspec
+def storelayer_metrics_event(event: MetricsEvent) -> None:
+    """Called for every statement, error, retry and slow statement of every engine, so
+    that an exporter (OpenTelemetry, Prometheus...) can record them. Keep it fast: it
+    runs on the thread that executed the statement. An exception it raises is logged
+    once and otherwise ignored.
+
+    :param event: what happened; its SQL text has literals redacted and its error names
+        only the class, so no parameter, value or password reaches an exporter.
     """

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 BACKEND_KEY = "storelayer.backend"
+#: Set in ``info`` of sessions that run without a transaction.
+AUTOCOMMIT_KEY = "storelayer.autocommit"
 
 
 class Session(orm.Session):

@@ -174,12 +174,12 @@ def account(server_url: URL, scratch: storelayer.Database) -> Iterator[URL]:
     user = f"sl_backup_{secrets.token_hex(4)}"
     with storelayer.connect(server_url) as root, root.engine.begin() as connection:
         connection.execute(text(f"CREATE USER '{user}'@'%' IDENTIFIED BY :pw"), {"pw": SECRET})
-        connection.exec_driver_sql(f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'%%'")
+        connection.execute(text(f"GRANT ALL PRIVILEGES ON *.* TO '{user}'@'%'"))
     try:
         yield scratch.url.set(username=user, password=SECRET)
     finally:
         with storelayer.connect(server_url) as root, root.engine.begin() as connection:
-            connection.exec_driver_sql(f"DROP USER IF EXISTS '{user}'@'%%'")
+            connection.execute(text(f"DROP USER IF EXISTS '{user}'@'%'"))
 
 
 def test_password_never_in_any_argv(

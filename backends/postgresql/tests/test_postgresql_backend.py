@@ -83,6 +83,7 @@ def test_default_engine_options() -> None:
         "keepalives_idle": 10,
         "keepalives_interval": 5,
         "keepalives_count": 3,
+        "tcp_user_timeout": 10_000,
     }
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from typing import Any, TypeVar
 
@@ -14,13 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from storelayer._conflicts import conflict_from, one_line
 from storelayer._engines import READ_ONLY_OPTION, engine_options, instrument, is_transient
 from storelayer._retry import acall_with_retries
+from storelayer._roundtrips import round_trip_policy
 from storelayer.aio._session import AsyncSession
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
 from storelayer.database import HealthReport
 from storelayer.errors import StorelayerError
 from storelayer.plugins import PluginManager, get_plugin_manager
-from storelayer.session import session_info
+from storelayer.routing import ConsistencyToken, RoutingPolicy, RoutingSnapshot
+from storelayer.routing._async import AsyncRouting
+from storelayer.session import AUTOCOMMIT_KEY, session_info
 
 T = TypeVar("T")
 
@@ -31,6 +34,7 @@ def connect_async(
     replicas: list[str | URL] | None = None,
     backend: str | None = None,
     plugins: PluginManager | None = None,
+    routing: RoutingPolicy | None = None,
     **settings: Any,
 ) -> AsyncDatabase:
     """Open an ``AsyncDatabase``: the same ``DATABASE_URL`` and settings as
@@ -40,13 +44,20 @@ def connect_async(
     resolved = Settings.from_env(url, backend=backend, **settings)
     manager = plugins or get_plugin_manager()
     chosen = manager.resolve(resolved.url.drivername, resolved.backend)
-    return AsyncDatabase(resolved, chosen, manager)
+    return AsyncDatabase(resolved, chosen, manager, routing=routing)
 
 
 class AsyncDatabase:
     """Async engine and awaitable units of work for one configured database."""
 
-    def __init__(self, settings: Settings, backend: Backend, plugins: PluginManager) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        backend: Backend,
+        plugins: PluginManager,
+        *,
+        routing: RoutingPolicy | None = None,
+    ) -> None:
         self.settings = settings
         self.backend = backend
         self.plugins = plugins
@@ -56,17 +67,41 @@ class AsyncDatabase:
         self._read_sessions = self._factory(
             self.engine.execution_options(**{READ_ONLY_OPTION: True})
         )
+        self._autocommit_sessions = self._factory(
+            self.engine.execution_options(
+                **{READ_ONLY_OPTION: True}, **backend.autocommit_read_options()
+            ),
+            autocommit=True,
+        )
+        self._routing = AsyncRouting(
+            settings=settings,
+            backend=backend,
+            primary=self.engine,
+            create_engine=self._create_engine,
+            policy=routing,
+        )
 
-    def _create_engine(self, url: URL, role: str) -> AsyncEngine:
+    def _create_engine(
+        self, url: URL, role: str, overrides: Mapping[str, Any] | None = None
+    ) -> AsyncEngine:
+        """``role``: "primary" or "replica:<n>" (the hook is told "replica")."""
         options = engine_options(self.backend, url, self.settings, is_async=True)
+        options.update(overrides or {})
+        install_policy = round_trip_policy(options, self.settings.ping_after)
         engine = create_async_engine(url, **options)
-        instrument(engine.sync_engine, self.backend, self.plugins, url, role)
+        install_policy(engine.sync_engine)
+        instrument(engine.sync_engine, self.backend, self.plugins, url, role.partition(":")[0])
         return engine
 
-    def _factory(self, engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-        return async_sessionmaker(
-            engine, class_=AsyncSession, expire_on_commit=False, info=session_info(self.backend)
-        )
+    def engines(self) -> dict[str, AsyncEngine]:
+        """Every engine by role: "primary", then "replica:0", "replica:1"..."""
+        return {"primary": self.engine, **self._routing.engines}
+
+    def _factory(
+        self, engine: AsyncEngine, *, autocommit: bool = False
+    ) -> async_sessionmaker[AsyncSession]:
+        info = {**session_info(self.backend), AUTOCOMMIT_KEY: autocommit}
+        return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, info=info)
 
     def __repr__(self) -> str:
         return f"<AsyncDatabase backend={self.backend.name!r} url={mask_url(self.url)!r}>"
@@ -78,20 +113,34 @@ class AsyncDatabase:
         await self.dispose()
 
     @asynccontextmanager
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A read-write unit of work: committed at the end, rolled back on error."""
-        async with self._unit_of_work(self._sessions) as s:
+    async def session(
+        self, *, using: str | None = None, token: str | ConsistencyToken | None = None
+    ) -> AsyncIterator[AsyncSession]:
+        """A read-write unit of work: committed at the end, rolled back on error;
+        ``using`` as in ``Database.session``."""
+        factory = await self._routing.factory(using, token, read=False) or self._sessions
+        async with self._unit_of_work(factory) as s:
             yield s
 
     @asynccontextmanager
-    async def read_session(self) -> AsyncIterator[AsyncSession]:
-        """A read-only unit of work."""
-        async with self._unit_of_work(self._read_sessions) as s:
+    async def read_session(
+        self,
+        *,
+        autocommit: bool = False,
+        using: str | None = None,
+        token: str | ConsistencyToken | None = None,
+    ) -> AsyncIterator[AsyncSession]:
+        """A read-only unit of work on a replica when configured; ``autocommit``,
+        ``using`` and ``token`` as in ``Database.read_session``."""
+        plain = self._autocommit_sessions if autocommit else self._read_sessions
+        routed = await self._routing.factory(using, token, read=True, autocommit=autocommit)
+        factory = routed or plain
+        async with self._unit_of_work(factory) as s:
             yield s
 
     @asynccontextmanager
     async def _unit_of_work(
-        self, factory: async_sessionmaker[AsyncSession]
+        self, factory: Callable[[], AsyncSession]
     ) -> AsyncIterator[AsyncSession]:
         s = factory()
         try:
@@ -152,6 +201,15 @@ class AsyncDatabase:
             )
         return HealthReport(True, self.backend.name, mask_url(self.url), round(latency, 3), version)
 
+    def last_write_token(self) -> str | None:
+        """As ``Database.last_write_token``: the token of this task's last write."""
+        return self._routing.core.last_write_token()
+
+    def routing_stats(self) -> RoutingSnapshot:
+        """Routing decisions so far: reads per target, fallbacks, ejections."""
+        return self._routing.stats()
+
     async def dispose(self) -> None:
         """Close every pooled connection."""
+        await self._routing.dispose()
         await self.engine.dispose()

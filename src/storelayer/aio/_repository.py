@@ -127,6 +127,7 @@ class AsyncRepository(Generic[T]):
     ) -> AsyncIterator[T]:
         """Every matching row, ``batch_size`` at a time through a server-side cursor
         where the backend has one: ``async for row in repo.stream(): ...``."""
+        sql.check_streamable(self.session.info)
         stmt = sql.select_rows(self._cols, expressions, filters, order_by=order_by)
         result = await self.session.stream_scalars(
             stmt, execution_options={"yield_per": batch_size}

@@ -5,10 +5,12 @@ from __future__ import annotations
 import click
 
 from storelayer import __version__
+from storelayer.cli import backup as backup_commands
 from storelayer.cli.demo import demo_command
 from storelayer.cli.group import StorelayerGroup
 from storelayer.cli.health import health_command
 from storelayer.cli.info import info_command
+from storelayer.cli.migrate import migrate_group
 from storelayer.cli.plugins import plugins_command
 from storelayer.cli.state import CliState
 
@@ -30,7 +32,9 @@ def cli(ctx: click.Context, url: str | None, backend: str | None, as_json: bool,
     state.json = state.json or as_json
 
 
-for command in (info_command, plugins_command, health_command, demo_command):
+for command in (info_command, plugins_command, health_command, migrate_group, demo_command):
+    cli.add_command(command)
+for command in backup_commands.COMMANDS:
     cli.add_command(command)
 
 

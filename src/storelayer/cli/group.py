@@ -12,7 +12,9 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 import click
+from sqlalchemy import exc as sa_exc
 
+from storelayer._conflicts import one_line
 from storelayer.cli.state import CliState
 from storelayer.config import mask_url
 from storelayer.errors import StorelayerError
@@ -48,10 +50,17 @@ def one_line_errors(ctx: click.Context | None) -> Iterator[None]:
     except click.ClickException as error:
         raise CliError(_usage_message(error)) from error
     except StorelayerError as error:
-        state = ctx.find_object(CliState) if ctx is not None else None
-        if state is not None and state.debug:
-            click.echo(traceback.format_exc().rstrip(), err=True)
+        _traceback_if_debug(ctx)
         raise CliError(str(error)) from error
+    except sa_exc.SQLAlchemyError as error:  # a database error no storelayer API explained
+        _traceback_if_debug(ctx)
+        raise CliError(f"database error ({type(error).__name__}): {one_line(error)}") from error
+
+
+def _traceback_if_debug(ctx: click.Context | None) -> None:
+    state = ctx.find_object(CliState) if ctx is not None else None
+    if state is not None and state.debug:
+        click.echo(traceback.format_exc().rstrip(), err=True)
 
 
 class StorelayerGroup(click.Group):

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Mapper
 from sqlalchemy.sql.elements import ColumnClause
 
 from storelayer.errors import QueryError
+from storelayer.repository._text import check_text, check_text_filter, is_text
 
 Lookup = Callable[[Any, Any], ColumnElement[bool]]
 
@@ -86,9 +87,15 @@ class ModelColumns:
             ) from None
 
     def check_values(self, values: Mapping[str, Any], *, purpose: str) -> None:
-        """Every key of ``values`` must be a column."""
-        for name in values:
+        """Every key of ``values`` must be a column; text columns get valid text."""
+        for name, value in values.items():
             self.attribute(name, purpose=purpose)
+            if self.holds_text(name):
+                check_text(f"{self.model.__name__}.{name}", value)
+
+    def holds_text(self, name: str) -> bool:
+        """Whether column ``name`` holds text."""
+        return is_text(self.mapper.column_attrs[name].columns[0].type)
 
 
 def where_clauses(
@@ -104,6 +111,8 @@ def where_clauses(
             raise QueryError(
                 f"unknown lookup {lookup!r} in {key!r}; valid lookups: {', '.join(sorted(LOOKUPS))}"
             )
+        if columns.holds_text(name):
+            check_text_filter(f"filter {key!r} on {columns.model.__name__}.{name}", value)
         clauses.append(build(column, value))
     return clauses
 

@@ -11,6 +11,10 @@ from sqlalchemy.sql import Delete
 
 from storelayer.errors import QueryError
 from storelayer.repository._query import ModelColumns, order_clauses, order_terms, where_clauses
+from storelayer.session import AUTOCOMMIT_KEY
+
+#: The largest LIMIT/OFFSET every database takes (a signed 64-bit integer).
+MAX_LIMIT = 2**63 - 1
 
 
 def _checked_limit(value: int | None, name: str) -> int | None:
@@ -18,6 +22,11 @@ def _checked_limit(value: int | None, name: str) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise QueryError(f"{name} must be a whole number >= 0, got {value!r}")
+    if value > MAX_LIMIT:
+        raise QueryError(
+            f"{name} must be at most {MAX_LIMIT} (2**63 - 1), got {value}; pass None "
+            "for no limit"
+        )
     return value
 
 
@@ -125,6 +134,15 @@ def after_row(cols: ModelColumns, terms: Sequence[tuple[str, bool]], values: Seq
 def ordering_key(terms: Sequence[tuple[str, bool]]) -> str:
     """The canonical text of a keyset ordering, stored in its cursors."""
     return ",".join(("-" if d else "") + n for n, d in terms)
+
+
+def check_streamable(session_info: Mapping[str, Any]) -> None:
+    """``stream()`` reads through a server-side cursor, which needs a transaction."""
+    if session_info.get(AUTOCOMMIT_KEY):
+        raise QueryError(
+            "stream() reads through a server-side cursor, which needs a transaction: "
+            "use read_session() without autocommit=True, or session()"
+        )
 
 
 def key_set(row: Mapping[str, Any]) -> tuple[str, ...]:

@@ -168,6 +168,7 @@ class Repository(Generic[T]):
     ) -> Generator[T, None, None]:
         """Every matching row, fetched ``batch_size`` at a time through a server-side
         cursor where the backend has one: memory stays flat on any table size."""
+        sql.check_streamable(self.session.info)
         stmt = sql.select_rows(self._cols, expressions, filters, order_by=order_by)
         result = self.session.scalars(stmt, execution_options={"yield_per": batch_size})
         try:
@@ -247,9 +248,9 @@ class Repository(Generic[T]):
         backend = self.session.backend
         with conflicts_raised(backend):
             conflict = [self._cols.column_keys[name] for name in on]
+            connection = self.session.connection()
             for batch, update_columns in upsert_plan(self._cols, values, on, update):
-                stmt = backend.upsert(self._cols.table, batch, conflict, update_columns)
-                self.session.execute(stmt)
+                backend.bulk_upsert(connection, self._cols.table, batch, conflict, update_columns)
         self._reload_loaded()
         return len(values)
 
@@ -264,7 +265,7 @@ class Repository(Generic[T]):
         their rows behind the ORM's back. Eager (one ``SELECT`` per 500 instances), not
         expiry, so that no attribute access does I/O later (the async API forbids it)."""
         keys = [
-            key[1] for key in self.session.identity_map.keys() if key[0] is self.model
+            key[1] for key in self.session.identity_map.keys() if key[0] is self.model  # noqa: SIM118
         ]
         for start in range(0, len(keys), 500):
             stmt = sql.reload_rows(self._cols, keys[start : start + 500])

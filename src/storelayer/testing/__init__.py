@@ -7,12 +7,19 @@ A third-party backend runs the conformance suite with one line in a test module:
 
 from storelayer.testing._provision import Provisioner, Unavailable, in_ci, server_url_variable
 from storelayer.testing.plugin import provision_or_skip, selected_backends
+from storelayer.testing.proxy import FaultProxy, fault_proxy
+from storelayer.testing.replicas import ReplicaSet, replica_set, start_replicas
 
 __all__ = [
+    "FaultProxy",
     "Provisioner",
+    "ReplicaSet",
     "Unavailable",
+    "fault_proxy",
     "in_ci",
     "provision_or_skip",
+    "replica_set",
     "selected_backends",
     "server_url_variable",
+    "start_replicas",
 ]

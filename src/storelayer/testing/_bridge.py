@@ -118,8 +118,8 @@ class BridgedDatabase:
             yield BridgedSession(s, self._loop)
 
     @contextmanager
-    def read_session(self) -> Iterator[BridgedSession]:
-        with self._loop.enter(self.async_database.read_session()) as s:
+    def read_session(self, *, autocommit: bool = False) -> Iterator[BridgedSession]:
+        with self._loop.enter(self.async_database.read_session(autocommit=autocommit)) as s:
             yield BridgedSession(s, self._loop)
 
     def run_in_transaction(

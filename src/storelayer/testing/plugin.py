@@ -2,7 +2,9 @@
 
 Fixtures: ``backend_name`` (parametrized over the backends under test), ``backend``,
 ``database_url`` (a scratch database per backend and run), ``database`` (a connected
-``Database``), ``storelayer_provisioner``. Marker: ``@pytest.mark.requires("upsert")``
+``Database``), ``storelayer_provisioner``, ``fault_proxy`` (a fault-injecting TCP
+proxy, see storelayer.testing.proxy), ``replica_set`` (a private primary with two
+replicas, see storelayer.testing.replicas). Marker: ``@pytest.mark.requires("upsert")``
 skips when the backend lacks a feature flag.
 
 Backends under test: ``--storelayer-backends=a,b`` or ``STORELAYER_TEST_BACKENDS``,
@@ -25,6 +27,8 @@ from storelayer.database import Database, connect
 from storelayer.plugins import get_plugin_manager
 from storelayer.testing._bridge import BridgedDatabase
 from storelayer.testing._provision import Provisioner, Unavailable, in_ci
+from storelayer.testing.proxy import fault_proxy as fault_proxy  # a fixture
+from storelayer.testing.replicas import replica_set as replica_set  # a fixture
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -22,14 +22,21 @@ from sqlalchemy.dialects.mysql import insert
 from sqlalchemy.engine import URL
 
 from storelayer import Backend, ConfigurationError, Features
+from storelayer.backend import ServerLimits
 from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
+from storelayer_mysql import backup as backup_strategy
+from storelayer_mysql import replication, staging
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine, ExceptionContext
     from sqlalchemy.sql import Executable
 
     from storelayer import Settings
+    from storelayer.backend import Progress
+    from storelayer.backup.options import BackupOptions
 
 #: Pool tuning used unless the user overrides it (STORELAYER_POOL_* or connect()). The
 #: server closes a connection idle for wait_timeout (default 28800 s, often lowered by
@@ -48,6 +55,13 @@ SQL_MODE = (
 INIT_COMMAND = f"SET SESSION sql_mode='{SQL_MODE}', time_zone='+00:00'"
 #: TCP keepalive probes (idle, interval, count): a dead peer is noticed in about 25 s.
 KEEPALIVE = (10, 5, 3)
+#: Data the server has not acknowledged for this long (a network that silently drops
+#: packets) fails the connection, instead of ~15 minutes of retransmissions. A slow
+#: query is not affected: the server's kernel acknowledges what it receives.
+TCP_USER_TIMEOUT_MS = 10_000
+#: A write refused because the server runs read-only (1290 also covers other
+#: --options, hence the check of the message) or the transaction is read-only (1792).
+READ_ONLY_CODES = frozenset({1290, 1792})
 #: MySQL and MariaDB reject identifiers longer than this.
 MAX_IDENTIFIER_LENGTH = 64
 #: Seconds to wait for the server when creating or dropping a database.
@@ -200,8 +214,9 @@ def enable_keepalive_probes(dbapi_connection: Any) -> None:
         socket.AF_INET6,
     ):
         return
-    options = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT")
-    for option, value in zip(options, KEEPALIVE, strict=True):
+    options = ("TCP_KEEPIDLE", "TCP_KEEPINTVL", "TCP_KEEPCNT", "TCP_USER_TIMEOUT")
+    values = (*KEEPALIVE, TCP_USER_TIMEOUT_MS)
+    for option, value in zip(options, values, strict=True):
         if hasattr(socket, option):  # Linux; other systems keep their defaults
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
 
@@ -272,6 +287,12 @@ class MySQLBackend(Backend):
         options["connect_args"] = args
         return options
 
+    def autocommit_read_options(self) -> dict[str, Any]:
+        # Switching a pooled connection to autocommit and back costs two round trips
+        # (SET AUTOCOMMIT, then the isolation reset); a read transaction costs one
+        # (MySQL begins implicitly; only COMMIT is sent).
+        return {}
+
     def configure_engine(self, engine: Engine) -> None:
         url_query = dict(engine.url.query)
 
@@ -316,7 +337,7 @@ class MySQLBackend(Backend):
     ) -> Executable:
         # ON DUPLICATE KEY UPDATE fires on a clash with ANY unique key of the table, not
         # only on conflict_columns: MySQL has no way to name the conflict target.
-        stmt = insert(table).values(list(rows))
+        stmt = insert(table).values(list(rows)) if rows else insert(table)
         if update_columns:
             return stmt.on_duplicate_key_update(
                 {name: stmt.inserted[name] for name in update_columns}
@@ -335,6 +356,21 @@ class MySQLBackend(Backend):
             return version or super().server_version(connection)
         return number[0] + ("-MariaDB" if "mariadb" in version.lower() else "")
 
+    def is_read_only_error(self, exc_: BaseException) -> bool:
+        if error_code(exc_) not in READ_ONLY_CODES:
+            return False
+        message = str(getattr(exc_, "orig", None) or exc_).lower()
+        return "read-only" in message or "read only" in message or "read_only" in message
+
+    def server_limits(self, dbapi_connection: Any) -> ServerLimits:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT @@max_connections, @@wait_timeout")
+            max_connections, wait_timeout = cursor.fetchone()
+        finally:
+            cursor.close()
+        return ServerLimits(max_connections=int(max_connections), idle_timeout=float(wait_timeout))
+
     def replica_lag(self, connection: Connection) -> float | None:
         """None when not a replica or when replication is stopped (the server does not
         know); else the seconds the slowest replication channel is behind."""
@@ -346,6 +382,47 @@ class MySQLBackend(Backend):
         if not known or len(known) < len(lags):
             return None
         return max(known)
+
+    # -- replication (storelayer_mysql.replication) ------------------------------------
+
+    def replica_pool_options(self, url: URL, settings: Settings) -> dict[str, Any]:
+        return dict(replication.REPLICA_POOL_OPTIONS)
+
+    def write_position(self, connection: Connection) -> str | None:
+        return replication.write_position(connection)
+
+    def has_replayed(self, connection: Connection, position: str) -> bool | None:
+        return replication.has_replayed(connection, position)
+
+    def start_test_replicas(self, count: int = 1) -> Any:
+        """For tests: a private MariaDB primary with ``count`` GTID replicas, as a
+        context manager (``storelayer_mysql.testing.MariaDBReplicaSet``)."""
+        from storelayer_mysql.testing import MariaDBReplicaSet
+
+        return MariaDBReplicaSet(replicas=count)
+
+    # -- backups (storelayer_mysql.backup, storelayer_mysql.staging) -------------------
+
+    def backup(
+        self,
+        engine: Engine,
+        target: Path,
+        progress: Progress | None = None,
+        options: BackupOptions | None = None,
+    ) -> str:
+        return backup_strategy.backup(engine, target, progress, options)
+
+    def restore(
+        self,
+        engine: Engine,
+        source: Path,
+        progress: Progress | None = None,
+        options: BackupOptions | None = None,
+    ) -> None:
+        staging.restore(engine, source, progress, options)
+
+    def inspect_backup(self, source: Path) -> dict[str, int]:
+        return backup_strategy.inspect(source)
 
     # -- provisioning ------------------------------------------------------------------
 

@@ -7,15 +7,19 @@ The shared server of the machine is never touched. As root, the server runs as t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
 import socket
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-from sqlalchemy.engine import URL
+from sqlalchemy import create_engine
+from sqlalchemy.engine import URL, Connection
+from sqlalchemy.pool import NullPool
 
 SERVICE_USER = "postgres"
 
@@ -178,3 +182,162 @@ class PostgreSQLServer:
             self.stop("immediate")
         finally:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# -- streaming replication -------------------------------------------------------------
+
+#: Primary settings for fast throwaway replication (durability does not matter here).
+REPLICATION_SETTINGS: Mapping[str, str] = {
+    "wal_level": "replica",
+    "max_wal_senders": "10",
+    "fsync": "off",
+    "wal_receiver_status_interval": "1s",
+}
+
+
+class PostgreSQLStandby(PostgreSQLServer):
+    """A hot standby of ``primary``, cloned with ``pg_basebackup -R`` (which writes
+    ``standby.signal`` and ``primary_conninfo``) and streaming from it."""
+
+    def __init__(
+        self, workdir: Path, primary: PostgreSQLServer, *, port: int | None = None
+    ) -> None:
+        super().__init__(workdir, port=port, settings={"fsync": "off"})
+        self.primary = primary
+
+    def init(self) -> None:
+        """Clone the primary (it must run) into this standby's data directory."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._own(self.workdir)
+        self._run(
+            [
+                str(self.bindir / "pg_basebackup"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.primary.port),
+                "-U",
+                SERVICE_USER,
+                "-D",
+                str(self.datadir),
+                "-R",
+                "-X",
+                "stream",
+                "--checkpoint=fast",
+                "--no-sync",
+            ]
+        )
+
+    def set_apply_delay(self, seconds: float) -> None:
+        """Replay each commit ``seconds`` after the primary made it
+        (``recovery_min_apply_delay``, reloaded without a restart)."""
+        with _autocommit(self.url) as connection:
+            milliseconds = round(seconds * 1000)
+            connection.exec_driver_sql(
+                f"ALTER SYSTEM SET recovery_min_apply_delay = '{milliseconds}ms'"
+            )
+            connection.exec_driver_sql("SELECT pg_reload_conf()")
+
+
+class PostgreSQLReplicaSet:
+    """A private primary with ``replicas`` streaming standbys on free ports, in one
+    temporary directory removed on exit. A context manager::
+
+        with PostgreSQLReplicaSet(replicas=2) as cluster:
+            db = storelayer.connect(cluster.primary_url, replicas=cluster.replica_urls)
+    """
+
+    def __init__(self, replicas: int = 1, *, workdir: Path | None = None) -> None:
+        if find_bindir() is None:
+            raise FileNotFoundError(
+                "PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) not found; "
+                "set PG_BINDIR"
+            )
+        self.workdir = workdir or make_workdir("storelayer-pg-replicas-")
+        self.primary = PostgreSQLServer(self.workdir / "primary", settings=REPLICATION_SETTINGS)
+        self.standbys = [
+            PostgreSQLStandby(self.workdir / f"replica{i}", self.primary) for i in range(replicas)
+        ]
+        self._running: set[int] = set()
+
+    @property
+    def primary_url(self) -> URL:
+        """The primary's ``postgres`` database as the superuser."""
+        return self.primary.url
+
+    @property
+    def replica_urls(self) -> list[URL]:
+        """Each standby's ``postgres`` database, in order."""
+        return [standby.url for standby in self.standbys]
+
+    def database_urls(self, name: str) -> tuple[URL, list[URL]]:
+        """Primary and replica URLs of database ``name``."""
+        replicas = [url.set(database=name) for url in self.replica_urls]
+        return self.primary_url.set(database=name), replicas
+
+    def create_database(self, name: str) -> None:
+        """``CREATE DATABASE name`` on the primary (it replicates to every standby)."""
+        with _autocommit(self.primary_url) as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        self.wait_replayed()
+
+    def set_delay(self, index: int, seconds: float) -> None:
+        """Delay replay on standby ``index`` by ``seconds`` (0 removes the delay)."""
+        self.standbys[index].set_apply_delay(seconds)
+
+    def stop_replica(self, index: int) -> None:
+        """Kill standby ``index`` (``pg_ctl stop -m immediate``: connections drop)."""
+        self.standbys[index].stop("immediate")
+        self._running.discard(index)
+
+    def start_replica(self, index: int) -> None:
+        """Start standby ``index`` again; it resumes streaming."""
+        self.standbys[index].start()
+        self._running.add(index)
+
+    def wait_replayed(self, timeout: float = 30.0) -> None:
+        """Wait until every running standby replayed the primary's current WAL."""
+        with _autocommit(self.primary_url) as connection:
+            position = connection.exec_driver_sql("SELECT pg_current_wal_insert_lsn()").scalar()
+        deadline = time.monotonic() + timeout
+        for index in sorted(self._running):
+            with _autocommit(self.standbys[index].url) as connection:
+                while not connection.exec_driver_sql(
+                    f"SELECT pg_last_wal_replay_lsn() >= '{position}'::pg_lsn"
+                ).scalar():
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"standby {index} did not replay {position}")
+                    time.sleep(0.02)
+
+    def __enter__(self) -> PostgreSQLReplicaSet:
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self.primary._own(self.workdir)
+            self.primary.init()
+            self.primary.start()
+            for index, standby in enumerate(self.standbys):
+                standby.init()
+                self.start_replica(index)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            for server in [*self.standbys, self.primary]:
+                if (server.datadir / "postmaster.pid").exists():
+                    with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                        server.stop("immediate")
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _autocommit(url: URL) -> Iterator[Connection]:
+    engine = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()

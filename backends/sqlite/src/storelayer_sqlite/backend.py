@@ -14,7 +14,9 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import URL
 
 from storelayer import Backend, Features
+from storelayer.backend import AUTOCOMMIT_OPTION
 from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
+from storelayer_sqlite import backup as backup_strategy
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from sqlalchemy.sql import Executable
 
     from storelayer import Settings
+    from storelayer.backend import Progress
+    from storelayer.backup.options import BackupOptions
 
 #: Seconds a connection waits for a lock before SQLite reports "database is locked".
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -104,6 +108,9 @@ class SQLiteBackend(Backend):
         finally:
             cursor.close()
 
+    def autocommit_read_options(self) -> dict[str, Any]:
+        return {AUTOCOMMIT_OPTION: True}
+
     def configure_engine(self, engine: Engine) -> None:
         store_aware_datetimes_as_utc(engine, UTCDateTime)
 
@@ -113,7 +120,12 @@ class SQLiteBackend(Backend):
             # read-then-write unit of work cannot lose an update or fail fast with
             # "database is locked" when it later writes. Read-only units stay DEFERRED
             # and, under WAL, never block writers.
-            read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+            # read_session(autocommit=True) runs each statement on its own: the
+            # driver's isolation_level is None, so no BEGIN means autocommit.
+            options = conn.get_execution_options()
+            if options.get(AUTOCOMMIT_OPTION):
+                return
+            read_only = options.get(READ_ONLY_OPTION, False)
             conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
     def is_transient(self, exc_: BaseException) -> bool:
@@ -140,7 +152,7 @@ class SQLiteBackend(Backend):
         conflict_columns: Sequence[str],
         update_columns: Sequence[str],
     ) -> Executable:
-        stmt = insert(table).values(list(rows))
+        stmt = insert(table).values(list(rows)) if rows else insert(table)
         if not update_columns:
             return stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
         return stmt.on_conflict_do_update(
@@ -150,6 +162,27 @@ class SQLiteBackend(Backend):
 
     def server_version(self, connection: Connection) -> str:
         return sqlite3.sqlite_version
+
+    def backup(
+        self,
+        engine: Engine,
+        target: Path,
+        progress: Progress | None = None,
+        options: BackupOptions | None = None,
+    ) -> str:
+        return backup_strategy.backup(engine, target, progress, options)
+
+    def restore(
+        self,
+        engine: Engine,
+        source: Path,
+        progress: Progress | None = None,
+        options: BackupOptions | None = None,
+    ) -> None:
+        backup_strategy.restore(engine, source, progress, options)
+
+    def inspect_backup(self, source: Path) -> dict[str, int]:
+        return backup_strategy.inspect(source)
 
     def embedded_test_url(self, directory: Path, name: str) -> URL:
         return URL.create("sqlite+pysqlite", database=str(directory / f"{name}.db"))

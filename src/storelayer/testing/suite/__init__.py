@@ -83,6 +83,7 @@ from storelayer.testing.suite.test_stream import (
     test_stream_yields_every_matching_row_once_in_order,
 )
 from storelayer.testing.suite.test_transactions import (
+    test_autocommit_read_session_reads_committed_rows,
     test_conflict_inside_a_savepoint_keeps_the_outer_work,
     test_conflict_rolls_back_the_earlier_writes_of_the_unit,
     test_exception_rolls_back_the_whole_unit_of_work,
@@ -93,6 +94,7 @@ from storelayer.testing.suite.test_transactions import (
     test_run_in_transaction_does_not_retry_conflicts,
     test_savepoints_nest_and_release,
     test_session_commits_when_the_block_ends,
+    test_stream_needs_a_transaction,
 )
 from storelayer.testing.suite.test_types import (
     test_aware_datetime_comes_back_aware,
@@ -131,6 +133,7 @@ from storelayer.testing.suite.test_writes import (
 
 __all__ = [
     "conformance_tables",
+    "test_autocommit_read_session_reads_committed_rows",
     "test_aware_datetime_comes_back_aware",
     "test_aware_datetime_keeps_its_instant",
     "test_aware_datetimes_filter_and_order_across_zones",
@@ -200,6 +203,7 @@ __all__ = [
     "test_savepoints_nest_and_release",
     "test_session_commits_when_the_block_ends",
     "test_stream_closed_early_leaves_the_session_usable",
+    "test_stream_needs_a_transaction",
     "test_stream_of_100k_rows_yields_each_once_in_flat_memory",
     "test_stream_of_an_empty_table",
     "test_stream_yields_every_matching_row_once_in_order",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from storelayer.database import Database
-from storelayer.errors import Conflict
+from storelayer.errors import Conflict, QueryError
 from storelayer.session import Session
 from storelayer.testing.suite.fixtures import count_users, seed_users, user_row, usernames
 from storelayer.testing.suite.models import ConformanceUser
@@ -133,3 +133,21 @@ def test_run_in_transaction_does_not_retry_conflicts(database: Database) -> None
         database.run_in_transaction(work, retries=3)
     assert len(calls) == 1
     assert count_users(database) == 1
+
+
+def test_autocommit_read_session_reads_committed_rows(database: Database) -> None:
+    seed_users(database, 3)
+    with database.read_session(autocommit=True) as s:
+        users = s.repository(ConformanceUser)
+        assert users.count() == 3
+        assert users.get_or_raise(1).username == "user00001"
+        assert usernames(users.list(order_by="-id", limit=2)) == ["user00003", "user00002"]
+
+
+def test_stream_needs_a_transaction(database: Database) -> None:
+    seed_users(database, 2)
+    with (
+        database.read_session(autocommit=True) as s,
+        pytest.raises(QueryError, match="needs a transaction"),
+    ):
+        next(iter(s.repository(ConformanceUser).stream()))

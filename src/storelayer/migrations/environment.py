@@ -1,0 +1,161 @@
+"""The body of an Alembic ``env.py`` on storelayer: a whole ``env.py`` is ::
+
+    from storelayer.migrations import run_migrations
+    from myapp.models import Base
+
+    run_migrations(Base.metadata)
+
+It connects through storelayer (``DATABASE_URL`` and the backend's tuning, or the
+database ``MigrationManager`` hands over), takes the migration lock, uses batch mode
+where the backend needs it (``Features.batch_alter``), one transaction for the whole
+run where DDL is transactional and one per migration where it is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from logging.config import fileConfig
+from typing import Any, Literal
+
+from alembic import context
+from alembic.autogenerate.api import AutogenContext
+from alembic.config import Config
+from alembic.runtime.migration import MigrationInfo
+from sqlalchemy import MetaData, Table
+from sqlalchemy.engine import Connection
+from sqlalchemy.schema import DefaultClause
+from sqlalchemy.sql.elements import False_, True_
+from sqlalchemy.sql.functions import FunctionElement
+
+from storelayer.backend import Backend
+from storelayer.database import Database, connect
+from storelayer.migrations.errors import MigrationError
+from storelayer.migrations.locks import DEFAULT_LOCK_TIMEOUT, Report, migration_lock
+
+#: Keys of ``Config.attributes`` that ``MigrationManager`` fills in.
+DATABASE = "storelayer.database"
+REPORT = "storelayer.report"
+LOCK_TIMEOUT = "storelayer.lock_timeout"
+APPLIED = "storelayer.applied"
+VERSION_TABLE = "version_table"
+
+IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
+
+
+def run_migrations(
+    target_metadata: MetaData | Sequence[MetaData] | None = None,
+    *,
+    include_object: IncludeObject | None = None,
+    **configure: Any,
+) -> None:
+    """Run the Alembic command in progress (upgrade, downgrade, stamp, check,
+    revision --autogenerate) against the configured database. ``configure`` goes to
+    ``context.configure()`` last, so it can override any choice made here."""
+    if context.is_offline_mode():
+        raise MigrationError(
+            "offline (--sql) migrations are not supported: run them against a database"
+        )
+    config = context.config
+    if config.config_file_name is not None:  # the alembic command with an ini file
+        fileConfig(config.config_file_name, disable_existing_loggers=False)
+    database: Database | None = config.attributes.get(DATABASE)
+    owned = database is None
+    if database is None:
+        database = connect(config.get_main_option("sqlalchemy.url") or None)
+    try:
+        _run_online(config, database, target_metadata, include_object, configure)
+    finally:
+        if owned:
+            database.dispose()
+
+
+def _run_online(
+    config: Config,
+    database: Database,
+    target_metadata: MetaData | Sequence[MetaData] | None,
+    include_object: IncludeObject | None,
+    configure: dict[str, Any],
+) -> None:
+    version_table = (
+        configure.pop("version_table", None)
+        or config.get_main_option(VERSION_TABLE)
+        or "alembic_version"
+    )
+    report: Report | None = config.attributes.get(REPORT)
+    timeout = float(config.attributes.get(LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT))
+    applied: list[dict[str, Any]] = config.attributes.setdefault(APPLIED, [])
+    with database.engine.connect() as connection, migration_lock(
+        connection, name=version_table, timeout=timeout, report=report
+    ):
+        options = context_options(database.backend, version_table)
+        options.update(
+            target_metadata=target_metadata,
+            include_object=include_object,
+            on_version_apply=lambda **kw: applied.append(describe_step(kw["step"])),
+        )
+        options.update(configure)
+        context.configure(connection=connection, **options)
+        with context.begin_transaction():
+            context.run_migrations()
+            if applied and applied[-1]["direction"] == "downgrade":
+                _drop_empty_version_table(connection, version_table)
+
+
+def _drop_empty_version_table(connection: Connection, version_table: str) -> None:
+    """After a downgrade to base, leave no table behind (Alembic keeps an empty one)."""
+    if context.get_context().get_current_heads():
+        return
+    Table(version_table, MetaData()).drop(connection, checkfirst=True)
+
+
+def context_options(backend: Backend, version_table: str) -> dict[str, Any]:
+    """``context.configure()`` options that follow from the backend's features."""
+    features = backend.features
+    return {
+        "version_table": version_table,
+        # SQLite cannot ALTER most things: Alembic copies the table instead.
+        "render_as_batch": features.batch_alter,
+        "transactional_ddl": features.transactional_ddl,
+        # Without transactional DDL every statement commits: record each migration
+        # as soon as it is done, so a failure leaves the version table truthful.
+        "transaction_per_migration": not features.transactional_ddl,
+        "compare_type": True,
+        "render_item": render_item,
+    }
+
+
+def describe_step(step: MigrationInfo) -> dict[str, Any]:
+    """One applied step, JSON-ready: what ``upgrade``/``downgrade`` report."""
+    direction = "stamp" if step.is_stamp else "upgrade" if step.is_upgrade else "downgrade"
+    script = step.up_revision
+    doc = getattr(script, "doc", None)
+    return {
+        "revision": step.up_revision_id,
+        "direction": direction,
+        "message": _first_line(doc if isinstance(doc, str) else None),
+    }
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().split("\n", 1)[0]
+
+
+def render_item(type_: str, obj: Any, autogen: AutogenContext) -> str | Literal[False]:
+    """Autogenerate renders types and server defaults portably: a custom type gets its
+    import, ``true()``/``false()`` and argument-less SQL functions stay constructs
+    (never one dialect's SQL text)."""
+    if type_ == "type":
+        module = type(obj).__module__
+        if not module.startswith("sqlalchemy"):
+            autogen.imports.add(f"import {module}")
+        return False
+    if type_ == "server_default" and isinstance(obj, DefaultClause):
+        arg = obj.arg
+        if isinstance(arg, True_ | False_):
+            return "sa.true()" if isinstance(arg, True_) else "sa.false()"
+        if isinstance(arg, FunctionElement) and not list(arg.clauses):
+            module = type(arg).__module__
+            if not module.startswith("sqlalchemy"):
+                autogen.imports.add(f"import {module}")
+                return f"{module}.{type(arg).__name__}()"
+    return False

@@ -1,0 +1,76 @@
+"""Run inside a private network namespace (``unshare -n``): start throwaway PostgreSQL
+and MariaDB servers on its loopback, open a pooled connection to each, then take the
+loopback down so that every packet is silently dropped, and time how long a unit of
+work takes to fail. Prints one JSON document. Nothing outside the namespace is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _mariadb import MariaDBServer
+from sqlalchemy import text
+
+import storelayer
+
+#: Give up on a unit of work after this long: "minutes" would mean no detection.
+PATIENCE = 60.0
+
+
+def loopback(state: str) -> None:
+    subprocess.run(["ip", "link", "set", "lo", state], check=True)
+
+
+def time_failure(db: storelayer.Database, results: dict[str, Any], name: str) -> None:
+    started = time.monotonic()
+    try:
+        with db.session() as s:
+            s.execute(text("SELECT 1"))
+        results[name] = {"failed": False}
+    except Exception as error:
+        results[name] = {
+            "failed": True,
+            "seconds": round(time.monotonic() - started, 2),
+            "error": type(error).__name__,
+        }
+
+
+def main() -> None:
+    from storelayer_postgresql.testing import PostgreSQLServer, make_workdir
+
+    loopback("up")
+    results: dict[str, Any] = {}
+    with ExitStack() as stack:
+        pg = stack.enter_context(PostgreSQLServer(make_workdir(), settings={"fsync": "off"}))
+        maria = stack.enter_context(MariaDBServer())
+        stack.callback(loopback, "up")  # the servers stop through their loopback
+        databases = {
+            "postgresql": stack.enter_context(storelayer.connect(pg.url)),
+            "mysql": stack.enter_context(storelayer.connect(maria.url.set(database="mysql"))),
+        }
+        for db in databases.values():
+            with db.session() as s:
+                s.execute(text("SELECT 1"))
+        loopback("down")
+        threads = [
+            threading.Thread(target=time_failure, args=(db, results, name), daemon=True)
+            for name, db in databases.items()
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(PATIENCE)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
