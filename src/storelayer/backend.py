@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -243,6 +244,24 @@ class Backend:
         of ``write_position()``), without waiting; None when the backend cannot tell.
         Raise ``ValueError`` for a position this backend never writes."""
         return None
+
+    # -- migrations --------------------------------------------------------------------
+
+    def migration_lock(
+        self,
+        connection: Connection,
+        name: str,
+        timeout: float,
+        report: Callable[[str], None],
+    ) -> AbstractContextManager[None]:
+        """Hold a database-wide lock that serializes migration runs for the block,
+        waiting at most ``timeout`` seconds (``report`` is told before waiting; the
+        ``MigrationLockTimeout`` of ``storelayer.migrations`` ends the wait). Called
+        outside a transaction on the connection the migrations run on. The default
+        takes no lock and logs a warning."""
+        from storelayer.migrations.locks import no_lock
+
+        return no_lock(connection, name, timeout, report)
 
     # -- backups -----------------------------------------------------------------------
 

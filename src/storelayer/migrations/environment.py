@@ -85,7 +85,7 @@ def _run_online(
     timeout = float(config.attributes.get(LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT))
     applied: list[dict[str, Any]] = config.attributes.setdefault(APPLIED, [])
     with database.engine.connect() as connection, migration_lock(
-        connection, name=version_table, timeout=timeout, report=report
+        connection, name=version_table, backend=database.backend, timeout=timeout, report=report
     ):
         options = context_options(database.backend, version_table)
         options.update(

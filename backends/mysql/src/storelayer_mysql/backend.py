@@ -11,7 +11,7 @@ import math
 import re
 import socket
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from pymysql import converters  # type: ignore[import-untyped]
@@ -305,6 +305,13 @@ class MySQLBackend(Backend):
         store_aware_datetimes_as_utc(engine, UTCDateTime)
 
     # -- errors ------------------------------------------------------------------------
+
+    def migration_lock(
+        self, connection: Connection, name: str, timeout: float, report: Callable[[str], None]
+    ) -> AbstractContextManager[None]:
+        from storelayer_mysql import migration_lock
+
+        return migration_lock.migration_lock(connection, name, timeout, report)
 
     def is_transient(self, exc_: BaseException) -> bool:
         return super().is_transient(exc_) or error_code(exc_) in TRANSIENT_CODES

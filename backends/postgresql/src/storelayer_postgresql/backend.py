@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 import psycopg2  # type: ignore[import-untyped]
@@ -224,6 +224,13 @@ class PostgreSQLBackend(Backend):
         switch_autocommit_for_reads(engine)
 
     # -- errors ------------------------------------------------------------------------
+
+    def migration_lock(
+        self, connection: Connection, name: str, timeout: float, report: Callable[[str], None]
+    ) -> AbstractContextManager[None]:
+        from storelayer_postgresql import migration_lock
+
+        return migration_lock.migration_lock(connection, name, timeout, report)
 
     def is_transient(self, exc_: BaseException) -> bool:
         if super().is_transient(exc_):

@@ -4,7 +4,8 @@ that take the write lock up front and wait for it. Reasons: docs/backends/sqlite
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,6 +128,13 @@ class SQLiteBackend(Backend):
                 return
             read_only = options.get(READ_ONLY_OPTION, False)
             conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+    def migration_lock(
+        self, connection: Connection, name: str, timeout: float, report: Callable[[str], None]
+    ) -> AbstractContextManager[None]:
+        from storelayer_sqlite import migration_lock
+
+        return migration_lock.migration_lock(connection, name, timeout, report)
 
     def is_transient(self, exc_: BaseException) -> bool:
         if super().is_transient(exc_):

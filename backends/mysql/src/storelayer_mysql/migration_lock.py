@@ -1,0 +1,50 @@
+"""MySQL/MariaDB's migration lock: a named user lock (``GET_LOCK``) whose name
+includes the database (user locks are server-wide); it survives commits."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from storelayer.migrations.locks import (
+    WAITING,
+    Report,
+    finish_transaction,
+    release_lock,
+    timed_out,
+)
+
+
+def mysql_lock_name(connection: Connection, name: str) -> str:
+    """A user-lock name unique to this database and version table (at most 64 chars)."""
+    database = connection.exec_driver_sql("SELECT DATABASE()").scalar() or ""
+    finish_transaction(connection)
+    digest = hashlib.sha256(f"{database}:{name}".encode()).hexdigest()[:40]
+    return f"storelayer_migrate_{digest}"
+
+
+@contextmanager
+def migration_lock(
+    connection: Connection, name: str, timeout: float, report: Report
+) -> Iterator[None]:
+    """``GET_LOCK``: held by the session until ``RELEASE_LOCK``, whatever commits."""
+    params: dict[str, Any] = {"name": mysql_lock_name(connection, name), "timeout": 0}
+    statement = text("SELECT GET_LOCK(:name, :timeout)")
+    taken = connection.execute(statement, params).scalar()
+    if taken != 1:
+        report(WAITING)
+        params["timeout"] = max(1, math.ceil(timeout))
+        taken = connection.execute(statement, params).scalar()
+    finish_transaction(connection)
+    if taken != 1:
+        raise timed_out(name, timeout)
+    try:
+        yield
+    finally:
+        release_lock(connection, "SELECT RELEASE_LOCK(:name)", {"name": params["name"]})
