@@ -88,6 +88,9 @@ class FaultProxy:
         self._delay = 0.0
         #: Connections accepted so far.
         self.accepted = 0
+        #: Chunks the clients sent: a client waits for each answer, so while one
+        #: connection is in use this counts its round trips.
+        self.client_sends = 0
         self._acceptor = threading.Thread(target=self._accept_loop, daemon=True)
 
     # -- lifecycle ------------------------------------------------------------------
@@ -204,6 +207,8 @@ class FaultProxy:
                 data = source.recv(_CHUNK)
                 if not data:
                     break
+                if source is link.client:
+                    self.client_sends += 1
                 if self._delay:
                     time.sleep(self._delay)
                 sink.sendall(data)
