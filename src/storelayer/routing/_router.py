@@ -16,6 +16,10 @@ from storelayer.routing._breaker import CircuitBreaker
 from storelayer.routing._policy import RoutingPolicy
 from storelayer.routing._stats import RoutingStats
 
+#: Seconds a read reuses the last evaluation of which replicas are eligible (every
+#: sample and every failure re-evaluates at once).
+CACHE_SECONDS = 0.05
+
 
 @dataclass
 class ReplicaState:
@@ -73,6 +77,8 @@ class ReplicaRouter:
         self._order = list(names)
         self._turn = itertools.count()
         self._lock = threading.Lock()
+        #: (when, eligible states): reads reuse the last evaluation for CACHE_SECONDS.
+        self._cache: tuple[float, list[ReplicaState]] = (-1e18, [])
 
     @property
     def names(self) -> list[str]:
@@ -100,9 +106,13 @@ class ReplicaRouter:
         """Replicas that may serve a read now, best first (round robin or least lag).
 
         Runs on every read, without the lock: it only reads state that reports replace
-        whole (a torn read costs at most one stale decision)."""
+        whole (a torn read costs at most one stale decision); the eligible set is
+        re-evaluated every CACHE_SECONDS and after every report."""
         now = self.clock()
-        eligible = [s for s in self._states.values() if self._eligible(s, now)]
+        cached_at, eligible = self._cache
+        if now - cached_at > CACHE_SECONDS:
+            eligible = [s for s in self._states.values() if self._eligible(s, now)]
+            self._cache = (now, eligible)
         if len(eligible) > 1:
             start = next(self._turn) % len(eligible)
             eligible = eligible[start:] + eligible[:start]
@@ -127,6 +137,11 @@ class ReplicaRouter:
                 s.attempted_at is not None for s in self._states.values()
             )
 
+    def reset_locks(self) -> None:
+        """New locks, in a forked child (the parent's threads are gone)."""
+        self._lock = threading.Lock()
+        self.stats.reset_lock()
+
     # -- reports -----------------------------------------------------------------------
 
     def record_sample(self, name: str, lag: float | None) -> None:
@@ -137,6 +152,7 @@ class ReplicaRouter:
             state.lag, state.sampled_at, state.attempted_at = lag, now, now
             state.last_error = None
             restored = state.breaker.close()
+            self._cache = (-1e18, [])
         if restored:
             self.stats.restored(name)
 
@@ -148,6 +164,7 @@ class ReplicaRouter:
             state.attempted_at = now
             state.last_error = reason
             ejected = state.breaker.open(now, reason)
+            self._cache = (-1e18, [])
         if ejected:
             self.stats.ejected(name)
 

@@ -13,6 +13,7 @@ import contextlib
 import os
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 
 from storelayer._conflicts import one_line
@@ -30,6 +31,21 @@ def _record(router: ReplicaRouter, name: str, outcome: float | BaseException | N
         router.record_sample(name, outcome)
 
 
+_SAMPLERS: weakref.WeakSet[ThreadSampler] = weakref.WeakSet()
+
+
+def _forked() -> None:
+    """In a forked child the parent's sampler threads are gone: start anew on use."""
+    for sampler in list(_SAMPLERS):  # a lock a dead thread held would never open
+        sampler._running = False
+        sampler._lock = threading.Lock()
+        sampler.router.reset_locks()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
 class ThreadSampler:
     """Samples in daemon threads, started on first use and again after a fork."""
 
@@ -39,15 +55,21 @@ class ThreadSampler:
         self.interval = interval
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._pid: int | None = None
+        self._running = False  # threads do not survive a fork: see _forked()
         self._lock = threading.Lock()
+        _SAMPLERS.add(self)
+
+    @property
+    def running(self) -> bool:
+        """Whether the threads run in this process."""
+        return self._running
 
     def ensure_started(self) -> None:
         """Start the threads unless they run in this process already."""
-        if self._pid == os.getpid():
+        if self._running:
             return
         with self._lock:
-            if self._pid == os.getpid():
+            if self._running:
                 return
             self._stop = threading.Event()
             self._threads = [
@@ -61,7 +83,7 @@ class ThreadSampler:
             ]
             for thread in self._threads:
                 thread.start()
-            self._pid = os.getpid()
+            self._running = True
 
     def wait_first(self, timeout: float) -> None:
         """Wait (bounded) until every replica was sampled or probed once."""
@@ -87,7 +109,8 @@ class ThreadSampler:
         """Stop the threads (a thread stuck in a query is left to die with the process)."""
         with self._lock:
             self._stop.set()
-            threads, self._threads, self._pid = self._threads, [], None
+            threads, self._threads = self._threads, []
+            self._running = False
         for thread in threads:
             if thread is not threading.current_thread():
                 thread.join(timeout)

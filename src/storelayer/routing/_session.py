@@ -114,7 +114,7 @@ class SessionRoute:
         settles its read target again."""
         if self.replica is not None:
             close_quietly(self.replica)
-        self.replica = None
+            self.replica = None
         self.primary_connection = None
         self.wrote = False
         if self.mode != "primary" and not self.pinned:
@@ -130,6 +130,8 @@ class RoutedSession(Session):
         route: SessionRoute | None = self.info.get(ROUTE_KEY)
         if route is None or bind is not None:
             return super().get_bind(mapper, clause=clause, bind=bind, **kw)
+        if route.mode == "read" and route.replica is not None and route.target != "primary":
+            return route.replica  # every statement after the first of a replica read
         return route.bind_for(clause, self._flushing)
 
     # Every statement of a session passes through execute(), scalar() or scalars()

@@ -51,6 +51,10 @@ class RoutingStats:
         self._restores: Counter[str] = Counter()
         self._tokens: Counter[str] = Counter()
 
+    def reset_lock(self) -> None:
+        """A new lock, in a forked child."""
+        self._lock = threading.Lock()
+
     def read(self, target: str) -> None:
         """A read unit settled on ``target``."""
         with self._lock:

@@ -13,7 +13,12 @@ from storelayer._engines import READ_ONLY_OPTION
 from storelayer.routing._core import RoutingCore
 from storelayer.routing._policy import RoutingPolicy
 from storelayer.routing._sampler import ThreadSampler
-from storelayer.routing._session import ROUTE_KEY, RoutedSession, RoutedWriteSession
+from storelayer.routing._session import (
+    ROUTE_KEY,
+    RoutedSession,
+    RoutedWriteSession,
+    SessionRoute,
+)
 from storelayer.routing._stats import RoutingSnapshot
 from storelayer.routing._token import ConsistencyToken
 from storelayer.session import AUTOCOMMIT_KEY, Session, session_info
@@ -73,6 +78,7 @@ class SyncRouting:
         )
         self.sampler = ThreadSampler(self.core.router, self._probe, self.policy.sample_interval)
         self._sampled = False
+        self._factories: dict[tuple[str, bool], RoutedFactory] = {}
         self._primary = primary
         self._primary_read = primary.execution_options(**READ_ONLY)
         self._sessions = {
@@ -100,19 +106,36 @@ class SyncRouting:
         if not self.engines or (read and mode == "primary"):
             return None
         if mode != "primary":
-            self.sampler.ensure_started()
+            if not self.sampler.running:
+                self.sampler.ensure_started()
             if not self._sampled:  # once: a replica that never answers must not stall reads
                 self.sampler.wait_first(self.policy.first_sample_wait)
                 self._sampled = True
+        with_autocommit = autocommit and mode == "read"
+        if token is None:  # the common case: one factory per kind, made once
+            key = (mode, with_autocommit)
+            cached = self._factories.get(key)
+            if cached is None:
+                cached = self._factories[key] = self._factory(mode, None, with_autocommit)
+            return cached
+        return self._factory(mode, token, with_autocommit)
+
+    def _factory(
+        self, mode: str, token: str | ConsistencyToken | None, autocommit: bool
+    ) -> RoutedFactory:
         primary = self._primary_read if mode == "read" else self._primary
-        return RoutedFactory(self, mode, primary, token, autocommit and mode == "read")
+        return RoutedFactory(self, mode, primary, token, autocommit)
 
     def new_session(
         self, mode: str, primary: Engine, token: str | ConsistencyToken | None, autocommit: bool
     ) -> Session:
         """A routed session (see ``RoutedFactory``)."""
         s = self._sessions[RoutedSession if mode == "read" else RoutedWriteSession]()
-        s.info[ROUTE_KEY] = self.core.route(mode, primary, token, autocommit=autocommit)
+        s.info[ROUTE_KEY] = (
+            SessionRoute(self.core, mode, primary, None, autocommit=autocommit)
+            if token is None
+            else self.core.route(mode, primary, token, autocommit=autocommit)
+        )
         if autocommit:
             s.info[AUTOCOMMIT_KEY] = True
         return s

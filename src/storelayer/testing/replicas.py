@@ -9,8 +9,11 @@ true. The ``replica_set`` fixture gives a module one cluster of the backend unde
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
@@ -18,6 +21,44 @@ from sqlalchemy.engine import URL
 
 from storelayer.backend import Backend
 from storelayer.testing._provision import in_ci
+
+#: File in a replica set's directory naming the process that owns it.
+OWNER_FILE = "owner.pid"
+
+
+def claim_workdir(workdir: Path) -> None:
+    """Record this process as the owner of ``workdir``."""
+    (workdir / OWNER_FILE).write_text(str(os.getpid()))
+
+
+def orphaned_workdirs(prefix: str) -> list[Path]:
+    """Replica-set directories under the temp dir whose owner process is gone (a test
+    run killed before its teardown): the caller stops their servers and removes them.
+    Directories without an owner file are left alone."""
+    orphans = []
+    for workdir in Path(tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            owner = int((workdir / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if not _alive(owner):
+            orphans.append(workdir)
+    return orphans
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, killed but not yet waited for, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: trust the signal
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 class ReplicaSet(Protocol):

@@ -24,6 +24,8 @@ from typing import Any
 import pymysql  # type: ignore[import-untyped]
 from sqlalchemy.engine import URL
 
+from storelayer.testing.replicas import claim_workdir, orphaned_workdirs
+
 SERVICE_USER = "mysql"
 #: Server options for fast throwaway replication (durability does not matter here).
 SERVER_OPTIONS = (
@@ -216,6 +218,22 @@ class MariaDBServer:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+#: Name prefix of replica-set directories under the temp dir.
+REPLICA_SET_PREFIX = "storelayer-mariadb-replicas-"
+
+
+def reap(orphan: Path) -> None:
+    """Kill the servers of a set whose test run died before tearing it down: only
+    processes whose command line names a data directory inside ``orphan``."""
+    for pid_file in orphan.glob("*/mysqld.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pid_file.read_text().strip())
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+            if str(orphan) in command and "mariadbd" in command:
+                os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(orphan, ignore_errors=True)
+
+
 class MariaDBReplicaSet:
     """A private MariaDB primary with ``replicas`` GTID replicas (``MASTER_USE_GTID =
     slave_pos``), one install-db copied for all, in a temporary directory removed on
@@ -224,7 +242,7 @@ class MariaDBReplicaSet:
     def __init__(self, replicas: int = 1, *, workdir: Path | None = None) -> None:
         if find_binaries() is None:
             raise FileNotFoundError("MariaDB binaries (mariadb-install-db, mariadbd) not found")
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="storelayer-mariadb-replicas-"))
+        self.workdir = workdir or Path(tempfile.mkdtemp(prefix=REPLICA_SET_PREFIX))
         template = self.workdir / "template" / "data"
         self.template = template
         self.primary = MariaDBServer(self.workdir / "primary", server_id=1, template=template)
@@ -287,8 +305,11 @@ class MariaDBReplicaSet:
                 raise TimeoutError(f"replica {index} did not apply {position}")
 
     def __enter__(self) -> MariaDBReplicaSet:
+        for orphan in orphaned_workdirs(REPLICA_SET_PREFIX):
+            reap(orphan)
         try:
             self.workdir.mkdir(parents=True, exist_ok=True)
+            claim_workdir(self.workdir)
             _chown_tree(self.workdir, *_owner()[1:])
             install_datadir(self.template)
             for server in (self.primary, *self.replicas):

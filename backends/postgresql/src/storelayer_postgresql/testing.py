@@ -21,6 +21,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import URL, Connection
 from sqlalchemy.pool import NullPool
 
+from storelayer.testing.replicas import claim_workdir, orphaned_workdirs
+
 SERVICE_USER = "postgres"
 
 
@@ -195,6 +197,10 @@ REPLICATION_SETTINGS: Mapping[str, str] = {
 }
 
 
+#: Name prefix of replica-set directories under the temp dir.
+REPLICA_SET_PREFIX = "storelayer-pg-replicas-"
+
+
 class PostgreSQLStandby(PostgreSQLServer):
     """A hot standby of ``primary``, cloned with ``pg_basebackup -R`` (which writes
     ``standby.signal`` and ``primary_conninfo``) and streaming from it."""
@@ -253,7 +259,7 @@ class PostgreSQLReplicaSet:
                 "PostgreSQL server binaries (initdb, pg_ctl, pg_basebackup) not found; "
                 "set PG_BINDIR"
             )
-        self.workdir = workdir or make_workdir("storelayer-pg-replicas-")
+        self.workdir = workdir or make_workdir(REPLICA_SET_PREFIX)
         self.primary = PostgreSQLServer(self.workdir / "primary", settings=REPLICATION_SETTINGS)
         self.standbys = [
             PostgreSQLStandby(self.workdir / f"replica{i}", self.primary) for i in range(replicas)
@@ -310,8 +316,11 @@ class PostgreSQLReplicaSet:
                     time.sleep(0.02)
 
     def __enter__(self) -> PostgreSQLReplicaSet:
+        for orphan in orphaned_workdirs(REPLICA_SET_PREFIX):
+            self._reap(orphan)
         try:
             self.workdir.mkdir(parents=True, exist_ok=True)
+            claim_workdir(self.workdir)
             self.primary._own(self.workdir)
             self.primary.init()
             self.primary.start()
@@ -322,6 +331,24 @@ class PostgreSQLReplicaSet:
             self.__exit__(None, None, None)
             raise
         return self
+
+    def _reap(self, orphan: Path) -> None:
+        """Stop the servers of a set whose test run died before tearing it down."""
+        for datadir in orphan.glob("*/data"):
+            if (datadir / "postmaster.pid").exists():
+                with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
+                    self.primary._run(
+                        [
+                            str(self.primary.bindir / "pg_ctl"),
+                            "-D",
+                            str(datadir),
+                            "-m",
+                            "immediate",
+                            "-w",
+                            "stop",
+                        ]
+                    )
+        shutil.rmtree(orphan, ignore_errors=True)
 
     def __exit__(self, *exc_info: object) -> None:
         try:
