@@ -51,12 +51,24 @@ def connect(
     """Open a ``Database`` on ``url`` (default: ``DATABASE_URL``, else the SQLite file
     ``./storelayer.db``). Keyword arguments override the ``STORELAYER_*`` environment;
     ``routing`` tunes read-replica routing (default: ``RoutingPolicy.from_env()``)."""
+    resolved, chosen, manager = resolve(url, replicas, backend, plugins, settings)
+    return Database(resolved, chosen, manager, routing=routing)
+
+
+def resolve(
+    url: str | URL | None,
+    replicas: list[str | URL] | None,
+    backend: str | None,
+    plugins: PluginManager | None,
+    settings: dict[str, Any],
+) -> tuple[Settings, Backend, PluginManager]:
+    """The settings (environment, then arguments), the backend serving them and the
+    plugin manager: what ``connect()`` and ``connect_async()`` both start from."""
     if replicas is not None:
         settings["replicas"] = replicas
     resolved = Settings.from_env(url, backend=backend, **settings)
     manager = plugins or get_plugin_manager()
-    chosen = manager.resolve(resolved.url.drivername, resolved.backend)
-    return Database(resolved, chosen, manager, routing=routing)
+    return resolved, manager.resolve(resolved.url.drivername, resolved.backend), manager
 
 
 class Database:

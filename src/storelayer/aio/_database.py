@@ -15,12 +15,13 @@ from storelayer._conflicts import conflict_from, one_line
 from storelayer._engines import READ_ONLY_OPTION, engine_options, instrument, is_transient
 from storelayer._retry import acall_with_retries
 from storelayer._roundtrips import round_trip_policy
+from storelayer._units import acommit_or_unknown
 from storelayer.aio._session import AsyncSession
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
-from storelayer.database import HealthReport
-from storelayer.errors import StorelayerError
-from storelayer.plugins import PluginManager, get_plugin_manager
+from storelayer.database import HealthReport, resolve
+from storelayer.errors import CommitOutcomeUnknown, StorelayerError
+from storelayer.plugins import PluginManager
 from storelayer.routing import ConsistencyToken, RoutingPolicy, RoutingSnapshot
 from storelayer.routing._async import AsyncRouting
 from storelayer.session import AUTOCOMMIT_KEY, session_info
@@ -39,11 +40,7 @@ def connect_async(
 ) -> AsyncDatabase:
     """Open an ``AsyncDatabase``: the same ``DATABASE_URL`` and settings as
     ``connect()``, served by the backend's async driver."""
-    if replicas is not None:
-        settings["replicas"] = replicas
-    resolved = Settings.from_env(url, backend=backend, **settings)
-    manager = plugins or get_plugin_manager()
-    chosen = manager.resolve(resolved.url.drivername, resolved.backend)
+    resolved, chosen, manager = resolve(url, replicas, backend, plugins, settings)
     return AsyncDatabase(resolved, chosen, manager, routing=routing)
 
 
@@ -145,7 +142,8 @@ class AsyncDatabase:
         s = factory()
         try:
             yield s
-            await s.commit()
+            await s.flush()  # errors before COMMIT is sent leave no doubt about the outcome
+            await acommit_or_unknown(s.commit, self.url)
         except exc.IntegrityError as error:
             await self._safe_rollback(s)
             raise conflict_from(error, self.backend) from error
@@ -166,16 +164,23 @@ class AsyncDatabase:
         *,
         retries: int = 3,
         max_seconds: float = 30.0,
+        idempotent: bool = False,
     ) -> T:
         """Await ``fn(session)`` in its own unit of work, retried as a whole on errors
-        the backend calls transient (see ``Database.run_in_transaction``)."""
+        the backend calls transient; ``CommitOutcomeUnknown`` is retried only when
+        ``idempotent`` (see ``Database.run_in_transaction``)."""
 
         async def attempt() -> T:
             async with self.session() as s:
                 return await fn(s)
 
+        def retryable(error: BaseException) -> bool:
+            if isinstance(error, CommitOutcomeUnknown):
+                return idempotent
+            return self.is_transient(error)
+
         return await acall_with_retries(
-            attempt, is_transient=self.is_transient, retries=retries, max_seconds=max_seconds
+            attempt, is_transient=retryable, retries=retries, max_seconds=max_seconds
         )
 
     def is_transient(self, error: BaseException) -> bool:

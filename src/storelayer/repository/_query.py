@@ -71,9 +71,13 @@ class ModelColumns:
         self.column_keys: dict[str, str] = {
             attr.key: attr.columns[0].key for attr in mapper.column_attrs
         }
+        self.keys_match = all(name == key for name, key in self.column_keys.items())
 
-    def to_table(self, row: Mapping[str, Any]) -> dict[str, Any]:
-        """A row keyed by attribute names, re-keyed by table column keys."""
+    def to_table(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A row keyed by attribute names, re-keyed by table column keys (the row
+        itself when every attribute is named like its column)."""
+        if self.keys_match:
+            return row
         return {self.column_keys[name]: value for name, value in row.items()}
 
     def attribute(self, name: str, *, purpose: str) -> Any:

@@ -153,11 +153,15 @@ def key_set(row: Mapping[str, Any]) -> tuple[str, ...]:
 def as_rows(cols: ModelColumns, rows: Iterable[Any], *, purpose: str) -> list[dict[str, Any]]:
     """Dicts of column values from dicts or model instances, each key checked."""
     result: list[dict[str, Any]] = []
+    checked: set[tuple[str, ...]] = set()  # key sets already checked: once is enough
     for row in rows:
         if isinstance(row, cols.model):
             values = {name: getattr(row, name) for name in cols.names if name in row.__dict__}
         elif isinstance(row, Mapping):
-            cols.check_values(row, purpose=purpose)
+            keys = tuple(row)
+            if keys not in checked:
+                cols.check_values(row, purpose=purpose)
+                checked.add(keys)
             values = dict(row)
         else:
             raise QueryError(
