@@ -33,7 +33,7 @@ import storelayer
 from storelayer import ConfigurationError, ConnectionFailed, Settings
 from storelayer.testing import Provisioner, Unavailable, in_ci, provision_or_skip
 from storelayer_mysql import MySQLBackend
-from storelayer_mysql.backend import CONVERSIONS, INIT_COMMAND, SQL_MODE
+from storelayer_mysql.connection import CONVERSIONS, INIT_COMMAND, SQL_MODE
 
 BACKEND = MySQLBackend()
 
