@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, pool
@@ -28,6 +28,28 @@ AUTOCOMMIT_OPTION = "storelayer_autocommit"
 
 #: ``progress(done, total)``; ``total`` is None when unknown.
 Progress = Callable[[int, int | None], None]
+
+
+class BackupStrategy(Protocol):
+    """What ``Backend.backups`` names: usually the plugin's ``backup`` module."""
+
+    def backup(
+        self,
+        engine: Engine,
+        target: Path,
+        progress: Progress | None = None,
+        options: BackupOptions | None = None,
+    ) -> str | None: ...
+
+    def restore(
+        self,
+        engine: Engine,
+        source: Path,
+        progress: Progress | None = None,
+        options: BackupOptions | None = None,
+    ) -> None: ...
+
+    def inspect(self, source: Path) -> dict[str, int]: ...
 
 
 @dataclass(frozen=True)
@@ -94,6 +116,9 @@ class Backend:
     async_driver: ClassVar[str | None] = None
     #: Capability flags.
     features: ClassVar[Features] = Features()
+    #: The backup strategy (``backup``, ``restore``, ``inspect``): usually the plugin's
+    #: ``backup`` module. None: the backend has no backups.
+    backups: ClassVar[BackupStrategy | None] = None
     #: Server the test suite provisions databases on when ``STORELAYER_TEST_<NAME>_URL``
     #: is unset; None for an embedded database.
     default_test_url: ClassVar[str | None] = None
@@ -274,7 +299,7 @@ class Backend:
     ) -> str | None:
         """Write a consistent native dump of the database to the new file ``target``;
         return the tool that wrote it, with its version, if any."""
-        raise NotImplementedError(f"backend {self.name!r} has no backup strategy")
+        return self._backups().backup(engine, target, progress, options)
 
     def restore(
         self,
@@ -284,13 +309,21 @@ class Backend:
         options: BackupOptions | None = None,
     ) -> None:
         """Restore a native dump written by ``backup()`` into the database."""
-        raise NotImplementedError(f"backend {self.name!r} has no restore strategy")
+        self._backups().restore(engine, source, progress, options)
 
     def inspect_backup(self, source: Path) -> dict[str, int]:
         """Read the whole native dump ``source`` and return its rows per table (``name``,
         or ``schema.name`` outside the default schema); a damaged dump is a
         ``BackupError``."""
-        raise NotImplementedError(f"backend {self.name!r} cannot read its backups")
+        return self._backups().inspect(source)
+
+    def _backups(self) -> BackupStrategy:
+        if self.backups is None:
+            raise NotImplementedError(
+                f"backend {self.name!r} has no backup strategy: its plugin sets "
+                "Backend.backups (or overrides backup/restore/inspect_backup)"
+            )
+        return self.backups
 
     def reset_sequences(self, connection: Connection, tables: Sequence[Table]) -> None:
         """After rows were inserted with explicit keys (``storelayer copy``), move the

@@ -31,15 +31,11 @@ from storelayer_mysql.connection import (
 )
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine, ExceptionContext
     from sqlalchemy.sql import Executable
 
     from storelayer import Settings
-    from storelayer.backend import Progress
-    from storelayer.backup.options import BackupOptions
 
 #: A write refused because the server runs read-only (1290 also covers other
 #: --options, hence the check of the message) or the transaction is read-only (1792).
@@ -127,6 +123,15 @@ def checked_identifier(name: str) -> str:
     return name
 
 
+class MySQLBackups:
+    """The dump of ``storelayer_mysql.backup`` and the atomic staged restore of
+    ``storelayer_mysql.staging``."""
+
+    backup = staticmethod(backup_strategy.backup)
+    restore = staticmethod(staging.restore)
+    inspect = staticmethod(backup_strategy.inspect)
+
+
 class MySQLBackend(Backend):
     """MySQL 8 and MariaDB 10.6+ through PyMySQL; ``mariadb://`` URLs work as well."""
 
@@ -137,6 +142,7 @@ class MySQLBackend(Backend):
     # aiomysql: PyMySQL's protocol code under asyncio, so the same connect_args apply
     # but for the read/write timeouts it lacks; see async_engine_options().
     async_driver = "aiomysql"
+    backups = MySQLBackups()
     default_test_url = "mysql://root@127.0.0.1:3306/test"
     install_hint = "storelayer-mysql (pip install 'storelayer[mysql]')"
     features = Features(
@@ -173,11 +179,7 @@ class MySQLBackend(Backend):
         """aiomysql bounds only the TCP connect by ``connect_timeout``, like PyMySQL, and
         has no read timeout: the whole connect, handshake included, is bounded instead."""
         options = super().async_engine_options(url, settings)
-        args = {
-            k: v
-            for k, v in options["connect_args"].items()
-            if k not in HANDSHAKE_TIMEOUTS
-        }
+        args = {k: v for k, v in options["connect_args"].items() if k not in HANDSHAKE_TIMEOUTS}
         args["async_creator_fn"] = bounded_async_connect(connect_timeout_seconds(settings))
         options["connect_args"] = args
         return options
@@ -302,29 +304,6 @@ class MySQLBackend(Backend):
         from storelayer_mysql.testing import MariaDBReplicaSet
 
         return MariaDBReplicaSet(replicas=count)
-
-    # -- backups (storelayer_mysql.backup, storelayer_mysql.staging) -------------------
-
-    def backup(
-        self,
-        engine: Engine,
-        target: Path,
-        progress: Progress | None = None,
-        options: BackupOptions | None = None,
-    ) -> str:
-        return backup_strategy.backup(engine, target, progress, options)
-
-    def restore(
-        self,
-        engine: Engine,
-        source: Path,
-        progress: Progress | None = None,
-        options: BackupOptions | None = None,
-    ) -> None:
-        staging.restore(engine, source, progress, options)
-
-    def inspect_backup(self, source: Path) -> dict[str, int]:
-        return backup_strategy.inspect(source)
 
     # -- provisioning ------------------------------------------------------------------
 

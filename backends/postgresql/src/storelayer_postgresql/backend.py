@@ -9,7 +9,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import psycopg2  # type: ignore[import-untyped]
 from sqlalchemy import create_engine, event, exc, pool, text
@@ -17,20 +17,16 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import URL
 
 from storelayer import Backend, ConfigurationError, Features
-from storelayer.backend import AUTOCOMMIT_OPTION, ServerLimits
+from storelayer.backend import AUTOCOMMIT_OPTION, BackupStrategy, ServerLimits
 from storelayer_postgresql import backup as backup_strategy
 from storelayer_postgresql import fastpath, replication
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.sql import Executable
 
     from storelayer import Settings
-    from storelayer.backend import Progress
-    from storelayer.backup.options import BackupOptions
 
 #: Pool tuning used unless the user overrides it (STORELAYER_POOL_* or connect()).
 POOL_DEFAULTS: Mapping[str, Any] = {
@@ -168,6 +164,7 @@ class PostgreSQLBackend(Backend):
     # psycopg 3: libpq like psycopg2, so the same connect_args (timeouts, keepalives,
     # application_name) serve both APIs; see docs/backends/postgresql.md.
     async_driver = "psycopg"
+    backups: ClassVar[BackupStrategy | None] = backup_strategy
     default_test_url = "postgresql://postgres@127.0.0.1:5432/postgres"
     install_hint = "storelayer-postgresql (pip install 'storelayer[postgresql]')"
     features = Features(
@@ -313,27 +310,6 @@ class PostgreSQLBackend(Backend):
         return PostgreSQLReplicaSet(replicas=count)
 
     # -- backups (storelayer_postgresql.backup) ----------------------------------------
-
-    def backup(
-        self,
-        engine: Engine,
-        target: Path,
-        progress: Progress | None = None,
-        options: BackupOptions | None = None,
-    ) -> str:
-        return backup_strategy.backup(engine, target, progress, options)
-
-    def restore(
-        self,
-        engine: Engine,
-        source: Path,
-        progress: Progress | None = None,
-        options: BackupOptions | None = None,
-    ) -> None:
-        backup_strategy.restore(engine, source, progress, options)
-
-    def inspect_backup(self, source: Path) -> dict[str, int]:
-        return backup_strategy.inspect(source)
 
     def reset_sequences(self, connection: Connection, tables: Sequence[Table]) -> None:
         backup_strategy.reset_sequences(connection, tables)

@@ -7,7 +7,7 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import event, exc, pool
 from sqlalchemy.dialects import sqlite
@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import URL
 
 from storelayer import Backend, Features
-from storelayer.backend import AUTOCOMMIT_OPTION
+from storelayer.backend import AUTOCOMMIT_OPTION, BackupStrategy
 from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
 from storelayer_sqlite import backup as backup_strategy
 
@@ -25,8 +25,6 @@ if TYPE_CHECKING:
     from sqlalchemy.sql import Executable
 
     from storelayer import Settings
-    from storelayer.backend import Progress
-    from storelayer.backup.options import BackupOptions
 
 #: Seconds a connection waits for a lock before SQLite reports "database is locked".
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -52,6 +50,7 @@ class SQLiteBackend(Backend):
     dialect = "sqlite"
     default_driver = "pysqlite"
     async_driver = "aiosqlite"
+    backups: ClassVar[BackupStrategy | None] = backup_strategy
     install_hint = "storelayer-sqlite (installed with storelayer)"
     features = Features(
         returning=True,
@@ -170,27 +169,6 @@ class SQLiteBackend(Backend):
 
     def server_version(self, connection: Connection) -> str:
         return sqlite3.sqlite_version
-
-    def backup(
-        self,
-        engine: Engine,
-        target: Path,
-        progress: Progress | None = None,
-        options: BackupOptions | None = None,
-    ) -> str:
-        return backup_strategy.backup(engine, target, progress, options)
-
-    def restore(
-        self,
-        engine: Engine,
-        source: Path,
-        progress: Progress | None = None,
-        options: BackupOptions | None = None,
-    ) -> None:
-        backup_strategy.restore(engine, source, progress, options)
-
-    def inspect_backup(self, source: Path) -> dict[str, int]:
-        return backup_strategy.inspect(source)
 
     def embedded_test_url(self, directory: Path, name: str) -> URL:
         return URL.create("sqlite+pysqlite", database=str(directory / f"{name}.db"))
