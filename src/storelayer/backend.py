@@ -30,6 +30,40 @@ AUTOCOMMIT_OPTION = "storelayer_autocommit"
 Progress = Callable[[int, int | None], None]
 
 
+def queue_pool_options(
+    defaults: Mapping[str, Any], connect_args: Mapping[str, Any], settings: Settings
+) -> dict[str, Any]:
+    """``engine_options()`` of a server backend: a ``QueuePool`` with the backend's
+    ``defaults`` (sizes, timeout, recycle), pre-ping, its ``connect_args``, and the
+    pool settings the user set explicitly on top."""
+    options: dict[str, Any] = {
+        "poolclass": pool.QueuePool,
+        **defaults,
+        "pool_pre_ping": True,
+        "connect_args": dict(connect_args),
+    }
+    options.update(settings.pool_overrides())
+    return options
+
+
+def on_conflict_upsert(
+    insert: Callable[[Table], Any],
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    conflict_columns: Sequence[str],
+    update_columns: Sequence[str],
+) -> Executable:
+    """``INSERT ... ON CONFLICT (...) DO UPDATE`` (``DO NOTHING`` without update
+    columns), built with a dialect's ``insert`` (PostgreSQL's or SQLite's)."""
+    stmt = insert(table).values(list(rows)) if rows else insert(table)
+    if not update_columns:
+        return stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))  # type: ignore[no-any-return]
+    return stmt.on_conflict_do_update(  # type: ignore[no-any-return]
+        index_elements=list(conflict_columns),
+        set_={name: stmt.excluded[name] for name in update_columns},
+    )
+
+
 class BackupStrategy(Protocol):
     """What ``Backend.backups`` names: usually the plugin's ``backup`` module."""
 

@@ -16,7 +16,7 @@ from sqlalchemy.dialects.mysql import insert
 from sqlalchemy.engine import URL
 
 from storelayer import Backend, ConfigurationError, Features
-from storelayer.backend import ServerLimits
+from storelayer.backend import ServerLimits, queue_pool_options
 from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
 from storelayer_mysql import backup as backup_strategy
 from storelayer_mysql import replication, staging
@@ -166,14 +166,7 @@ class MySQLBackend(Backend):
     # -- URLs and engines -------------------------------------------------------------
 
     def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "poolclass": pool.QueuePool,
-            **POOL_DEFAULTS,
-            "pool_pre_ping": True,
-            "connect_args": connect_args(url, settings),
-        }
-        options.update(settings.pool_overrides())
-        return options
+        return queue_pool_options(POOL_DEFAULTS, connect_args(url, settings), settings)
 
     def async_engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
         """aiomysql bounds only the TCP connect by ``connect_timeout``, like PyMySQL, and

@@ -17,7 +17,13 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import URL
 
 from storelayer import Backend, ConfigurationError, Features
-from storelayer.backend import AUTOCOMMIT_OPTION, BackupStrategy, ServerLimits
+from storelayer.backend import (
+    AUTOCOMMIT_OPTION,
+    BackupStrategy,
+    ServerLimits,
+    on_conflict_upsert,
+    queue_pool_options,
+)
 from storelayer_postgresql import backup as backup_strategy
 from storelayer_postgresql import fastpath, replication
 
@@ -186,14 +192,7 @@ class PostgreSQLBackend(Backend):
     # -- URLs and engines -------------------------------------------------------------
 
     def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
-        options: dict[str, Any] = {
-            "poolclass": pool.QueuePool,
-            **POOL_DEFAULTS,
-            "pool_pre_ping": True,
-            "connect_args": connect_args(url, settings),
-        }
-        options.update(settings.pool_overrides())
-        return options
+        return queue_pool_options(POOL_DEFAULTS, connect_args(url, settings), settings)
 
     def bulk_insert(
         self, connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
@@ -261,13 +260,7 @@ class PostgreSQLBackend(Backend):
         conflict_columns: Sequence[str],
         update_columns: Sequence[str],
     ) -> Executable:
-        stmt = insert(table).values(list(rows)) if rows else insert(table)
-        if not update_columns:
-            return stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
-        return stmt.on_conflict_do_update(
-            index_elements=list(conflict_columns),
-            set_={name: stmt.excluded[name] for name in update_columns},
-        )
+        return on_conflict_upsert(insert, table, rows, conflict_columns, update_columns)
 
     def server_version(self, connection: Connection) -> str:
         # "15.20 (Debian 15.20-0+deb12u1)": keep the version, drop the packager's note.

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import URL
 
 from storelayer import Backend, Features
-from storelayer.backend import AUTOCOMMIT_OPTION, BackupStrategy
+from storelayer.backend import AUTOCOMMIT_OPTION, BackupStrategy, on_conflict_upsert
 from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
 from storelayer_sqlite import backup as backup_strategy
 
@@ -159,13 +159,7 @@ class SQLiteBackend(Backend):
         conflict_columns: Sequence[str],
         update_columns: Sequence[str],
     ) -> Executable:
-        stmt = insert(table).values(list(rows)) if rows else insert(table)
-        if not update_columns:
-            return stmt.on_conflict_do_nothing(index_elements=list(conflict_columns))
-        return stmt.on_conflict_do_update(
-            index_elements=list(conflict_columns),
-            set_={name: stmt.excluded[name] for name in update_columns},
-        )
+        return on_conflict_upsert(insert, table, rows, conflict_columns, update_columns)
 
     def server_version(self, connection: Connection) -> str:
         return sqlite3.sqlite_version
