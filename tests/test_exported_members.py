@@ -72,15 +72,19 @@ def test_errors_share_one_root() -> None:
 
 
 def test_conformance_suite_exports_every_test() -> None:
-    """A test missing from the suite's __all__ would silently not run for plugin authors."""
+    """A test missing from the suite's __all__, or shadowed by a namesake in another
+    module, would silently not run for plugin authors."""
     import importlib
     import pkgutil
 
     import storelayer.testing.suite as suite
 
-    found = set()
+    found = {}
     for module in pkgutil.iter_modules(suite.__path__):
         loaded = importlib.import_module(f"{suite.__name__}.{module.name}")
-        found |= {name for name in vars(loaded) if name.startswith("test_")}
-    assert found
-    assert found <= set(suite.__all__)
+        tests = {name: test for name, test in vars(loaded).items() if name.startswith("test_")}
+        assert not tests.keys() & found.keys(), module.name
+        found |= tests
+    assert len(found) > 90
+    assert suite.__all__ == ["conformance_tables", *sorted(found)]
+    assert all(getattr(suite, name) is test for name, test in found.items())
