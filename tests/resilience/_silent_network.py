@@ -8,16 +8,11 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import time
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from _mariadb import MariaDBServer
 from sqlalchemy import text
 
 import storelayer
@@ -45,13 +40,14 @@ def time_failure(db: storelayer.Database, results: dict[str, Any], name: str) ->
 
 
 def main() -> None:
+    from storelayer_mysql.testing import MariaDBServer
     from storelayer_postgresql.testing import PostgreSQLServer, make_workdir
 
     loopback("up")
     results: dict[str, Any] = {}
     with ExitStack() as stack:
         pg = stack.enter_context(PostgreSQLServer(make_workdir(), settings={"fsync": "off"}))
-        maria = stack.enter_context(MariaDBServer())
+        maria = stack.enter_context(MariaDBServer(make_workdir("storelayer-mariadb-")))
         stack.callback(loopback, "up")  # the servers stop through their loopback
         databases = {
             "postgresql": stack.enter_context(storelayer.connect(pg.url)),

@@ -96,14 +96,17 @@ def install_datadir(datadir: Path) -> None:
     ]
     if user is not None:
         args.append(f"--user={user}")
-    done = subprocess.run(args, check=False, capture_output=True, text=True, timeout=120)
+    # Its own temporary directory: two installs at once collide in /tmp.
+    env = {**os.environ, "TMPDIR": str(datadir.parent)}
+    done = subprocess.run(args, check=False, capture_output=True, text=True, timeout=120, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"mariadb-install-db failed: {done.stderr.strip()[-2000:]}")
 
 
 class MariaDBServer:
     """One private ``mariadbd`` in ``workdir`` on 127.0.0.1:``port`` with binlog and
-    GTIDs; ``template``: a data directory to copy instead of running install-db."""
+    GTIDs; ``template``: a data directory to copy instead of running install-db;
+    ``options``: more server options (they win over :data:`SERVER_OPTIONS`)."""
 
     def __init__(
         self,
@@ -112,12 +115,14 @@ class MariaDBServer:
         server_id: int = 1,
         port: int | None = None,
         template: Path | None = None,
+        options: Sequence[str] = (),
     ) -> None:
         self.workdir = workdir
         self.datadir = workdir / "data"
         self.server_id = server_id
         self.port = port or free_port()
         self.template = template
+        self.options = tuple(options)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -152,6 +157,7 @@ class MariaDBServer:
             "--bind-address=127.0.0.1",
             f"--server-id={self.server_id}",
             *SERVER_OPTIONS,
+            *self.options,
         ]
         return [*args, f"--user={user}"] if user is not None else args
 
@@ -190,6 +196,11 @@ class MariaDBServer:
     def stop(self, timeout: float = 30.0) -> None:
         """Shut down cleanly (SIGTERM), killing the server if it takes too long."""
         self._signal(signal.SIGTERM, timeout)
+
+    def restart(self) -> None:
+        """Stop cleanly, then start on the same port."""
+        self.stop()
+        self.start()
 
     def kill(self) -> None:
         """Kill the server at once (SIGKILL): its connections drop mid-query."""

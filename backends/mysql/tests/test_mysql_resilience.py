@@ -1,16 +1,18 @@
 """MariaDB misbehaving on purpose: restarts under load, KILLed connections, a stopped
 (hung) server, a read-only server given as primary, and pool_recycle derived from the
 server's wait_timeout. Everything runs against one throwaway server of this module
-(tests/resilience/_mariadb.py); the machine's shared server is never touched."""
+(storelayer_mysql.testing); the machine's shared server is never touched."""
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from _checks import assert_nothing_lost_or_doubled, record, wait_until_healthy
-from _mariadb import MariaDBServer, find_binaries
+from _processes import freeze, thaw
 from _workload import Base, KeyedRow, run_under_restarts
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL
@@ -18,6 +20,7 @@ from sqlalchemy.engine import URL
 import storelayer
 from storelayer import ReadOnlyDatabase
 from storelayer.testing import in_ci
+from storelayer_mysql.testing import MariaDBServer, find_binaries
 
 #: The module's server closes connections idle this long (seconds).
 WAIT_TIMEOUT = 40
@@ -30,7 +33,9 @@ def server() -> Iterator[MariaDBServer]:
         if in_ci():
             pytest.fail("MariaDB server binaries not found (CI is set)")
         pytest.skip("MariaDB server binaries (mariadbd, mariadb-install-db) not found")
-    with MariaDBServer(options=(f"--wait-timeout={WAIT_TIMEOUT}", "--max-connections=60")) as s:
+    options = (f"--wait-timeout={WAIT_TIMEOUT}", "--max-connections=60")
+    workdir = Path(tempfile.mkdtemp(prefix="storelayer-mariadb-"))
+    with MariaDBServer(workdir, options=options) as s:
         yield s
 
 
@@ -99,7 +104,8 @@ def test_a_hung_server_does_not_hang_the_health_check_or_touch_the_pool(
     with storelayer.connect(url, pool_size=2, health_timeout=1.0) as db:
         assert wait_until_healthy(db).status == "healthy"
         checkouts = db.metrics()["engines"]["primary"]["pool"]["checkouts"]
-        server.pause()
+        assert server.process is not None
+        frozen = freeze(server.process.pid)
         try:
             timings = []
             for _ in range(2):
@@ -109,7 +115,7 @@ def test_a_hung_server_does_not_hang_the_health_check_or_touch_the_pool(
                 assert report.status == "down"
                 assert "no answer" in (report.error or "") or "timeout" in (report.error or "")
         finally:
-            server.resume()
+            thaw(frozen)
         after = db.metrics()["engines"]["primary"]["pool"]
         assert after["checkouts"] == checkouts and after["checked_out"] == 0
         assert wait_until_healthy(db).status == "healthy"
