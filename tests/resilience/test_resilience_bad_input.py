@@ -5,14 +5,13 @@ was, and the CLI prints one line and exits 2 (the traceback only with --debug)."
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import Integer, String, create_engine, pool, text
+from sqlalchemy import Integer, String, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -26,21 +25,10 @@ from storelayer import (
     StorelayerError,
 )
 from storelayer.cli import cli
-from storelayer.testing import Provisioner, provision_or_skip
+from storelayer.testing.server_suite import everything_said
 
 SECRET = "Pw0rd-of-9-lives"
 PREFIX = "storelayer: error:"
-
-
-def everything_said(error: BaseException) -> str:
-    """The error, its repr and every error chained to it, as text."""
-    parts, seen = [], set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        parts += [str(current), repr(current)]
-        current = current.__cause__ or current.__context__
-    return "\n".join(parts)
 
 
 # -- configuration and connection -------------------------------------------------------
@@ -155,36 +143,6 @@ def test_the_cli_prints_one_line_and_exits_2(
     )
     assert loud.exit_code == 2 and "Traceback" in loud.stderr
     assert SECRET not in quiet.output + quiet.stderr + loud.output + loud.stderr
-
-
-@pytest.fixture
-def mysql_account(storelayer_provisioner: Provisioner) -> Iterator[URL]:
-    """An account with a password on the shared MySQL server; dropped afterwards."""
-    backend = storelayer.get_plugin_manager().backends()["mysql"]
-    provision_or_skip(storelayer_provisioner, backend)
-    server = storelayer_provisioner.server_url(backend)
-    user = f"sl_bad_{uuid.uuid4().hex[:6]}"
-    admin = create_engine(server, poolclass=pool.NullPool)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE USER '{user}'@'%' IDENTIFIED BY 'the-right-one'"))
-    try:
-        yield server.set(username=user, password=SECRET, database=None)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP USER IF EXISTS '{user}'@'%'"))
-        admin.dispose()
-
-
-def test_a_wrong_password_fails_in_under_a_second_without_a_retry(mysql_account: URL) -> None:
-    with storelayer.connect(mysql_account) as db:
-        started = time.monotonic()
-        with pytest.raises(ConnectionFailed) as caught:
-            db.run_in_transaction(lambda s: s.execute(text("SELECT 1")), retries=10)
-        elapsed = time.monotonic() - started
-        assert db.metrics()["engines"]["primary"]["retries"] == 0
-    assert elapsed < 1.0 and caught.value.transient is False
-    assert "check the user, password and database name" in str(caught.value)
-    assert SECRET not in everything_said(caught.value)
 
 
 # -- queries and values -------------------------------------------------------------------

@@ -17,7 +17,7 @@ from sqlalchemy.engine import URL
 
 import storelayer
 from storelayer import BackupError
-from storelayer.testing import Provisioner, Unavailable, in_ci, provision_or_skip
+from storelayer.testing import Provisioner, Unavailable, provision_or_skip, skip_or_fail
 from storelayer_mysql import MySQLBackend
 from storelayer_mysql import backup as strategy
 
@@ -114,9 +114,7 @@ def server_url(storelayer_provisioner: Provisioner) -> URL:
     try:
         return storelayer_provisioner.server_url(BACKEND)
     except Unavailable as error:
-        if in_ci():
-            pytest.fail(f"{error} (CI is set)")
-        pytest.skip(str(error))
+        skip_or_fail(str(error))
 
 
 @pytest.fixture

@@ -6,20 +6,18 @@ server's wait_timeout. Everything runs against one throwaway server of this modu
 from __future__ import annotations
 
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _checks import assert_nothing_lost_or_doubled, record, wait_until_healthy
-from _processes import freeze, thaw
-from _workload import Base, KeyedRow, run_under_restarts
+from _checks import check_a_hung_server, check_restart_under_load, workload_database
+from _workload import KeyedRow
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL
 
 import storelayer
 from storelayer import ReadOnlyDatabase
-from storelayer.testing import in_ci
+from storelayer.testing import skip_or_fail
 from storelayer_mysql.testing import MariaDBServer, find_binaries
 
 #: The module's server closes connections idle this long (seconds).
@@ -30,9 +28,7 @@ WAIT_TIMEOUT = 40
 def server() -> Iterator[MariaDBServer]:
     """One throwaway MariaDB server for the module."""
     if find_binaries() is None:
-        if in_ci():
-            pytest.fail("MariaDB server binaries not found (CI is set)")
-        pytest.skip("MariaDB server binaries (mariadbd, mariadb-install-db) not found")
+        skip_or_fail("MariaDB server binaries (mariadbd, mariadb-install-db) not found")
     options = (f"--wait-timeout={WAIT_TIMEOUT}", "--max-connections=60")
     workdir = Path(tempfile.mkdtemp(prefix="storelayer-mariadb-"))
     with MariaDBServer(workdir, options=options) as s:
@@ -55,21 +51,11 @@ def admin(server: MariaDBServer, *statements: str) -> list[tuple[object, ...]]:
 
 @pytest.fixture(scope="module")
 def url(server: MariaDBServer) -> URL:
-    """A database of its own on the throwaway server, with the workload's tables."""
-    backend = storelayer.get_plugin_manager().backends()["mysql"]
-    created: URL = backend.create_database(server.url, "resilience")
-    with storelayer.connect(created) as db:
-        Base.metadata.create_all(db.engine)
-    return created
+    return workload_database("mysql", server.url)
 
 
 def test_restart_under_load_loses_and_doubles_nothing(server: MariaDBServer, url: URL) -> None:
-    with storelayer.connect(url, pool_size=8, max_overflow=0, connect_timeout=2) as db:
-        result = run_under_restarts(db, server.restart)
-        figures = assert_nothing_lost_or_doubled(db, result)
-    record("mariadb restart under load", figures)
-    assert figures["rows"] > 0
-    assert figures["retries"] > 0
+    check_restart_under_load(url, server.restart, "mariadb")
 
 
 def kill_ours(server: MariaDBServer) -> int:
@@ -101,26 +87,8 @@ def test_killed_connections_are_replaced_without_the_application_noticing(
 def test_a_hung_server_does_not_hang_the_health_check_or_touch_the_pool(
     server: MariaDBServer, url: URL
 ) -> None:
-    with storelayer.connect(url, pool_size=2, health_timeout=1.0) as db:
-        assert wait_until_healthy(db).status == "healthy"
-        checkouts = db.metrics()["engines"]["primary"]["pool"]["checkouts"]
-        assert server.process is not None
-        frozen = freeze(server.process.pid)
-        try:
-            timings = []
-            for _ in range(2):
-                started = time.monotonic()
-                report = db.health()
-                timings.append(round(time.monotonic() - started, 2))
-                assert report.status == "down"
-                assert "no answer" in (report.error or "") or "timeout" in (report.error or "")
-        finally:
-            thaw(frozen)
-        after = db.metrics()["engines"]["primary"]["pool"]
-        assert after["checkouts"] == checkouts and after["checked_out"] == 0
-        assert wait_until_healthy(db).status == "healthy"
-    record("mariadb hung server health", {"health_seconds": timings})
-    assert max(timings) < 2.0
+    assert server.process is not None
+    check_a_hung_server(url, server.process.pid, "mariadb")
 
 
 def test_a_read_only_server_given_as_primary_is_named_and_nothing_changes(

@@ -1,5 +1,6 @@
-"""The PostgreSQL backend: pure option building, then error classification and round
-trips against a real server (STORELAYER_TEST_POSTGRESQL_URL, else the local default)."""
+"""The PostgreSQL backend: the server suite (storelayer.testing.server_suite) plus pure
+option building, error classification and round trips of PostgreSQL's own, against a
+real server (STORELAYER_TEST_POSTGRESQL_URL, else the local default)."""
 
 from __future__ import annotations
 
@@ -9,37 +10,61 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from functools import partial
 from typing import Any
 
 import psycopg2  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, select, text
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 
 import storelayer
-from storelayer import ConfigurationError, ConnectionFailed, Settings
-from storelayer.testing import Provisioner, Unavailable, in_ci, provision_or_skip
+from storelayer import Backend, ConfigurationError, Settings
+from storelayer.testing import server_suite, skip_or_fail
+from storelayer.testing.server_suite import *  # noqa: F403
+from storelayer.testing.server_suite import (
+    compiled,
+    connect_error,
+    engine_options,
+    listener,
+    pool_settings,
+)
 from storelayer_postgresql import PostgreSQLBackend
+from storelayer_postgresql.testing import PostgreSQLServer, find_bindir, make_workdir
 
 BACKEND = PostgreSQLBackend()
+options = partial(engine_options, BACKEND)
+assert_transient = partial(server_suite.assert_transient, BACKEND)
+assert_refused_for_good = partial(server_suite.assert_refused_for_good, BACKEND)
+#: The password of the private server that checks passwords.
+SECRET = "Sup3r-s3cret-pw"
 
 
-def settings(url: str | URL = "postgresql://u@h/db", **kwargs: Any) -> Settings:
-    return Settings.from_env(url, environ={}, **kwargs)
+@pytest.fixture(scope="module")
+def server_backend() -> Backend:
+    return BACKEND
 
 
-def options(url: str = "postgresql://u@h/db", **kwargs: Any) -> dict[str, Any]:
-    return BACKEND.engine_options(make_url(url), settings(url, **kwargs))
+@pytest.fixture(scope="module")
+def expected_errors() -> dict[str, str]:
+    return {
+        "closed port": "Connection refused",
+        "silent server": "timeout expired",
+        "hang-up": "closed the connection",
+        "unknown database": "does not exist",
+        "wrong password": "password authentication failed",
+        "primary key": "items_pkey",
+    }
 
 
-def pool_settings(opts: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(opts[k] for k in ("pool_size", "max_overflow", "pool_timeout", "pool_recycle"))
-
-
-def compiled(statement: Any, dialect: Any) -> str:
-    return str(statement.compile(dialect=dialect))
+@pytest.fixture(scope="module")
+def password_url() -> Iterator[URL]:
+    """A private server that checks passwords (the shared one trusts every local user)."""
+    if find_bindir() is None:
+        skip_or_fail("PostgreSQL server binaries not found; set PG_BINDIR")
+    with PostgreSQLServer(make_workdir(), password=SECRET) as server:
+        yield server.url
 
 
 def sqlstate(error: sa_exc.DBAPIError) -> str | None:
@@ -87,21 +112,11 @@ def test_default_engine_options() -> None:
     }
 
 
-def test_user_pool_settings_win() -> None:
-    opts = options(pool_size=20, max_overflow=0, pool_timeout=2.5, pool_recycle=-1)
-    assert pool_settings(opts) == (20, 0, 2.5, -1)
-
-
 def test_pool_settings_from_the_environment_win() -> None:
     env = {"STORELAYER_POOL_SIZE": "7", "STORELAYER_POOL_RECYCLE": "60"}
     url = make_url("postgresql://u@h/db")
     opts = BACKEND.engine_options(url, Settings.from_env(url, environ=env))
     assert (opts["pool_size"], opts["pool_recycle"], opts["max_overflow"]) == (7, 60, 10)
-
-
-@pytest.mark.parametrize(("given", "sent"), [(0.2, 1), (1, 1), (2.5, 3), (10, 10), (0, 1)])
-def test_connect_timeout_is_whole_seconds_of_at_least_one(given: float, sent: int) -> None:
-    assert options(connect_timeout=given)["connect_args"]["connect_timeout"] == sent
 
 
 def test_application_name_follows_settings() -> None:
@@ -147,30 +162,7 @@ def test_upsert_compiles_to_on_conflict() -> None:
     assert "ON CONFLICT (id) DO NOTHING" in nothing
 
 
-def test_the_plugin_is_found_through_its_entry_point() -> None:
-    manager = storelayer.PluginManager(environ={})
-    for scheme in ("postgresql", "postgres", "postgresql+psycopg2"):
-        assert isinstance(manager.resolve(scheme), PostgreSQLBackend)
-
-
 # -- a real server ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server_url(storelayer_provisioner: Provisioner) -> URL:
-    """The server to test against: skipped when unreachable, failed when CI is set."""
-    try:
-        return storelayer_provisioner.server_url(BACKEND)
-    except Unavailable as error:
-        if in_ci():
-            pytest.fail(f"{error} (CI is set)")
-        pytest.skip(str(error))
-
-
-@pytest.fixture(scope="module")
-def scratch_url(storelayer_provisioner: Provisioner) -> URL:
-    """A database of its own, dropped when the test session ends."""
-    return provision_or_skip(storelayer_provisioner, BACKEND)
 
 
 def connect_kwargs(url: URL) -> dict[str, Any]:
@@ -182,67 +174,6 @@ def raw_connect(url: URL, *, autocommit: bool = False) -> Any:
     conn = psycopg2.connect(**connect_kwargs(url))
     conn.autocommit = autocommit
     return conn
-
-
-def connect_error(url: URL, **settings_: Any) -> sa_exc.OperationalError:
-    """What connecting through an engine built from engine_options() raises."""
-    engine = create_engine(
-        BACKEND.normalize_url(url), **BACKEND.engine_options(url, settings(url, **settings_))
-    )
-    try:
-        with pytest.raises(sa_exc.OperationalError) as caught:
-            engine.connect()
-        return caught.value
-    finally:
-        engine.dispose()
-
-
-def assert_transient(error: BaseException) -> None:
-    assert BACKEND.is_transient(error), error
-    assert not BACKEND.is_connection_refused_for_good(error), error
-
-
-def assert_refused_for_good(error: BaseException) -> None:
-    assert BACKEND.is_connection_refused_for_good(error), error
-    assert not BACKEND.is_transient(error), error
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def listener(serve: Callable[[socket.socket], None] | None = None) -> Iterator[int]:
-    """A TCP port on 127.0.0.1; ``serve(conn)`` answers each connection, else the kernel
-    completes the TCP handshake and nothing is ever said."""
-    server = socket.create_server(("127.0.0.1", 0), backlog=8)
-    server.settimeout(0.05)
-    stop = threading.Event()
-
-    def loop(answer: Callable[[socket.socket], None]) -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:  # timeout: look at stop again
-                continue
-            with conn:
-                conn.settimeout(5)
-                with suppress(OSError):
-                    answer(conn)
-
-    thread = threading.Thread(target=loop, args=(serve,), daemon=True) if serve else None
-    if thread:
-        thread.start()
-    try:
-        yield server.getsockname()[1]
-    finally:
-        stop.set()
-        if thread:
-            thread.join(timeout=5)
-        server.close()
 
 
 def recv_exactly(conn: socket.socket, size: int) -> bytes:
@@ -268,40 +199,8 @@ def refuse_startup(sqlstate: str, message: str) -> Callable[[socket.socket], Non
     return serve
 
 
-def test_closed_port_is_transient(server_url: URL) -> None:
-    assert_transient(connect_error(server_url.set(host="127.0.0.1", port=free_port())))
-
-
-def test_silent_server_times_out_within_connect_timeout_and_is_transient(
-    server_url: URL,
-) -> None:
-    with listener() as port:
-        started = time.monotonic()
-        error = connect_error(server_url.set(host="127.0.0.1", port=port), connect_timeout=1)
-        elapsed = time.monotonic() - started
-    assert "timeout expired" in str(error)
-    assert elapsed < 6  # libpq waits at least 2 s
-    assert_transient(error)
-
-
-def test_server_hanging_up_during_startup_is_transient(server_url: URL) -> None:
-    with listener(lambda conn: None) as port:
-        error = connect_error(
-            server_url.set(host="127.0.0.1", port=port).update_query_dict({"sslmode": "disable"})
-        )
-    assert "closed the connection" in str(error)
-    assert_transient(error)
-
-
-def test_unknown_database_is_refused_for_good(server_url: URL) -> None:
-    error = connect_error(server_url.set(database=f"missing_{uuid.uuid4().hex[:8]}"))
-    assert "does not exist" in str(error)
-    assert_refused_for_good(error)
-    assert_refused_for_good(error.orig or error)
-
-
 def test_unknown_role_is_refused_for_good(server_url: URL) -> None:
-    error = connect_error(server_url.set(username=f"nobody_{uuid.uuid4().hex[:8]}"))
+    error = connect_error(BACKEND, server_url.set(username=f"nobody_{uuid.uuid4().hex[:8]}"))
     assert "does not exist" in str(error)
     assert_refused_for_good(error)
 
@@ -318,23 +217,9 @@ def test_refused_authentication_is_refused_for_good(sqlstate: str, message: str)
     # so the server's refusal is replayed at the protocol level; libpq builds the error.
     url = make_url("postgresql://alice@127.0.0.1/app?sslmode=disable&gssencmode=disable")
     with listener(refuse_startup(sqlstate, message)) as port:
-        error = connect_error(url.set(port=port))
+        error = connect_error(BACKEND, url.set(port=port))
     assert message in str(error)
     assert_refused_for_good(error)
-
-
-def test_connect_failures_through_connect_say_whether_to_retry(server_url: URL) -> None:
-    missing = storelayer.connect(server_url.set(database=f"missing_{uuid.uuid4().hex[:8]}"))
-    refused = storelayer.connect(server_url.set(host="127.0.0.1", port=free_port()))
-    try:
-        for db, transient in ((missing, False), (refused, True)):
-            with pytest.raises(ConnectionFailed) as caught:
-                db.engine.connect()
-            assert caught.value.transient is transient
-            assert db.is_transient(caught.value) is transient
-    finally:
-        missing.dispose()
-        refused.dispose()
 
 
 @pytest.fixture
@@ -453,99 +338,7 @@ def test_sessions_carry_application_name_and_keepalives(scratch_url: URL) -> Non
     assert (dsn["keepalives"], dsn["keepalives_idle"], dsn["connect_timeout"]) == ("1", "10", "10")
 
 
-# -- constraint names, upserts, health, provisioning -----------------------------------
-
-METADATA = MetaData()
-ITEMS = Table(
-    "items",
-    METADATA,
-    Column("id", Integer, primary_key=True),
-    Column("sku", String(40), nullable=False, unique=True),
-    Column("qty", Integer, nullable=False),
-)
-CHILDREN = Table(
-    "children",
-    METADATA,
-    Column("id", Integer, primary_key=True),
-    Column("item_id", Integer, nullable=True),
-)
-
-
-@pytest.fixture(scope="module")
-def db(scratch_url: URL) -> Iterator[storelayer.Database]:
-    database = storelayer.connect(scratch_url)
-    with database.engine.begin() as conn:
-        METADATA.create_all(conn)
-        conn.exec_driver_sql(
-            "ALTER TABLE children ADD CONSTRAINT fk_children_item "
-            "FOREIGN KEY (item_id) REFERENCES items (id)"
-        )
-    try:
-        yield database
-    finally:
-        database.dispose()
-
-
-@pytest.fixture
-def items(db: storelayer.Database) -> storelayer.Database:
-    with db.session() as s:
-        s.execute(CHILDREN.delete())
-        s.execute(ITEMS.delete())
-    return db
-
-
-def integrity_error(db: storelayer.Database, statement: Any) -> sa_exc.IntegrityError:
-    with db.engine.connect() as conn, pytest.raises(sa_exc.IntegrityError) as caught:
-        conn.execute(statement)
-    return caught.value
-
-
-def test_constraint_names_come_from_the_server(items: storelayer.Database) -> None:
-    with items.session() as s:
-        s.execute(ITEMS.insert().values(id=1, sku="a", qty=1))
-    duplicate = integrity_error(items, ITEMS.insert().values(id=2, sku="a", qty=1))
-    assert BACKEND.constraint_name(duplicate) == "items_sku_key"
-    assert not BACKEND.is_transient(duplicate)
-    orphan = integrity_error(items, CHILDREN.insert().values(id=1, item_id=99))
-    assert BACKEND.constraint_name(orphan) == "fk_children_item"
-
-
-def test_a_conflict_in_a_session_names_the_constraint(items: storelayer.Database) -> None:
-    with pytest.raises(storelayer.Conflict) as caught, items.session() as s:
-        rows = [{"id": 1, "sku": "a", "qty": 1}, {"id": 2, "sku": "a", "qty": 1}]
-        s.execute(ITEMS.insert(), rows)
-    assert caught.value.constraint == "items_sku_key"
-
-
-def quantities(db: storelayer.Database) -> dict[str, int]:
-    with db.read_session() as s:
-        return {row.sku: row.qty for row in s.execute(select(ITEMS.c.sku, ITEMS.c.qty))}
-
-
-def test_upsert_round_trip(items: storelayer.Database) -> None:
-    rows = [{"id": 1, "sku": "a", "qty": 1}, {"id": 2, "sku": "b", "qty": 2}]
-    with items.session() as s:
-        s.execute(items.backend.upsert(ITEMS, rows, ["sku"], ["qty"]))
-    with items.session() as s:
-        changed = [{"id": 3, "sku": "a", "qty": 10}, {"id": 4, "sku": "c", "qty": 3}]
-        s.execute(items.backend.upsert(ITEMS, changed, ["sku"], ["qty"]))
-    assert quantities(items) == {"a": 10, "b": 2, "c": 3}
-    with items.session() as s:
-        s.execute(items.backend.upsert(ITEMS, [{"id": 5, "sku": "b", "qty": 99}], ["sku"], []))
-    assert quantities(items) == {"a": 10, "b": 2, "c": 3}
-
-
-def test_health_reports_the_server_version(db: storelayer.Database) -> None:
-    report = db.health()
-    assert report.healthy, report.error
-    assert report.backend == "postgresql"
-    assert report.server_version and report.server_version[0].isdigit()
-    assert " " not in report.server_version
-
-
-def test_a_primary_has_no_replica_lag(db: storelayer.Database) -> None:
-    with db.engine.connect() as conn:
-        assert BACKEND.replica_lag(conn) is None
+# -- provisioning ---------------------------------------------------------------------
 
 
 def test_create_and_drop_database_quote_the_name(server_url: URL) -> None:

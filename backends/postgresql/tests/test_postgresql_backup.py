@@ -22,7 +22,7 @@ import storelayer
 from storelayer import BackupError
 from storelayer.backup import BackupOptions, copy_database, read_manifest
 from storelayer.backup.counts import table_checksum
-from storelayer.testing import Provisioner, in_ci, provision_or_skip
+from storelayer.testing import Provisioner, provision_or_skip, skip_or_fail
 from storelayer_postgresql import PostgreSQLBackend
 from storelayer_postgresql import backup as strategy
 from storelayer_postgresql.testing import PostgreSQLServer, find_bindir, make_workdir
@@ -179,9 +179,7 @@ def recording(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], dict[str
 @pytest.fixture(scope="module")
 def password_server() -> Iterator[URL]:
     if find_bindir() is None:
-        if in_ci():
-            pytest.fail("PostgreSQL server binaries not found (CI is set)")
-        pytest.skip("PostgreSQL server binaries not found; set PG_BINDIR")
+        skip_or_fail("PostgreSQL server binaries not found; set PG_BINDIR")
     with PostgreSQLServer(make_workdir(), password=SECRET) as server:
         yield server.url
 
@@ -209,9 +207,7 @@ def test_chinook_backup_restores_with_plain_pg_restore(
     storelayer_provisioner: Provisioner, tmp_path: Path
 ) -> None:
     if not CHINOOK.exists():
-        if in_ci():
-            pytest.fail(f"the Chinook sample is missing at {CHINOOK} (CI is set)")
-        pytest.skip(f"the Chinook sample is not at {CHINOOK}")
+        skip_or_fail(f"the Chinook sample is not at {CHINOOK}")
     chinook = tmp_path / "chinook.db"
     chinook.write_bytes(CHINOOK.read_bytes())
     source_url = provision_or_skip(storelayer_provisioner, BACKEND)

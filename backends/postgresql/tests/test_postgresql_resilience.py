@@ -7,35 +7,29 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _checks import assert_nothing_lost_or_doubled, record, wait_until_healthy
-from _processes import freeze, thaw
-from _workload import Base, KeyedRow, run_under_restarts
+from _checks import check_a_hung_server, check_restart_under_load, workload_database
+from _workload import Base, KeyedRow
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL
 
 import storelayer
 from storelayer import ReadOnlyDatabase
-from storelayer.testing import in_ci
-
-testing = pytest.importorskip("storelayer_postgresql.testing")
+from storelayer.testing import skip_or_fail
+from storelayer_postgresql.testing import PostgreSQLServer, make_workdir
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[object]:
+def server() -> Iterator[PostgreSQLServer]:
     """One throwaway PostgreSQL server for the module (max_connections 40)."""
     try:
-        instance = testing.PostgreSQLServer(
-            testing.make_workdir(), settings={"max_connections": "40", "fsync": "off"}
-        )
+        settings = {"max_connections": "40", "fsync": "off"}
+        instance = PostgreSQLServer(make_workdir(), settings=settings)
     except FileNotFoundError as error:
-        if in_ci():
-            pytest.fail(f"{error} (CI is set)")
-        pytest.skip(str(error))
+        skip_or_fail(str(error))
     with instance:
         yield instance
 
@@ -51,22 +45,12 @@ def admin(server_url: URL, sql: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def url(server: object) -> URL:
-    """A database of its own on the throwaway server, with the workload's tables."""
-    backend = storelayer.get_plugin_manager().backends()["postgresql"]
-    created: URL = backend.create_database(server.url, "resilience")  # type: ignore[attr-defined]
-    with storelayer.connect(created) as db:
-        Base.metadata.create_all(db.engine)
-    return created
+def url(server: PostgreSQLServer) -> URL:
+    return workload_database("postgresql", server.url)
 
 
-def test_restart_under_load_loses_and_doubles_nothing(server: object, url: URL) -> None:
-    with storelayer.connect(url, pool_size=8, max_overflow=0, connect_timeout=2) as db:
-        result = run_under_restarts(db, server.restart)  # type: ignore[attr-defined]
-        figures = assert_nothing_lost_or_doubled(db, result)
-    record("postgresql restart under load", figures)
-    assert figures["rows"] > 0
-    assert figures["retries"] > 0  # the restarts were felt, and ridden out
+def test_restart_under_load_loses_and_doubles_nothing(server: PostgreSQLServer, url: URL) -> None:
+    check_restart_under_load(url, server.restart, "postgresql")
 
 
 #: Ends every connection to the module's database but the one asking.
@@ -77,56 +61,38 @@ TERMINATE_OURS = (
 
 
 def test_terminated_connections_are_replaced_without_the_application_noticing(
-    server: object, url: URL
+    server: PostgreSQLServer, url: URL
 ) -> None:
     with storelayer.connect(url, pool_size=4, ping_after=0) as db:
         with db.session() as s:
             assert s.execute(text("SELECT 1")).scalar() == 1
-        admin(server.url, TERMINATE_OURS)  # type: ignore[attr-defined]
+        admin(server.url, TERMINATE_OURS)
         with db.session() as s:  # the pre-ping finds the dead connection and replaces it
             assert s.execute(text("SELECT 2")).scalar() == 2
     with storelayer.connect(url, pool_size=4) as db:  # the default, cheaper ping policy
         db.run_in_transaction(lambda s: s.execute(text("SELECT 1")).scalar())
-        admin(server.url, TERMINATE_OURS)  # type: ignore[attr-defined]
+        admin(server.url, TERMINATE_OURS)
         assert db.run_in_transaction(lambda s: s.execute(text("SELECT 3")).scalar()) == 3
 
 
-def postmaster_pid(server: object) -> int:
-    return int((Path(server.datadir) / "postmaster.pid").read_text().split()[0])  # type: ignore[attr-defined]
+def postmaster_pid(server: PostgreSQLServer) -> int:
+    return int((Path(server.datadir) / "postmaster.pid").read_text().split()[0])
 
 
 def test_a_hung_server_does_not_hang_the_health_check_or_touch_the_pool(
-    server: object, url: URL
+    server: PostgreSQLServer, url: URL
 ) -> None:
-    with storelayer.connect(url, pool_size=2, health_timeout=1.0) as db:
-        assert wait_until_healthy(db).status == "healthy"
-        checkouts = db.metrics()["engines"]["primary"]["pool"]["checkouts"]
-        frozen = freeze(postmaster_pid(server))
-        try:
-            timings = []
-            for _ in range(2):
-                started = time.monotonic()
-                report = db.health()
-                timings.append(round(time.monotonic() - started, 2))
-                assert report.status == "down"
-                assert "no answer" in (report.error or "") or "timeout" in (report.error or "")
-        finally:
-            thaw(frozen)
-        after = db.metrics()["engines"]["primary"]["pool"]
-        assert after["checkouts"] == checkouts and after["checked_out"] == 0
-        assert wait_until_healthy(db).status == "healthy"
-    record("postgresql hung server health", {"health_seconds": timings})
-    assert max(timings) < 2.0
+    check_a_hung_server(url, postmaster_pid(server), "postgresql")
 
 
 def test_a_read_only_database_given_as_primary_is_named_and_nothing_changes(
-    server: object, url: URL
+    server: PostgreSQLServer, url: URL
 ) -> None:
     backend = storelayer.get_plugin_manager().backends()["postgresql"]
-    read_only = backend.create_database(server.url, "resilience_ro")  # type: ignore[attr-defined]
+    read_only = backend.create_database(server.url, "resilience_ro")
     with storelayer.connect(read_only) as db:
         Base.metadata.create_all(db.engine)
-    admin(server.url, "ALTER DATABASE resilience_ro SET default_transaction_read_only = on")  # type: ignore[attr-defined]
+    admin(server.url, "ALTER DATABASE resilience_ro SET default_transaction_read_only = on")
     with storelayer.connect(read_only) as db:
         with pytest.raises(ReadOnlyDatabase) as caught, db.session() as s:
             s.add(KeyedRow(worker=1, seq=1))
@@ -150,7 +116,7 @@ def test_a_pool_larger_than_the_server_allows_is_reported(
 
 
 def test_statements_in_flight_during_a_restart_are_retried_as_whole_units(
-    server: object, url: URL
+    server: PostgreSQLServer, url: URL
 ) -> None:
     """A unit that wrote a row, then lost its connection, is run again from the start:
     the row is written once, not twice."""
@@ -164,7 +130,7 @@ def test_statements_in_flight_during_a_restart_are_retried_as_whole_units(
             restarting.start()
             s.execute(text("SELECT pg_sleep(5)"))
 
-    restarting = threading.Thread(target=server.restart)  # type: ignore[attr-defined]
+    restarting = threading.Thread(target=server.restart)
     with storelayer.connect(url, connect_timeout=2) as db:
         db.run_in_transaction(unit, retries=30, max_seconds=30)
         restarting.join()

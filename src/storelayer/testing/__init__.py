@@ -6,7 +6,7 @@ A third-party backend runs the conformance suite with one line in a test module:
 """
 
 from storelayer.testing._provision import Provisioner, Unavailable, in_ci, server_url_variable
-from storelayer.testing.plugin import provision_or_skip, selected_backends
+from storelayer.testing.plugin import provision_or_skip, selected_backends, skip_or_fail
 from storelayer.testing.proxy import FaultProxy, fault_proxy
 from storelayer.testing.replicas import ReplicaSet, replica_set, start_replicas
 
@@ -21,5 +21,6 @@ __all__ = [
     "replica_set",
     "selected_backends",
     "server_url_variable",
+    "skip_or_fail",
     "start_replicas",
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import fields
+from typing import NoReturn
 
 import pytest
 from sqlalchemy.engine import URL
@@ -118,9 +119,15 @@ def provision_or_skip(provisioner: Provisioner, backend: Backend) -> URL:
     try:
         return provisioner.create(backend)
     except Unavailable as exc:
-        if in_ci():
-            pytest.fail(f"{exc} (CI is set: a configured backend must be reachable)")
-        pytest.skip(str(exc))
+        skip_or_fail(str(exc))
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the test for ``reason``; fail it instead when ``CI`` is set, because what a
+    CI run is configured to test must run there."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI is set)")
+    pytest.skip(reason)
 
 
 @pytest.fixture
