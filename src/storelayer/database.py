@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import exc
 from sqlalchemy.engine import URL, Engine
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from storelayer.backup import BackupManifest, RestoreReport
 
 T = TypeVar("T")
+EngineT = TypeVar("EngineT")
 
 
 def connect(
@@ -44,8 +45,14 @@ def connect(
     return Database(resolved, chosen, manager, routing=routing)
 
 
-class Database:
-    """Engines and units of work for one configured database."""
+class DatabaseBase(Generic[EngineT]):
+    """What ``Database`` and ``AsyncDatabase`` share: settings, the ``EngineCore`` (engines,
+    metrics, health, errors, retries), session factories and replica routing."""
+
+    _is_async: ClassVar[bool] = False
+    _session_class: ClassVar[type[Any]] = Session
+    _maker: ClassVar[Callable[..., Any]] = sessionmaker
+    _routing_class: ClassVar[Callable[..., Any]] = SyncRouting
 
     def __init__(
         self,
@@ -58,28 +65,15 @@ class Database:
         self.settings = settings
         self.backend = backend
         self.plugins = plugins
-        self._core = EngineCore(settings, backend, plugins, is_async=False)
-        self.url = self._core.url
-        self.engine: Engine = self._core.create_engine(self.url, "primary")
-        info = session_info(backend)
-        self._sessions = sessionmaker(
-            self.engine, class_=Session, expire_on_commit=False, info=info
-        )
-        self._read_sessions = sessionmaker(
-            self.engine.execution_options(**{READ_ONLY_OPTION: True}),
-            class_=Session,
-            expire_on_commit=False,
-            info=info,
-        )
-        self._autocommit_sessions = sessionmaker(
-            self.engine.execution_options(
-                **{READ_ONLY_OPTION: True}, **backend.autocommit_read_options()
-            ),
-            class_=Session,
-            expire_on_commit=False,
-            info={**info, AUTOCOMMIT_KEY: True},
-        )
-        self._routing = SyncRouting(
+        self._core = EngineCore(settings, backend, plugins, is_async=self._is_async)
+        self.engine: EngineT = self._core.create_engine(self._core.url, "primary")
+        self.url: URL = self.engine.url
+        read = self.engine.execution_options(**{READ_ONLY_OPTION: True})
+        autocommit = read.execution_options(**backend.autocommit_read_options())
+        self._sessions = self._factory(self.engine)
+        self._read_sessions = self._factory(read)
+        self._autocommit_sessions = self._factory(autocommit, {AUTOCOMMIT_KEY: True})
+        self._routing = self._routing_class(
             settings=settings,
             backend=backend,
             primary=self.engine,
@@ -87,18 +81,53 @@ class Database:
             policy=routing,
         )
 
+    def _factory(self, engine: EngineT, info: dict[str, Any] | None = None) -> Any:
+        return self._maker(
+            engine,
+            class_=self._session_class,
+            expire_on_commit=False,
+            info={**session_info(self.backend), **(info or {})},
+        )
+
     def __repr__(self) -> str:
-        return f"<Database backend={self.backend.name!r} url={mask_url(self.url)!r}>"
+        return f"<{type(self).__name__} backend={self.backend.name!r} url={mask_url(self.url)!r}>"
+
+    def engines(self) -> dict[str, EngineT]:
+        """Every engine by role: "primary", then "replica:0", "replica:1"..."""
+        return {"primary": self.engine, **self._routing.engines}
+
+    def is_transient(self, error: BaseException) -> bool:
+        """Whether retrying a unit of work that raised ``error`` may succeed."""
+        return is_transient(self.backend, error)
+
+    def metrics(self) -> dict[str, Any]:
+        """Statements, errors, retries, latency percentiles, slow statements and pool
+        checkouts, waits and overflow, per engine (see docs/operations/resilience.md)."""
+        return self._core.metrics.snapshot()
+
+    def reset_metrics(self) -> None:
+        """Start counting from zero."""
+        self._core.metrics.reset()
+
+    def last_write_token(self) -> str | None:
+        """The consistency token of the last commit that wrote, in this thread or
+        asyncio task (None without replicas): pass it to ``read_session(token=...)``,
+        here or in another process, to read at least that write."""
+        return self._routing.core.last_write_token()  # type: ignore[no-any-return]
+
+    def routing_stats(self) -> RoutingSnapshot:
+        """Routing decisions so far: reads per target, fallbacks, ejections."""
+        return self._routing.stats()  # type: ignore[no-any-return]
+
+
+class Database(DatabaseBase[Engine]):
+    """Engines and units of work for one configured database."""
 
     def __enter__(self) -> Database:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.dispose()
-
-    def engines(self) -> dict[str, Engine]:
-        """Every engine by role: "primary", then "replica:0", "replica:1"..."""
-        return {"primary": self.engine, **self._routing.engines}
 
     # -- units of work ----------------------------------------------------------------
 
@@ -183,10 +212,6 @@ class Database:
             on_retry=self._core.on_retry(),
         )
 
-    def is_transient(self, error: BaseException) -> bool:
-        """Whether retrying a unit of work that raised ``error`` may succeed."""
-        return is_transient(self.backend, error)
-
     # -- operations -------------------------------------------------------------------
 
     def health(self, *, migrations: MigrationState | None = None) -> HealthReport:
@@ -195,15 +220,6 @@ class Database:
         ``health_timeout`` seconds; then readiness: replicas within the lag threshold
         and, when a ``MigrationManager`` is given, migrations at head."""
         return self._core.health(migrations)
-
-    def metrics(self) -> dict[str, Any]:
-        """Statements, errors, retries, latency percentiles, slow statements and pool
-        checkouts, waits and overflow, per engine (see docs/operations/resilience.md)."""
-        return self._core.metrics.snapshot()
-
-    def reset_metrics(self) -> None:
-        """Start counting from zero."""
-        self._core.metrics.reset()
 
     def backup(self, path: str | Path, **options: Any) -> BackupManifest:
         """Back up into one verified artifact at ``path``; keyword arguments as
@@ -218,16 +234,6 @@ class Database:
         from storelayer.backup import restore_backup
 
         return restore_backup(self, path, **options)
-
-    def last_write_token(self) -> str | None:
-        """The consistency token of the last commit that wrote, in this thread or
-        asyncio task (None without replicas): pass it to ``read_session(token=...)``,
-        here or in another process, to read at least that write."""
-        return self._routing.core.last_write_token()
-
-    def routing_stats(self) -> RoutingSnapshot:
-        """Routing decisions so far: reads per target, fallbacks, ejections."""
-        return self._routing.stats()
 
     def dispose(self) -> None:
         """Close every pooled connection."""

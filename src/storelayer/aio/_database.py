@@ -12,19 +12,15 @@ from sqlalchemy import exc
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from storelayer._core import EngineCore, resolve
-from storelayer._engines import READ_ONLY_OPTION, is_transient
+from storelayer._core import resolve
 from storelayer._retry import acall_with_retries
 from storelayer._units import acommit_or_unknown
 from storelayer.aio._session import AsyncSession
-from storelayer.backend import Backend
-from storelayer.config import Settings, mask_url
-from storelayer.database import Database
+from storelayer.database import Database, DatabaseBase
 from storelayer.health import HealthReport, MigrationState
 from storelayer.plugins import PluginManager
-from storelayer.routing import ConsistencyToken, RoutingPolicy, RoutingSnapshot
+from storelayer.routing import ConsistencyToken, RoutingPolicy
 from storelayer.routing._async import AsyncRouting
-from storelayer.session import AUTOCOMMIT_KEY, session_info
 
 if TYPE_CHECKING:
     from storelayer.backup import BackupManifest, RestoreReport
@@ -47,55 +43,15 @@ def connect_async(
     return AsyncDatabase(resolved, chosen, manager, routing=routing)
 
 
-class AsyncDatabase:
+class AsyncDatabase(DatabaseBase[AsyncEngine]):
     """Async engines and awaitable units of work for one configured database: the
     ``Database`` of the same settings, over the same ``EngineCore`` (metrics, health,
     errors, retries), with awaitable units of work."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        backend: Backend,
-        plugins: PluginManager,
-        *,
-        routing: RoutingPolicy | None = None,
-    ) -> None:
-        self.settings = settings
-        self.backend = backend
-        self.plugins = plugins
-        self._core = EngineCore(settings, backend, plugins, is_async=True)
-        self.engine: AsyncEngine = self._core.create_engine(self._core.url, "primary")
-        self.url = self.engine.url
-        self._sessions = self._factory(self.engine)
-        self._read_sessions = self._factory(
-            self.engine.execution_options(**{READ_ONLY_OPTION: True})
-        )
-        self._autocommit_sessions = self._factory(
-            self.engine.execution_options(
-                **{READ_ONLY_OPTION: True}, **backend.autocommit_read_options()
-            ),
-            autocommit=True,
-        )
-        self._routing = AsyncRouting(
-            settings=settings,
-            backend=backend,
-            primary=self.engine,
-            create_engine=self._core.create_engine,
-            policy=routing,
-        )
-
-    def engines(self) -> dict[str, AsyncEngine]:
-        """Every engine by role: "primary", then "replica:0", "replica:1"..."""
-        return {"primary": self.engine, **self._routing.engines}
-
-    def _factory(
-        self, engine: AsyncEngine, *, autocommit: bool = False
-    ) -> async_sessionmaker[AsyncSession]:
-        info = {**session_info(self.backend), AUTOCOMMIT_KEY: autocommit}
-        return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, info=info)
-
-    def __repr__(self) -> str:
-        return f"<AsyncDatabase backend={self.backend.name!r} url={mask_url(self.url)!r}>"
+    _is_async = True
+    _session_class = AsyncSession
+    _maker = async_sessionmaker
+    _routing_class = AsyncRouting
 
     async def __aenter__(self) -> AsyncDatabase:
         return self
@@ -172,23 +128,11 @@ class AsyncDatabase:
             on_retry=self._core.on_retry(),
         )
 
-    def is_transient(self, error: BaseException) -> bool:
-        """Whether retrying a unit of work that raised ``error`` may succeed."""
-        return is_transient(self.backend, error)
-
     # -- operations: the sync ones, off the event loop --------------------------------
 
     async def health(self, *, migrations: MigrationState | None = None) -> HealthReport:
         """As ``Database.health``: the same probes, on a worker thread."""
         return await asyncio.to_thread(self._core.health, migrations)
-
-    def metrics(self) -> dict[str, Any]:
-        """As ``Database.metrics``."""
-        return self._core.metrics.snapshot()
-
-    def reset_metrics(self) -> None:
-        """Start counting from zero."""
-        self._core.metrics.reset()
 
     async def backup(self, path: str | Path, **options: Any) -> BackupManifest:
         """As ``Database.backup``, on a worker thread (the dump tools run as processes)."""
@@ -207,14 +151,6 @@ class AsyncDatabase:
                 return work(db)
 
         return await asyncio.to_thread(run)
-
-    def last_write_token(self) -> str | None:
-        """As ``Database.last_write_token``: the token of this task's last write."""
-        return self._routing.core.last_write_token()
-
-    def routing_stats(self) -> RoutingSnapshot:
-        """Routing decisions so far: reads per target, fallbacks, ejections."""
-        return self._routing.stats()
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
