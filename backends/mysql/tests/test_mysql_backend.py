@@ -243,7 +243,8 @@ def test_aware_datetimes_are_stored_as_their_utc_instant(scratch_url: URL) -> No
 
 
 def test_async_raw_sql_stores_aware_datetimes_as_their_utc_instant(scratch_url: URL) -> None:
-    """The async driver's own conversions carry the same rule (``async_conversions``)."""
+    """aiomysql's escaping is replaced by PyMySQL's rules and ``conv`` encoders
+    (``escape_like_pymysql``); its own ignored them."""
 
     async def write_and_read() -> Any:
         async with storelayer.connect_async(scratch_url) as db, db.session() as s:

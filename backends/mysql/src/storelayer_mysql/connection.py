@@ -1,6 +1,6 @@
 """How storelayer connects to MySQL/MariaDB: pool defaults, the session's strict
 ``sql_mode`` and UTC time zone, timeouts that bound the whole handshake (PyMySQL and
-asyncmy bound only the TCP connect), TCP keepalives, and aware datetimes written as
+aiomysql bound only the TCP connect), TCP keepalives, and aware datetimes written as
 their UTC instant."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import datetime as dt
 import math
 import socket
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pymysql import converters  # type: ignore[import-untyped]
@@ -62,14 +63,6 @@ def escape_datetime_as_utc(value: dt.datetime, mapping: Any = None) -> str:
 CONVERSIONS: Mapping[Any, Any] = {**converters.conversions, dt.datetime: escape_datetime_as_utc}
 
 
-def async_conversions() -> dict[Any, Any]:
-    """asyncmy's own conversions (its encoders call each other), with aware datetimes
-    written as their UTC instant like ``CONVERSIONS``."""
-    from asyncmy import converters as asyncmy_converters
-
-    return {**asyncmy_converters.conversions, dt.datetime: escape_datetime_as_utc}
-
-
 def connect_timeout_seconds(settings: Settings) -> int:
     """Whole seconds, at least 1 (PyMySQL rejects 0), rounded up like PostgreSQL's."""
     return max(1, math.ceil(settings.connect_timeout))
@@ -110,18 +103,35 @@ def lift_handshake_timeouts(dbapi_connection: Any, url_query: Mapping[str, Any])
             setattr(dbapi_connection, attribute, None)
 
 
+def escape_like_pymysql(connection: Any, value: Any) -> str:
+    """A parameter as SQL, the way PyMySQL's ``Connection.escape`` writes it: bytes as a
+    hex literal, text by the connection (it knows the session's quoting), the rest
+    through ``CONVERSIONS``. aiomysql's own ``escape`` calls PyMySQL's
+    ``escape_bytes_prefixed`` for bytes (removed in PyMySQL 1.2.1, a placeholder string
+    since 1.2.3: ``'str' object is not callable``) and ignores ``conv`` when escaping."""
+    if isinstance(value, bytes | bytearray):
+        return f"X'{value.hex()}'"
+    if isinstance(value, str):
+        return f"'{connection.escape_string(value)}'"
+    escaped: str = converters.escape_item(value, None, CONVERSIONS)
+    return escaped
+
+
 def bounded_async_connect(seconds: float) -> Callable[..., Awaitable[Any]]:
-    """``asyncmy.connect`` that gives up after ``seconds`` (handshake included)."""
+    """``aiomysql.connect`` that gives up after ``seconds`` (handshake included), on a
+    connection that escapes parameters with :func:`escape_like_pymysql`."""
 
     async def connect(*args: Any, **kwargs: Any) -> Any:
-        import asyncmy
+        import aiomysql  # type: ignore[import-untyped]
 
         try:
-            return await asyncio.wait_for(asyncmy.connect(*args, **kwargs), seconds)
+            connection = await asyncio.wait_for(aiomysql.connect(*args, **kwargs), seconds)
         except asyncio.TimeoutError:
             raise OperationalError(
                 2003, f"Can't connect to MySQL server: no handshake within {seconds}s (timeout)"
             ) from None
+        connection.escape = partial(escape_like_pymysql, connection)
+        return connection
 
     return connect
 
