@@ -300,7 +300,7 @@ class Database:
         """The consistency token of the last commit that wrote, in this thread or
         asyncio task (None without replicas): pass it to ``read_session(token=...)``,
         here or in another process, to read at least that write."""
-        return self._routing.core.last_write_token()
+        return self._routing.last_write_token()
 
     def routing_stats(self) -> RoutingSnapshot:
         """Routing decisions so far: reads per target, fallbacks, ejections."""

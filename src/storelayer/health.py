@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from storelayer._conflicts import one_line
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
+from storelayer.routing import fitness_problem
 
 HEALTHY = "healthy"
 DEGRADED = "degraded"
@@ -201,10 +202,20 @@ def migration_readiness(migrations: MigrationState) -> dict[str, Any]:
     return {"at_head": set(current) == set(heads), "current": list(current), "heads": list(heads)}
 
 
-def engine_problems(item: EngineHealth, max_lag: float) -> list[str]:
+def fitness(item: EngineHealth, max_lag: float, lag_measured: bool) -> str | None:
+    """Why one engine may not serve, by the rule read routing uses; None: it may."""
+    unreachable = None if item.reachable else str(item.error)
+    lag = item.replica_lag
+    return fitness_problem(
+        item.role, unreachable=unreachable, lag=lag, max_lag=max_lag, lag_measured=lag_measured
+    )
+
+
+def engine_problems(item: EngineHealth, max_lag: float, lag_measured: bool) -> list[str]:
     """What is wrong with one engine, in words."""
+    unfit = fitness(item, max_lag, lag_measured)
     if not item.reachable:
-        return [f"{item.role} unreachable: {item.error}"]
+        return [str(unfit)]
     problems = []
     pool_use = item.pool
     capacity = pool_use.get("size", 0) + pool_use.get("max_overflow", 0)
@@ -212,14 +223,7 @@ def engine_problems(item: EngineHealth, max_lag: float) -> list[str]:
         problems.append(f"{item.role} pool fully in use ({capacity} connections)")
     if pool_use.get("warning"):
         problems.append(f"{item.role} pool: {pool_use['warning']}")
-    if item.role == "primary":
-        if item.replica_lag is not None:
-            problems.append("primary is a read-only replica: DATABASE_URL must name the primary")
-    elif item.replica_lag is None:
-        problems.append(f"{item.role} replication lag unknown (replication stopped?)")
-    elif item.replica_lag > max_lag:
-        problems.append(f"{item.role} is {item.replica_lag:.1f}s behind (threshold {max_lag:g}s)")
-    return problems
+    return problems if unfit is None else [*problems, unfit]
 
 
 def report(
@@ -232,16 +236,13 @@ def report(
     anything else is wrong; ``ready`` when the primary answers, the migrations (if
     checked) are at head and every replica is within the lag threshold."""
     primary = next(e for e in engines if e.role == "primary")
-    problems = [p for e in engines for p in engine_problems(e, max_lag)]
+    measured = backend.features.replicas
+    problems = [p for e in engines for p in engine_problems(e, max_lag, measured)]
     if migrations and migrations.get("error"):
         problems.append(f"migrations unknown: {migrations['error']}")
     elif migrations and not migrations.get("at_head"):
         problems.append("migrations not at head: run 'storelayer migrate upgrade'")
-    replicas_ok = all(
-        e.reachable and e.replica_lag is not None and e.replica_lag <= max_lag
-        for e in engines
-        if e.role != "primary"
-    )
+    replicas_ok = all(fitness(e, max_lag, measured) is None for e in engines if e.role != "primary")
     migrations_ok = migrations is None or bool(migrations.get("at_head"))
     status = DOWN if not primary.reachable else DEGRADED if problems else HEALTHY
     readiness = {

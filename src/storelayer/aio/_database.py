@@ -208,7 +208,7 @@ class AsyncDatabase:
 
     def last_write_token(self) -> str | None:
         """As ``Database.last_write_token``: the token of this task's last write."""
-        return self._routing.core.last_write_token()
+        return self._routing.last_write_token()
 
     def routing_stats(self) -> RoutingSnapshot:
         """Routing decisions so far: reads per target, fallbacks, ejections."""

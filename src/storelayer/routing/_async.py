@@ -1,34 +1,34 @@
-"""``AsyncRouting``: the replicas of an ``AsyncDatabase``. The decisions are the sync
-ones (``RoutingCore``): an ``AsyncSession`` runs its sync ``RoutedSession`` inside a
+"""``AsyncRouting``: the replicas of an ``AsyncDatabase``, the twin of ``SyncRouting``
+over the same ``Routing``. An ``AsyncSession`` runs its sync ``RoutedSession`` inside a
 greenlet, where the replica's sync engine awaits the async driver; only sleeping while
-waiting for a token and sampling the lag are done the asyncio way."""
+waiting for a token and sampling the lag (tasks on the event loop) are done the asyncio
+way."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.util import await_only
 
+from storelayer._conflicts import one_line
 from storelayer.aio._session import AsyncSession
-from storelayer.routing._core import RoutingCore
-from storelayer.routing._policy import RoutingPolicy
-from storelayer.routing._sampler import AsyncSampler
-from storelayer.routing._session import ROUTE_KEY, RoutedSession, RoutedWriteSession
-from storelayer.routing._stats import RoutingSnapshot
-from storelayer.routing._sync import READ_ONLY, replica_names, replica_pool_overrides
-from storelayer.routing._token import ConsistencyToken
-from storelayer.session import AUTOCOMMIT_KEY, session_info
+from storelayer.routing._session import RoutedSession, RoutedWriteSession
+from storelayer.routing._sync import RoutedFactory, Routing, replica_engines
+from storelayer.session import session_info
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from storelayer.backend import Backend
     from storelayer.config import Settings
+    from storelayer.routing._policy import RoutingPolicy
+    from storelayer.routing._replicas import ReplicaSet
+    from storelayer.routing._token import ConsistencyToken
 
 #: ``create_engine(url, role, overrides)``: the async database's engine factory.
 AsyncEngineFactory = Callable[[Any, str, Mapping[str, Any]], "AsyncEngine"]
@@ -51,7 +51,7 @@ def greenlet_sleep(seconds: float) -> None:
     await_only(asyncio.sleep(seconds))
 
 
-class AsyncRouting:
+class AsyncRouting(Routing["AsyncEngine", AsyncSession]):
     """Replica engines and routed session factories of one ``AsyncDatabase``."""
 
     def __init__(
@@ -63,28 +63,8 @@ class AsyncRouting:
         create_engine: AsyncEngineFactory,
         policy: RoutingPolicy | None = None,
     ) -> None:
-        self.backend = backend
-        self.policy = policy or RoutingPolicy.from_env()
-        self.engines: dict[str, AsyncEngine] = {}
-        for name, raw in zip(replica_names(settings), settings.replica_urls, strict=True):
-            url = backend.async_url(backend.normalize_url(raw))
-            overrides = replica_pool_overrides(backend, url, settings)
-            self.engines[name] = create_engine(url, name, overrides)
-        autocommit = {**READ_ONLY, **backend.autocommit_read_options()}
-        syncs = {name: engine.sync_engine for name, engine in self.engines.items()}
-        self.core = RoutingCore(
-            read_engines={n: e.execution_options(**READ_ONLY) for n, e in syncs.items()},
-            autocommit_engines={n: e.execution_options(**autocommit) for n, e in syncs.items()},
-            backend=backend,
-            policy=self.policy,
-            max_lag=settings.max_replica_lag,
-            sleep=greenlet_sleep,
-        )
-        self.sampler = AsyncSampler(self.core.router, self._probe, self.policy.sample_interval)
-        self._sampled = False
-        self._primary = primary.sync_engine
-        self._primary_read = primary.sync_engine.execution_options(**READ_ONLY)
-        self._sessions = {
+        engines = replica_engines(settings, backend, create_engine, backend.async_url)
+        sessions = {
             read: async_sessionmaker(
                 primary,
                 class_=RoutedAsyncSession if read else RoutedAsyncWriteSession,
@@ -93,6 +73,17 @@ class AsyncRouting:
             )
             for read in (True, False)
         }
+        super().__init__(
+            settings=settings,
+            backend=backend,
+            policy=policy,
+            engines=engines,
+            sync_engines={name: engine.sync_engine for name, engine in engines.items()},
+            primary=primary.sync_engine,
+            sessions=sessions,
+            sleep=greenlet_sleep,
+        )
+        self.sampler = AsyncSampler(self.replicas, self._probe)
 
     async def factory(
         self,
@@ -101,46 +92,73 @@ class AsyncRouting:
         *,
         read: bool,
         autocommit: bool = False,
-    ) -> Callable[[], AsyncSession] | None:
+    ) -> RoutedFactory[AsyncSession] | None:
         """A routed session factory; None when the plain primary session is right."""
-        mode = self.core.mode(using, read=read)
-        if not self.engines or (read and mode == "primary"):
+        mode = self._mode(using, read=read)
+        if mode is None:
             return None
         if mode != "primary":
             await self.sampler.ensure_started()
-            if not self._sampled:  # once: a replica that never answers must not stall reads
-                await self.sampler.wait_first(self.policy.first_sample_wait)
-                self._sampled = True
-        primary = self._primary_read if mode == "read" else self._primary
-        with_autocommit = autocommit and mode == "read"
-
-        def make() -> AsyncSession:
-            s = self._sessions[mode == "read"]()
-            s.info[ROUTE_KEY] = self.core.route(mode, primary, token, autocommit=with_autocommit)
-            if with_autocommit:
-                s.info[AUTOCOMMIT_KEY] = True
-            return s
-
-        return make
+        return self._factory(mode, token, autocommit and mode == "read")
 
     async def _probe(self, name: str) -> float | None:
         async with self.engines[name].connect() as connection:
-            if not self.backend.features.replicas:
-                await connection.execute(text("SELECT 1"))
-                return None
-            lag: float | None = await connection.run_sync(self.backend.replica_lag)
+            lag: float | None = await connection.run_sync(self.replicas.measure)
             return lag
-
-    def sync_engines(self) -> dict[str, Engine]:
-        """The sync facades of the replica engines, by role."""
-        return {name: engine.sync_engine for name, engine in self.engines.items()}
-
-    def stats(self) -> RoutingSnapshot:
-        """The routing counters and the state of each replica."""
-        return self.core.snapshot()
 
     async def dispose(self) -> None:
         """Stop sampling and close every replica connection."""
         await self.sampler.stop()
         for engine in self.engines.values():
             await engine.dispose()
+
+
+class AsyncSampler:
+    """``ThreadSampler`` as one task per replica on the running event loop."""
+
+    def __init__(
+        self, replicas: ReplicaSet, probe: Callable[[str], Awaitable[float | None]]
+    ) -> None:
+        self.replicas, self.probe = replicas, probe
+        self._waited = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def ensure_started(self) -> None:
+        """Start the tasks unless they run on this loop; the first time, wait (bounded)
+        until every replica was sampled or probed once."""
+        loop = asyncio.get_running_loop()
+        if not self._tasks or any(t.get_loop() is not loop or t.done() for t in self._tasks):
+            await self.stop()
+            self._tasks = [
+                loop.create_task(self._run(name), name=f"storelayer-sampler-{name}")
+                for name in self.replicas.names
+            ]
+        deadline = time.monotonic() + self.replicas.policy.first_sample_wait
+        while not self._waited and not self.replicas.has_samples():
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.005)
+        self._waited = True  # once: a replica that never answers must not stall reads
+
+    async def _run(self, name: str) -> None:
+        while True:
+            if self.replicas.should_sample(name):
+                try:
+                    lag = await self.probe(name)
+                except Exception as error:
+                    self.replicas.record_failure(name, one_line(error))
+                else:
+                    self.replicas.record_sample(name, lag)
+            await asyncio.sleep(self.replicas.policy.sample_interval)
+
+    async def stop(self) -> None:
+        """Cancel the tasks of the running loop; forget tasks of a closed loop."""
+        tasks, self._tasks = self._tasks, []
+        current = asyncio.get_running_loop()
+        for task in tasks:
+            with contextlib.suppress(RuntimeError):  # the task's loop is closed
+                task.cancel()
+        for task in tasks:
+            if task.get_loop() is current:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
