@@ -99,7 +99,7 @@ class AsyncRouting(Routing["AsyncEngine", AsyncSession]):
             return None
         if mode != "primary":
             await self.sampler.ensure_started()
-        return self._factory(mode, token, autocommit and mode == "read")
+        return RoutedFactory(self, mode, token, autocommit and mode == "read")
 
     async def _probe(self, name: str) -> float | None:
         async with self.engines[name].connect() as connection:
@@ -131,7 +131,7 @@ class AsyncSampler:
             await self.stop()
             self._tasks = [
                 loop.create_task(self._run(name), name=f"storelayer-sampler-{name}")
-                for name in self.replicas.names
+                for name in self.replicas.read_engines
             ]
         deadline = time.monotonic() + self.replicas.policy.first_sample_wait
         while not self._waited and not self.replicas.has_samples():

@@ -54,6 +54,7 @@ CONNECT_ERRORS = (ConnectionFailed, sa_exc.DBAPIError)
 #: and every failure re-evaluates at once).
 CACHE_SECONDS = 0.05
 _NEVER = -1e18
+PRIMARY_IS_A_REPLICA = "primary is a read-only replica: DATABASE_URL must name the primary"
 #: Where a read unit runs: a replica's name and connection, or ("primary", None).
 Target = tuple[str, "Connection | None"]
 
@@ -70,11 +71,7 @@ def fitness_problem(
     if unreachable is not None:
         return f"{role} unreachable: {unreachable}"
     if role == "primary":
-        return (
-            None
-            if lag is None
-            else "primary is a read-only replica: DATABASE_URL must name the primary"
-        )
+        return None if lag is None else PRIMARY_IS_A_REPLICA
     if not lag_measured:
         return None
     if lag is None:
@@ -160,14 +157,10 @@ class ReplicaSet:
         self._counts: dict[str, Counter[str]] = {counter: Counter() for counter in COUNTERS}
         #: (when, fit replicas): reads reuse the last evaluation for CACHE_SECONDS.
         self._fit: tuple[float, list[_Replica]] = (_NEVER, [])
-        self._last: ContextVar[str | None] = ContextVar(
+        #: The token of the last commit that wrote, in this thread or asyncio task.
+        self.last_token: ContextVar[str | None] = ContextVar(
             f"storelayer_last_write_token_{id(self)}", default=None
         )
-
-    @property
-    def names(self) -> list[str]:
-        """Every replica, in configuration order."""
-        return list(self._replicas)
 
     # -- fitness and order -------------------------------------------------------------
 
@@ -180,11 +173,10 @@ class ReplicaSet:
 
     def problem(self, replica: _Replica, now: float) -> str | None:
         """``fitness_problem`` of ``replica`` from its breaker and last sample."""
-        lag = self.effective_lag(replica, now)
         return fitness_problem(
             replica.name,
             unreachable=replica.reason,
-            lag=lag,
+            lag=self.effective_lag(replica, now),
             max_lag=self.max_lag,
             lag_measured=self.lag_measured,
         )
@@ -257,7 +249,7 @@ class ReplicaSet:
         """A new lock, in a forked child (the parent's threads are gone)."""
         self._lock = threading.Lock()
 
-    # -- counters and tokens -----------------------------------------------------------
+    # -- counters and state ------------------------------------------------------------
 
     def count(self, counter: str, key: str) -> None:
         """One more ``key`` in ``counter`` (one of COUNTERS)."""
@@ -270,12 +262,12 @@ class ReplicaSet:
         with self._lock:
             return [
                 ReplicaStatus(
-                    name=r.name,
-                    serving=r.reason is None,
-                    eligible=self.problem(r, now) is None,
-                    lag=r.lag,
-                    sample_age=None if r.sampled_at is None else now - r.sampled_at,
-                    ejected_reason=r.reason,
+                    r.name,
+                    r.reason is None,
+                    self.problem(r, now) is None,
+                    r.lag,
+                    None if r.sampled_at is None else now - r.sampled_at,
+                    r.reason,
                 )
                 for r in self._replicas.values()
             ]
@@ -287,14 +279,6 @@ class ReplicaSet:
                 dict(self._counts[counter]) for counter in COUNTERS
             )
         return RoutingSnapshot(reads, fallbacks, ejections, restores, tokens, tuple(self.status()))
-
-    def remember(self, token: str) -> None:
-        """The token of the last commit in this thread or asyncio task."""
-        self._last.set(token)
-
-    def last_write_token(self) -> str | None:
-        """The token of the last commit that wrote, in this thread or asyncio task."""
-        return self._last.get()
 
     # -- opening a read ----------------------------------------------------------------
 

@@ -37,7 +37,6 @@ log = logging.getLogger("storelayer.routing")
 
 ROUTE_KEY = "storelayer.route"
 TOKEN_KEY = "storelayer.write_token"  # noqa: S105 (a dict key, not a secret)
-MODES = ("read", "auto", "primary")
 # A textual statement is a read when it starts with SELECT, SHOW or EXPLAIN (after
 # comments and parentheses) and takes no row locks.
 _READ_TEXT = re.compile(
@@ -85,12 +84,8 @@ class SessionRoute:
         pinned: bool = False,
         autocommit: bool = False,
     ) -> None:
-        self.replicas = replicas
-        self.mode = mode
-        self.primary = primary
-        self.token = token
-        self.pinned = pinned
-        self.autocommit = autocommit
+        self.replicas, self.mode, self.primary, self.token = replicas, mode, primary, token
+        self.pinned, self.autocommit = pinned, autocommit
         #: "primary", a replica's name, or None until the first read settles it.
         self.target: str | None = "primary" if mode == "primary" or pinned else None
         self.replica: Connection | None = None
@@ -133,7 +128,7 @@ class SessionRoute:
                 log.warning("write position unavailable, using a time token: %s", one_line(error))
         token = ConsistencyToken(position, self.replicas.wall_clock()).encode()
         session.info[TOKEN_KEY] = token
-        self.replicas.remember(token)
+        self.replicas.last_token.set(token)
         self.wrote = False
 
     def release(self) -> None:
@@ -178,14 +173,10 @@ class RoutedSession(Session):
         try:
             return method(*args, **kwargs)
         except Exception as error:
-            self._fail_over(error)
-            return method(*args, **kwargs)
-
-    def _fail_over(self, error: Exception) -> None:
-        """Return to run the statement again on the primary, or re-raise ``error``."""
-        route: SessionRoute | None = self.info.get(ROUTE_KEY)
-        if route is None or not route.fail_over(error):
-            raise error
+            route: SessionRoute | None = self.info.get(ROUTE_KEY)
+            if route is None or not route.fail_over(error):
+                raise
+            return method(*args, **kwargs)  # again, on the primary
 
     def close(self) -> None:
         try:

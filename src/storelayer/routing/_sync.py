@@ -91,7 +91,6 @@ class Routing(Generic[E, S]):
         sessions: Mapping[bool, Callable[[], S]],
         sleep: Callable[[float], object] = time.sleep,
     ) -> None:
-        self.backend = backend
         self.policy = policy or RoutingPolicy.from_env()
         self.engines = engines
         autocommit = {**READ_ONLY, **backend.autocommit_read_options()}
@@ -107,7 +106,6 @@ class Routing(Generic[E, S]):
         )
         self._primary, self._primary_read = primary, primary.execution_options(**READ_ONLY)
         self._sessions = sessions  # by "is a read session"
-        self._factories: dict[tuple[str, bool], RoutedFactory[S]] = {}
 
     def _mode(self, using: str | None, *, read: bool) -> str | None:
         """The route mode of a unit of work, ``read_session()`` (``read``) or
@@ -124,16 +122,6 @@ class Routing(Generic[E, S]):
         if read or using == "replica":
             return "read"
         return "auto" if using == "auto" or self.policy.automatic else "primary"
-
-    def _factory(
-        self, mode: str, token: str | ConsistencyToken | None, autocommit: bool
-    ) -> RoutedFactory[S]:
-        if token is not None:
-            return RoutedFactory(self, mode, token, autocommit)
-        key = (mode, autocommit)  # the common case: one factory per kind, made once
-        if key not in self._factories:
-            self._factories[key] = RoutedFactory(self, mode, None, autocommit)
-        return self._factories[key]
 
     def new_session(self, mode: str, token: str | ConsistencyToken | None, autocommit: bool) -> S:
         """A routed session (see ``RoutedFactory``)."""
@@ -159,7 +147,7 @@ class Routing(Generic[E, S]):
 
     def last_write_token(self) -> str | None:
         """The token of the last commit that wrote, in this thread or asyncio task."""
-        return self.replicas.last_write_token()
+        return self.replicas.last_token.get()
 
     def stats(self) -> RoutingSnapshot:
         """The routing counters and the state of each replica."""
@@ -231,7 +219,7 @@ class SyncRouting(Routing["Engine", Session]):
             return None
         if mode != "primary":
             self.sampler.ensure_started()
-        return self._factory(mode, token, autocommit and mode == "read")
+        return RoutedFactory(self, mode, token, autocommit and mode == "read")
 
     def _probe(self, name: str) -> float | None:
         with self.engines[name].connect() as connection:
@@ -288,7 +276,7 @@ class ThreadSampler:
                         name=f"storelayer-sampler-{name}",
                         daemon=True,
                     )
-                    for name in self.replicas.names
+                    for name in self.replicas.read_engines
                 ]
                 for thread in self._threads:
                     thread.start()
