@@ -282,9 +282,7 @@ class ThreadSampler:
                     thread.start()
                 self.running = True
         deadline = time.monotonic() + self.replicas.policy.first_sample_wait
-        while not self._waited and not self.replicas.has_samples():
-            if time.monotonic() >= deadline:
-                break
+        while not (self._waited or self.replicas.has_samples()) and time.monotonic() < deadline:
             time.sleep(0.005)
         self._waited = True  # once: a replica that never answers must not stall reads
 
