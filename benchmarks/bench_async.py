@@ -6,7 +6,7 @@ Operations: get-by-id (each its own unit of work, awaited one after another) and
 insert of ``--rows`` rows. Implementations run interleaved (A B C, A B C ...), the
 median of ``--repeats`` is reported, and the ratio is raw async time / implementation
 time (higher is better). The raw drivers are the ones storelayer's plugins use:
-aiosqlite, psycopg 3 (async), aiomysql.
+aiosqlite, psycopg 3 (async), asyncmy.
 """
 
 from __future__ import annotations
@@ -59,10 +59,10 @@ async def raw_connect(url: URL) -> Any:
         return await psycopg.AsyncConnection.connect(
             host=url.host, port=url.port, user=url.username, dbname=url.database, autocommit=True
         )
-    import aiomysql  # type: ignore[import-untyped]
+    import asyncmy
 
-    return await aiomysql.connect(
-        host=url.host, port=url.port, user=url.username, db=url.database, autocommit=True
+    return await asyncmy.connect(
+        host=url.host, port=url.port, user=url.username, database=url.database, autocommit=True
     )
 
 

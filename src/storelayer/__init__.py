@@ -1,4 +1,12 @@
-"""storelayer: one repository API over SQLite, PostgreSQL, MySQL and plugin backends."""
+"""storelayer: one repository API over SQLite, PostgreSQL, MySQL and plugin backends.
+
+The core is layered, each layer importing only from those below it (checked by
+import-linter; docs/architecture.md): cli, testing > migrations > reference > aio >
+database > routing > session > repository > backup > _core (engines, metrics, health,
+errors of a unit of work, retries: shared by the sync and async APIs) > health, metrics >
+_engines > pool, retries, conflicts > plugins > registry, hookspecs > backend > config >
+errors. This package only re-exports the public names; only cli and testing import it.
+"""
 
 from storelayer._markers import hookimpl, hookspec
 from storelayer.aio import AsyncDatabase, AsyncRepository, AsyncSession, connect_async

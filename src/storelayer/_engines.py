@@ -17,6 +17,10 @@ from storelayer.plugins import PluginManager
 
 #: Execution option read by backends that begin read-only transactions differently.
 READ_ONLY_OPTION = "storelayer_read_only"
+#: ``Session.info`` key of the backend serving the session.
+BACKEND_KEY = "storelayer.backend"
+#: ``Session.info`` key set in sessions that run without a transaction.
+AUTOCOMMIT_KEY = "storelayer.autocommit"
 
 
 def engine_options(

@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from sqlalchemy import create_engine, exc
+from sqlalchemy import exc
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import sessionmaker
 
-from storelayer._conflicts import conflict_from
-from storelayer._engines import (
-    READ_ONLY_OPTION,
-    engine_options,
-    instrument,
-    is_transient,
-    missing_driver,
-)
-from storelayer._pool import PoolGuard, pool_usage
+from storelayer._core import EngineCore, resolve
+from storelayer._engines import READ_ONLY_OPTION, is_transient
 from storelayer._retry import call_with_retries
-from storelayer._roundtrips import round_trip_policy
-from storelayer._units import commit_or_unknown, explained
+from storelayer._units import commit_or_unknown
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
-from storelayer.errors import CommitOutcomeUnknown
-from storelayer.health import HealthChecker, MigrationState, check
-from storelayer.health import HealthReport as HealthReport  # its old home
-from storelayer.metrics import Metrics
-from storelayer.plugins import PluginManager, get_plugin_manager
+from storelayer.health import HealthReport, MigrationState
+from storelayer.plugins import PluginManager
 from storelayer.routing import ConsistencyToken, RoutingPolicy, RoutingSnapshot, SyncRouting
 from storelayer.session import AUTOCOMMIT_KEY, Session, session_info
 
@@ -37,6 +26,7 @@ if TYPE_CHECKING:
     from storelayer.backup import BackupManifest, RestoreReport
 
 T = TypeVar("T")
+EngineT = TypeVar("EngineT")
 
 
 def connect(
@@ -55,24 +45,14 @@ def connect(
     return Database(resolved, chosen, manager, routing=routing)
 
 
-def resolve(
-    url: str | URL | None,
-    replicas: list[str | URL] | None,
-    backend: str | None,
-    plugins: PluginManager | None,
-    settings: dict[str, Any],
-) -> tuple[Settings, Backend, PluginManager]:
-    """The settings (environment, then arguments), the backend serving them and the
-    plugin manager: what ``connect()`` and ``connect_async()`` both start from."""
-    if replicas is not None:
-        settings["replicas"] = replicas
-    resolved = Settings.from_env(url, backend=backend, **settings)
-    manager = plugins or get_plugin_manager()
-    return resolved, manager.resolve(resolved.url.drivername, resolved.backend), manager
+class DatabaseBase(Generic[EngineT]):
+    """What ``Database`` and ``AsyncDatabase`` share: settings, the ``EngineCore`` (engines,
+    metrics, health, errors, retries), session factories and replica routing."""
 
-
-class Database:
-    """Engines and units of work for one configured database."""
+    _is_async: ClassVar[bool] = False
+    _session_class: ClassVar[type[Any]] = Session
+    _maker: ClassVar[Callable[..., Any]] = sessionmaker
+    _routing_class: ClassVar[Callable[..., Any]] = SyncRouting
 
     def __init__(
         self,
@@ -85,67 +65,69 @@ class Database:
         self.settings = settings
         self.backend = backend
         self.plugins = plugins
-        self.url = backend.normalize_url(settings.url)
-        self._metrics = Metrics(plugins, settings.slow_statement_ms)
-        self._pool_guards: dict[str, PoolGuard] = {}
-        self._health = HealthChecker(backend, settings)
-        self.engine = self._create_engine(self.url, "primary")
-        self._sessions = sessionmaker(
-            self.engine, class_=Session, expire_on_commit=False, info=session_info(backend)
-        )
-        self._read_sessions = sessionmaker(
-            self.engine.execution_options(**{READ_ONLY_OPTION: True}),
-            class_=Session,
-            expire_on_commit=False,
-            info=session_info(backend),
-        )
-        self._autocommit_sessions = sessionmaker(
-            self.engine.execution_options(
-                **{READ_ONLY_OPTION: True}, **backend.autocommit_read_options()
-            ),
-            class_=Session,
-            expire_on_commit=False,
-            info={**session_info(backend), AUTOCOMMIT_KEY: True},
-        )
-        self._routing = SyncRouting(
+        self._core = EngineCore(settings, backend, plugins, is_async=self._is_async)
+        self.engine: EngineT = self._core.create_engine(self._core.url, "primary")
+        self.url: URL = self.engine.url
+        read = self.engine.execution_options(**{READ_ONLY_OPTION: True})
+        autocommit = read.execution_options(**backend.autocommit_read_options())
+        self._sessions = self._factory(self.engine)
+        self._read_sessions = self._factory(read)
+        self._autocommit_sessions = self._factory(autocommit, {AUTOCOMMIT_KEY: True})
+        self._routing = self._routing_class(
             settings=settings,
             backend=backend,
             primary=self.engine,
-            create_engine=self._create_engine,
+            create_engine=self._core.create_engine,
             policy=routing,
         )
 
+    def _factory(self, engine: EngineT, info: dict[str, Any] | None = None) -> Any:
+        return self._maker(
+            engine,
+            class_=self._session_class,
+            expire_on_commit=False,
+            info={**session_info(self.backend), **(info or {})},
+        )
+
     def __repr__(self) -> str:
-        return f"<Database backend={self.backend.name!r} url={mask_url(self.url)!r}>"
+        return f"<{type(self).__name__} backend={self.backend.name!r} url={mask_url(self.url)!r}>"
+
+    def engines(self) -> dict[str, EngineT]:
+        """Every engine by role: "primary", then "replica:0", "replica:1"..."""
+        return {"primary": self.engine, **self._routing.engines}
+
+    def is_transient(self, error: BaseException) -> bool:
+        """Whether retrying a unit of work that raised ``error`` may succeed."""
+        return is_transient(self.backend, error)
+
+    def metrics(self) -> dict[str, Any]:
+        """Statements, errors, retries, latency percentiles, slow statements and pool
+        checkouts, waits and overflow, per engine (see docs/operations/resilience.md)."""
+        return self._core.metrics.snapshot()
+
+    def reset_metrics(self) -> None:
+        """Start counting from zero."""
+        self._core.metrics.reset()
+
+    def last_write_token(self) -> str | None:
+        """The consistency token of the last commit that wrote, in this thread or
+        asyncio task (None without replicas): pass it to ``read_session(token=...)``,
+        here or in another process, to read at least that write."""
+        return self._routing.last_write_token()  # type: ignore[no-any-return]
+
+    def routing_stats(self) -> RoutingSnapshot:
+        """Routing decisions so far: reads per target, fallbacks, ejections."""
+        return self._routing.stats()  # type: ignore[no-any-return]
+
+
+class Database(DatabaseBase[Engine]):
+    """Engines and units of work for one configured database."""
 
     def __enter__(self) -> Database:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.dispose()
-
-    # -- engines ----------------------------------------------------------------------
-
-    def _create_engine(
-        self, url: URL, role: str, overrides: Mapping[str, Any] | None = None
-    ) -> Engine:
-        """An instrumented engine; ``role`` is "primary" or "replica:<n>" (the hook is
-        told "replica"), ``overrides`` update the backend's tuning (replica pools)."""
-        try:
-            options = {**engine_options(self.backend, url, self.settings), **(overrides or {})}
-            install_policy = round_trip_policy(options, self.settings.ping_after)
-            engine = create_engine(url, **options)
-            install_policy(engine)
-        except (exc.NoSuchModuleError, ImportError) as error:
-            raise missing_driver(error, self.backend, url) from error
-        self._metrics.attach(engine, role)
-        self._pool_guards[role] = PoolGuard(engine, self.backend, self.settings, role)
-        instrument(engine, self.backend, self.plugins, url, role.partition(":")[0])
-        return engine
-
-    def engines(self) -> dict[str, Engine]:
-        """Every engine by role: "primary", then "replica:0", "replica:1"..."""
-        return {"primary": self.engine, **self._routing.engines}
 
     # -- units of work ----------------------------------------------------------------
 
@@ -190,26 +172,16 @@ class Database:
             yield s
             s.flush()  # errors before COMMIT is sent leave no doubt about the outcome
             commit_or_unknown(s.commit, self.url)
-        except exc.IntegrityError as error:
-            self._safe_rollback(s)
-            raise conflict_from(error, self.backend) from error
-        except (exc.TimeoutError, exc.DBAPIError) as error:
-            self._safe_rollback(s)
+        except BaseException as error:
+            with suppress(exc.DBAPIError):  # the connection died; the pool invalidated it
+                s.rollback()
             writes = factory is self._sessions or getattr(factory, "writes", False)
-            clearer = explained(error, self.backend, s.get_bind(), self._engine_map(), writes)
+            clearer = self._core.translate(error, s.get_bind, writes)
             if clearer is None:
                 raise
             raise clearer from error
-        except BaseException:
-            self._safe_rollback(s)
-            raise
         finally:
             s.close()
-
-    @staticmethod
-    def _safe_rollback(s: Session) -> None:
-        with suppress(exc.DBAPIError):  # the connection died; the pool invalidated it
-            s.rollback()
 
     def run_in_transaction(
         self,
@@ -232,55 +204,22 @@ class Database:
             with self.session() as s:
                 return fn(s)
 
-        def retryable(error: BaseException) -> bool:
-            if isinstance(error, CommitOutcomeUnknown):
-                return idempotent
-            return self.is_transient(error)
-
         return call_with_retries(
             attempt,
-            is_transient=retryable,
+            is_transient=self._core.retryable(idempotent),
             retries=retries,
             max_seconds=max_seconds,
-            on_retry=lambda error, _n: self._metrics.retry("primary", error),
+            on_retry=self._core.on_retry(),
         )
 
-    def is_transient(self, error: BaseException) -> bool:
-        """Whether retrying a unit of work that raised ``error`` may succeed."""
-        return is_transient(self.backend, error)
-
     # -- operations -------------------------------------------------------------------
-
-    def _engine_map(self) -> dict[str, Engine]:
-        """Role -> engine: ``engines()`` when replicas are supported, else the primary."""
-        engines = getattr(self, "engines", None)
-        found: dict[str, Engine] = dict(engines()) if callable(engines) else {}
-        return found or {"primary": self.engine}
 
     def health(self, *, migrations: MigrationState | None = None) -> HealthReport:
         """Per engine (primary and replicas): reachable, latency, server version, pool
         use and replica lag, each probed on a connection of its own within
         ``health_timeout`` seconds; then readiness: replicas within the lag threshold
         and, when a ``MigrationManager`` is given, migrations at head."""
-        engines = self._engine_map()
-        pools = {
-            role: {**pool_usage(engine), **self._guard_report(role)}
-            for role, engine in engines.items()
-        }
-        return check(self._health, engines, pools, migrations)
-
-    def _guard_report(self, role: str) -> dict[str, Any]:
-        guard = self._pool_guards.get(role)
-        return guard.report() if guard is not None else {}
-
-    def metrics(self) -> dict[str, Any]:
-        """Statements, errors, retries, latency percentiles, slow statements and pool
-        checkouts, waits and overflow, per engine (see docs/operations/resilience.md)."""
-        return self._metrics.snapshot()
-
-    def reset_metrics(self) -> None:
-        """Start counting from zero."""
-        self._metrics.reset()
+        return self._core.health(migrations)
 
     def backup(self, path: str | Path, **options: Any) -> BackupManifest:
         """Back up into one verified artifact at ``path``; keyword arguments as
@@ -296,18 +235,8 @@ class Database:
 
         return restore_backup(self, path, **options)
 
-    def last_write_token(self) -> str | None:
-        """The consistency token of the last commit that wrote, in this thread or
-        asyncio task (None without replicas): pass it to ``read_session(token=...)``,
-        here or in another process, to read at least that write."""
-        return self._routing.last_write_token()
-
-    def routing_stats(self) -> RoutingSnapshot:
-        """Routing decisions so far: reads per target, fallbacks, ejections."""
-        return self._routing.stats()
-
     def dispose(self) -> None:
         """Close every pooled connection."""
         self._routing.dispose()
         self.engine.dispose()
-        self._health.dispose()
+        self._core.dispose()

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 from sqlalchemy import create_engine, exc, pool, text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 
 from storelayer._conflicts import one_line
 from storelayer.backend import Backend
@@ -129,41 +129,39 @@ class HealthChecker:
         self._waiting: dict[str, _Probe] = {}
         self._lock = threading.Lock()
 
-    def probe_engine(self, role: str, engine: Engine) -> Engine:
-        """An engine without a pool on the same URL, connecting within the deadline."""
+    def probe_engine(self, role: str, url: URL) -> Engine:
+        """An engine without a pool on ``url`` (the sync driver's), connecting within
+        the deadline."""
         with self._lock:
             if role not in self._engines:
                 quick = replace(self.settings, connect_timeout=max(self.deadline, 1.0))
-                tuning = self.backend.engine_options(engine.url, quick)
+                tuning = self.backend.engine_options(url, quick)
                 self._engines[role] = create_engine(
-                    engine.url,
+                    url,
                     poolclass=pool.NullPool,
                     connect_args=tuning.get("connect_args", {}),
                     hide_parameters=True,
                 )
             return self._engines[role]
 
-    def probe_all(self, engines: Mapping[str, Engine]) -> list[EngineHealth]:
-        """Probe every engine at once; all answers come within one deadline."""
-        started = {role: self._start(role, engine) for role, engine in engines.items()}
+    def probe_all(self, urls: Mapping[str, URL]) -> list[EngineHealth]:
+        """Probe every engine (role -> its URL) at once; all answers come within one
+        deadline."""
+        started = {role: self._start(role, url) for role, url in urls.items()}
         ends_at = time.monotonic() + self.deadline
-        return [
-            self._finish(role, engines[role], probe, ends_at) for role, probe in started.items()
-        ]
+        return [self._finish(role, urls[role], probe, ends_at) for role, probe in started.items()]
 
-    def _start(self, role: str, engine: Engine) -> _Probe | str:
+    def _start(self, role: str, url: URL) -> _Probe | str:
         with self._lock:
             waiting = self._waiting.get(role)
             if waiting is not None and waiting.thread.is_alive():
                 since = time.monotonic() - waiting.started
                 return f"no answer to the health probe sent {since:.1f}s ago (server hung?)"
-        probe_engine = self.probe_engine(role, engine)
+        probe_engine = self.probe_engine(role, url)
         return _Probe(lambda: measure(probe_engine, self.backend))
 
-    def _finish(
-        self, role: str, engine: Engine, probe: _Probe | str, ends_at: float
-    ) -> EngineHealth:
-        url = mask_url(engine.url)
+    def _finish(self, role: str, raw_url: URL, probe: _Probe | str, ends_at: float) -> EngineHealth:
+        url = mask_url(raw_url)
         if isinstance(probe, str):
             return EngineHealth(role, url, False, error=probe)
         probe.thread.join(max(0.0, ends_at - time.monotonic()))
@@ -174,7 +172,7 @@ class HealthChecker:
                 role, url, False, error=f"no answer within {self.deadline:g}s (server hung?)"
             )
         if probe.error is not None or probe.result is None:
-            message = one_line(probe.error or RuntimeError("probe failed"), engine.url.password)
+            message = one_line(probe.error or RuntimeError("probe failed"), raw_url.password)
             return EngineHealth(role, url, False, error=message)
         return EngineHealth(role, url, True, **probe.result)
 
@@ -267,13 +265,13 @@ def report(
 
 def check(
     checker: HealthChecker,
-    engines: Mapping[str, Engine],
+    urls: Mapping[str, URL],
     pools: Mapping[str, dict[str, Any]],
     migrations: MigrationState | None,
 ) -> HealthReport:
-    """Probe ``engines`` (role -> engine; ``primary`` first), add each pool's use from
+    """Probe the engines (role -> URL; ``primary`` first), add each pool's use from
     ``pools`` and, when given, whether ``migrations`` are at head."""
-    found = [replace(item, pool=pools.get(item.role, {})) for item in checker.probe_all(engines)]
+    found = [replace(item, pool=pools.get(item.role, {})) for item in checker.probe_all(urls)]
     state = None
     if migrations is not None and found[0].reachable:
         state = {

@@ -8,15 +8,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import orm
 
+from storelayer._engines import AUTOCOMMIT_KEY as AUTOCOMMIT_KEY
+from storelayer._engines import BACKEND_KEY as BACKEND_KEY
+from storelayer.repository import Repository
+
 if TYPE_CHECKING:
     from storelayer.backend import Backend
-    from storelayer.repository import Repository
 
 T = TypeVar("T")
-
-BACKEND_KEY = "storelayer.backend"
-#: Set in ``info`` of sessions that run without a transaction.
-AUTOCOMMIT_KEY = "storelayer.autocommit"
 
 
 class Session(orm.Session):
@@ -30,8 +29,6 @@ class Session(orm.Session):
 
     def repository(self, model: type[T]) -> Repository[T]:
         """The generic repository of ``model`` in this unit of work."""
-        from storelayer.repository import Repository
-
         return Repository(self, model)
 
     @contextmanager

@@ -4,6 +4,7 @@ are refused and leave the target untouched."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import tarfile
@@ -16,6 +17,7 @@ import pytest
 from sample_tables import checksums, fill_sample, wipe
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select
 
+import storelayer
 from storelayer import BackupError, Database
 from storelayer.backup import read_manifest, verify_backup
 
@@ -34,6 +36,25 @@ def test_round_trip_reproduces_every_row(new_database: NewDatabase, tmp_path: Pa
     wipe(db)
     report = db.restore(tmp_path / "a.storelayer")
     assert report.tables == manifest.tables
+    assert checksums(db) == before
+
+
+def test_the_async_api_backs_up_and_restores_the_same_artifact(
+    new_database: NewDatabase, tmp_path: Path
+) -> None:
+    db = new_database()
+    fill_sample(db)
+    before = checksums(db)
+
+    async def round_trip() -> tuple[dict[str, int], dict[str, int]]:
+        async with storelayer.connect_async(db.url, backend=db.backend.name) as adb:
+            manifest = await adb.backup(tmp_path / "async.storelayer")
+            wipe(db)
+            report = await adb.restore(tmp_path / "async.storelayer")
+        return manifest.tables, report.tables
+
+    backed_up, restored = asyncio.run(round_trip())
+    assert backed_up == restored == {"authors": 5, "notes": 60}
     assert checksums(db) == before
 
 

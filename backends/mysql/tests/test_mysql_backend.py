@@ -3,6 +3,7 @@ trips against a real server (STORELAYER_TEST_MYSQL_URL, else the local default).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import socket
 import threading
@@ -332,9 +333,11 @@ def test_sessions_are_strict_utc_utf8mb4_with_keepalive_probes(scratch_url: URL)
     assert idle == 10
 
 
+INDIA = dt.timezone(dt.timedelta(hours=5, minutes=30))
+
+
 def test_aware_datetimes_are_stored_as_their_utc_instant(scratch_url: URL) -> None:
-    india = dt.timezone(dt.timedelta(hours=5, minutes=30))
-    written = dt.datetime(2024, 3, 10, 12, 30, 45, 250, tzinfo=india)
+    written = dt.datetime(2024, 3, 10, 12, 30, 45, 250, tzinfo=INDIA)
     db = storelayer.connect(scratch_url)
     try:
         with db.session() as s:
@@ -350,6 +353,21 @@ def test_aware_datetimes_are_stored_as_their_utc_instant(scratch_url: URL) -> No
     finally:
         db.dispose()
     assert stored == dt.datetime(2024, 3, 10, 7, 0, 45, 250)  # naive, meaning UTC
+
+
+def test_async_raw_sql_stores_aware_datetimes_as_their_utc_instant(scratch_url: URL) -> None:
+    """The async driver's own conversions carry the same rule (``async_conversions``)."""
+
+    async def write_and_read() -> Any:
+        async with storelayer.connect_async(scratch_url) as db, db.session() as s:
+            await s.execute(text("CREATE TABLE IF NOT EXISTS async_moments (at DATETIME(6))"))
+            written = dt.datetime(2024, 3, 10, 12, 30, 45, 250, tzinfo=INDIA)
+            await s.execute(text("INSERT INTO async_moments VALUES (:at)"), {"at": written})
+            stored = (await s.execute(text("SELECT at FROM async_moments"))).scalar()
+            await s.execute(text("DROP TABLE async_moments"))
+            return stored
+
+    assert asyncio.run(write_and_read()) == dt.datetime(2024, 3, 10, 7, 0, 45, 250)
 
 
 @pytest.fixture

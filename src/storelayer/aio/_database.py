@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import exc, text
+from sqlalchemy import exc
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from storelayer._conflicts import conflict_from, one_line
-from storelayer._engines import READ_ONLY_OPTION, engine_options, instrument, is_transient
+from storelayer._core import resolve
 from storelayer._retry import acall_with_retries
-from storelayer._roundtrips import round_trip_policy
 from storelayer._units import acommit_or_unknown
 from storelayer.aio._session import AsyncSession
-from storelayer.backend import Backend
-from storelayer.config import Settings, mask_url
-from storelayer.database import HealthReport, resolve
-from storelayer.errors import CommitOutcomeUnknown, StorelayerError
+from storelayer.database import Database, DatabaseBase
+from storelayer.health import HealthReport, MigrationState
 from storelayer.plugins import PluginManager
-from storelayer.routing import ConsistencyToken, RoutingPolicy, RoutingSnapshot
+from storelayer.routing import ConsistencyToken, RoutingPolicy
 from storelayer.routing._async import AsyncRouting
-from storelayer.session import AUTOCOMMIT_KEY, session_info
+
+if TYPE_CHECKING:
+    from storelayer.backup import BackupManifest, RestoreReport
 
 T = TypeVar("T")
 
@@ -44,64 +43,15 @@ def connect_async(
     return AsyncDatabase(resolved, chosen, manager, routing=routing)
 
 
-class AsyncDatabase:
-    """Async engine and awaitable units of work for one configured database."""
+class AsyncDatabase(DatabaseBase[AsyncEngine]):
+    """Async engines and awaitable units of work for one configured database: the
+    ``Database`` of the same settings, over the same ``EngineCore`` (metrics, health,
+    errors, retries), with awaitable units of work."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        backend: Backend,
-        plugins: PluginManager,
-        *,
-        routing: RoutingPolicy | None = None,
-    ) -> None:
-        self.settings = settings
-        self.backend = backend
-        self.plugins = plugins
-        self.url = backend.async_url(backend.normalize_url(settings.url))
-        self.engine = self._create_engine(self.url, "primary")
-        self._sessions = self._factory(self.engine)
-        self._read_sessions = self._factory(
-            self.engine.execution_options(**{READ_ONLY_OPTION: True})
-        )
-        self._autocommit_sessions = self._factory(
-            self.engine.execution_options(
-                **{READ_ONLY_OPTION: True}, **backend.autocommit_read_options()
-            ),
-            autocommit=True,
-        )
-        self._routing = AsyncRouting(
-            settings=settings,
-            backend=backend,
-            primary=self.engine,
-            create_engine=self._create_engine,
-            policy=routing,
-        )
-
-    def _create_engine(
-        self, url: URL, role: str, overrides: Mapping[str, Any] | None = None
-    ) -> AsyncEngine:
-        """``role``: "primary" or "replica:<n>" (the hook is told "replica")."""
-        options = engine_options(self.backend, url, self.settings, is_async=True)
-        options.update(overrides or {})
-        install_policy = round_trip_policy(options, self.settings.ping_after)
-        engine = create_async_engine(url, **options)
-        install_policy(engine.sync_engine)
-        instrument(engine.sync_engine, self.backend, self.plugins, url, role.partition(":")[0])
-        return engine
-
-    def engines(self) -> dict[str, AsyncEngine]:
-        """Every engine by role: "primary", then "replica:0", "replica:1"..."""
-        return {"primary": self.engine, **self._routing.engines}
-
-    def _factory(
-        self, engine: AsyncEngine, *, autocommit: bool = False
-    ) -> async_sessionmaker[AsyncSession]:
-        info = {**session_info(self.backend), AUTOCOMMIT_KEY: autocommit}
-        return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, info=info)
-
-    def __repr__(self) -> str:
-        return f"<AsyncDatabase backend={self.backend.name!r} url={mask_url(self.url)!r}>"
+    _is_async = True
+    _session_class = AsyncSession
+    _maker = async_sessionmaker
+    _routing_class = AsyncRouting
 
     async def __aenter__(self) -> AsyncDatabase:
         return self
@@ -131,8 +81,7 @@ class AsyncDatabase:
         ``using`` and ``token`` as in ``Database.read_session``."""
         plain = self._autocommit_sessions if autocommit else self._read_sessions
         routed = await self._routing.factory(using, token, read=True, autocommit=autocommit)
-        factory = routed or plain
-        async with self._unit_of_work(factory) as s:
+        async with self._unit_of_work(routed or plain) as s:
             yield s
 
     @asynccontextmanager
@@ -144,19 +93,16 @@ class AsyncDatabase:
             yield s
             await s.flush()  # errors before COMMIT is sent leave no doubt about the outcome
             await acommit_or_unknown(s.commit, self.url)
-        except exc.IntegrityError as error:
-            await self._safe_rollback(s)
-            raise conflict_from(error, self.backend) from error
-        except BaseException:
-            await self._safe_rollback(s)
-            raise
+        except BaseException as error:
+            with suppress(exc.DBAPIError):  # the connection died; the pool invalidated it
+                await s.rollback()
+            writes = factory is self._sessions or getattr(factory, "writes", False)
+            clearer = self._core.translate(error, s.get_bind, writes)
+            if clearer is None:
+                raise
+            raise clearer from error
         finally:
             await s.close()
-
-    @staticmethod
-    async def _safe_rollback(s: AsyncSession) -> None:
-        with suppress(exc.DBAPIError):  # the connection died; the pool invalidated it
-            await s.rollback()
 
     async def run_in_transaction(
         self,
@@ -174,47 +120,40 @@ class AsyncDatabase:
             async with self.session() as s:
                 return await fn(s)
 
-        def retryable(error: BaseException) -> bool:
-            if isinstance(error, CommitOutcomeUnknown):
-                return idempotent
-            return self.is_transient(error)
-
         return await acall_with_retries(
-            attempt, is_transient=retryable, retries=retries, max_seconds=max_seconds
+            attempt,
+            is_transient=self._core.retryable(idempotent),
+            retries=retries,
+            max_seconds=max_seconds,
+            on_retry=self._core.on_retry(),
         )
 
-    def is_transient(self, error: BaseException) -> bool:
-        """Whether retrying a unit of work that raised ``error`` may succeed."""
-        return is_transient(self.backend, error)
+    # -- operations: the sync ones, off the event loop --------------------------------
 
-    async def health(self) -> HealthReport:
-        """Reachability, round-trip latency and server version."""
-        started = time.perf_counter()
-        try:
-            async with self.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-                latency = (time.perf_counter() - started) * 1000
-                version = await conn.run_sync(self.backend.server_version)
-        except (exc.SQLAlchemyError, StorelayerError) as error:
-            return HealthReport(
-                False,
-                self.backend.name,
-                mask_url(self.url),
-                None,
-                None,
-                one_line(error, self.url.password),
-            )
-        return HealthReport(True, self.backend.name, mask_url(self.url), round(latency, 3), version)
+    async def health(self, *, migrations: MigrationState | None = None) -> HealthReport:
+        """As ``Database.health``: the same probes, on a worker thread."""
+        return await asyncio.to_thread(self._core.health, migrations)
 
-    def last_write_token(self) -> str | None:
-        """As ``Database.last_write_token``: the token of this task's last write."""
-        return self._routing.last_write_token()
+    async def backup(self, path: str | Path, **options: Any) -> BackupManifest:
+        """As ``Database.backup``, on a worker thread (the dump tools run as processes)."""
+        return await self._on_sync_twin(lambda db: db.backup(path, **options))
 
-    def routing_stats(self) -> RoutingSnapshot:
-        """Routing decisions so far: reads per target, fallbacks, ejections."""
-        return self._routing.stats()
+    async def restore(self, path: str | Path, **options: Any) -> RestoreReport:
+        """As ``Database.restore``, on a worker thread."""
+        return await self._on_sync_twin(lambda db: db.restore(path, **options))
+
+    async def _on_sync_twin(self, work: Callable[[Database], T]) -> T:
+        """Run ``work`` on a worker thread with a ``Database`` of the same settings,
+        closed afterwards."""
+
+        def run() -> T:
+            with Database(self.settings, self.backend, self.plugins) as db:
+                return work(db)
+
+        return await asyncio.to_thread(run)
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self._routing.dispose()
         await self.engine.dispose()
+        self._core.dispose()

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy.ext import asyncio as sa_asyncio
 
-from storelayer.session import BACKEND_KEY, Session
+from storelayer._engines import BACKEND_KEY
+from storelayer.session import Session
 
 if TYPE_CHECKING:
     from storelayer.aio._repository import AsyncRepository

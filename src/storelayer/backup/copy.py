@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import MetaData, Table, func, select
 from sqlalchemy.engine import URL, Connection
 
+from storelayer._core import EngineCore, opened
 from storelayer._engines import READ_ONLY_OPTION
 from storelayer.backend import Progress
 from storelayer.backup.counts import TableChecksum, table_checksum, table_names
 from storelayer.backup.portable import target_metadata
-from storelayer.database import Database, connect
 from storelayer.errors import BackupError
 from storelayer.plugins import PluginManager
 
@@ -52,7 +52,7 @@ def _quiet(_message: str) -> None:
 
 
 @contextmanager
-def snapshot(db: Database) -> Iterator[Connection]:
+def snapshot(db: EngineCore) -> Iterator[Connection]:
     """A read transaction that sees one snapshot of the whole database where the
     dialect offers one (REPEATABLE READ), read-only where the backend cares."""
     with db.engine.connect() as connection:
@@ -67,7 +67,7 @@ def snapshot(db: Database) -> Iterator[Connection]:
             yield reader
 
 
-def _refuse_collisions(target: Database, source: MetaData) -> None:
+def _refuse_collisions(target: EngineCore, source: MetaData) -> None:
     clash = sorted(set(table_names(target.engine)) & set(source.tables))
     if clash:
         raise BackupError(
@@ -79,7 +79,7 @@ def _refuse_collisions(target: Database, source: MetaData) -> None:
 def _copy_table(
     reader: Connection,
     source: Table,
-    target_db: Database,
+    target_db: EngineCore,
     target: Table,
     batch_size: int,
     advance: Callable[[int], None],
@@ -97,7 +97,7 @@ def _copy_table(
     return checksum
 
 
-def _verify(target_db: Database, metadata: MetaData, expected: dict[str, TableChecksum]) -> None:
+def _verify(target_db: EngineCore, metadata: MetaData, expected: dict[str, TableChecksum]) -> None:
     problems = []
     with target_db.engine.connect() as connection:
         for name, want in expected.items():
@@ -122,7 +122,7 @@ def copy_database(
 ) -> CopyReport:
     """Copy schema and rows of ``source_url`` into the empty database ``target_url``."""
     started = time.monotonic()
-    with connect(source_url, plugins=plugins) as src, connect(target_url, plugins=plugins) as dst:
+    with opened(source_url, plugins=plugins) as src, opened(target_url, plugins=plugins) as dst:
         report = CopyReport(src.backend.name, dst.backend.name)
         metadata = MetaData()
         metadata.reflect(src.engine)
@@ -144,8 +144,8 @@ def copy_database(
 
 
 def _copy_rows(
-    src: Database,
-    dst: Database,
+    src: EngineCore,
+    dst: EngineCore,
     metadata: MetaData,
     schema: MetaData,
     batch_size: int,

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from storelayer import __version__
 from storelayer.backend import Progress
 from storelayer.backup.artifact import ARTIFACT_SUFFIX, write_artifact
 from storelayer.backup.counts import schema_revision
@@ -116,7 +116,7 @@ def create_backup(
             backup_format=backup_format,
             plugin=plugin,
             plugin_version=plugin_version,
-            storelayer_version=__version__,
+            storelayer_version=metadata.version("storelayer"),
             server_version=server_version,
             database=database_label(db),
             schema_revision=revision,

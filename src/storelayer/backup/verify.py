@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.engine import URL
 
+from storelayer._core import opened
 from storelayer.backend import Backend
 from storelayer.backup.artifact import extract_payload, read_manifest
 from storelayer.backup.counts import count_differences, row_counts
@@ -126,9 +127,7 @@ def restore_and_count(
     jobs: int,
 ) -> None:
     """Restore ``dump`` into the database at ``url`` and compare its rows."""
-    from storelayer.database import connect
-
-    with connect(url, backend=backend.name, plugins=plugins) as db:
+    with opened(url, backend=backend.name, plugins=plugins) as db:
         backend.restore(db.engine, dump, None, BackupOptions(jobs=jobs, atomic=False))
         db.engine.dispose()
         differences = count_differences(manifest.tables, row_counts(db.engine, manifest.tables))

@@ -1,6 +1,6 @@
 """``storelayer demo``: a guided tour of storelayer on its reference schema.
 
-The tour itself is ``storelayer.reference.tour``; it is imported when the command runs,
+The tour itself is ``storelayer.cli.tour``; it is imported when the command runs,
 so that the rest of the CLI never loads the reference schema.
 """
 
@@ -25,7 +25,7 @@ def demo_command(state: CliState) -> None:
 
     Uses the configured database (./storelayer.db when DATABASE_URL is unset), touches
     only its own demo rows, and can be run any number of times."""
-    from storelayer.reference.tour import run_tour
+    from storelayer.cli.tour import run_tour
 
     with state.connect() as db:
         summary = run_tour(db, _quiet if state.json else click.echo)

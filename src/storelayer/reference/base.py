@@ -7,7 +7,9 @@
   layer on insert and update, with a server default for rows written by raw SQL.
 * ``ModelMixin``: ``to_dict()`` and a short ``repr``.
 
-``Model`` (integer key) and ``UUIDModel`` combine them on ``ReferenceBase``. An
+``Model`` (integer key) and ``UUIDModel`` combine them on ``ReferenceBase``, which has
+SQLAlchemy's ``AsyncAttrs``: ``await user.awaitable_attrs.projects`` loads a
+relationship in async code (docs/async.md). An
 application defines its own base the same way (see docs/guide/models-and-migrations.md)
 so that its tables stay out of the reference schema's metadata.
 """
@@ -19,6 +21,7 @@ import uuid
 from typing import Any, ClassVar
 
 from sqlalchemy import MetaData, Uuid, inspect
+from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storelayer.reference.types import ID_TYPE, UTCDateTime, UtcNow, utcnow
@@ -91,8 +94,9 @@ class TimestampMixin:
     )
 
 
-class ReferenceBase(DeclarativeBase):
-    """The declarative base of the reference schema: its own metadata, named constraints."""
+class ReferenceBase(AsyncAttrs, DeclarativeBase):
+    """The declarative base of the reference schema: its own metadata, named constraints,
+    and ``awaitable_attrs`` for async code."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = TYPE_ANNOTATION_MAP

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import Select, and_, delete, exists, func, literal, or_, select, tuple_
 from sqlalchemy.sql import Delete
 
+from storelayer._engines import AUTOCOMMIT_KEY
 from storelayer.errors import QueryError
 from storelayer.repository._query import ModelColumns, order_clauses, order_terms, where_clauses
-from storelayer.session import AUTOCOMMIT_KEY
 
 #: The largest LIMIT/OFFSET every database takes (a signed 64-bit integer).
 MAX_LIMIT = 2**63 - 1

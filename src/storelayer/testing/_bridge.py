@@ -16,7 +16,8 @@ from contextlib import AbstractAsyncContextManager, contextmanager
 from typing import Any, TypeVar
 
 from storelayer.aio import AsyncDatabase, AsyncRepository, AsyncSession
-from storelayer.database import Database, HealthReport
+from storelayer.database import Database
+from storelayer.health import HealthReport
 
 T = TypeVar("T")
 

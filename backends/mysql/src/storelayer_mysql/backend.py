@@ -23,6 +23,7 @@ from storelayer_mysql import replication, staging
 from storelayer_mysql.connection import (
     HANDSHAKE_TIMEOUTS,
     POOL_DEFAULTS,
+    async_conversions,
     bounded_async_connect,
     connect_args,
     connect_timeout_seconds,
@@ -108,8 +109,7 @@ def as_integrity_error(context: ExceptionContext) -> exc.IntegrityError | None:
 
 class UTCDateTime(AwareAsUTC, mysql.DATETIME):
     """MySQL's ``DATETIME``, storing an aware value as its UTC instant. Typed columns
-    go through it on every driver (aiomysql ignores ``conv`` when escaping); the
-    ``conv`` encoder above covers raw SQL on PyMySQL."""
+    go through it on every driver; the ``conv`` encoders cover raw SQL."""
 
 
 def checked_identifier(name: str) -> str:
@@ -139,9 +139,9 @@ class MySQLBackend(Backend):
     schemes = ("mysql", "mariadb")
     dialect = "mysql"
     default_driver = "pymysql"
-    # aiomysql: PyMySQL's protocol code under asyncio, so the same connect_args apply
-    # but for the read/write timeouts it lacks; see async_engine_options().
-    async_driver = "aiomysql"
+    # asyncmy, not aiomysql: aiomysql calls PyMySQL internals that PyMySQL 1.2.1+ removed
+    # (every bytes parameter fails). Reasons: docs/async.md; options: async_engine_options().
+    async_driver = "asyncmy"
     backups = MySQLBackups()
     default_test_url = "mysql://root@127.0.0.1:3306/test"
     install_hint = "storelayer-mysql (pip install 'storelayer[mysql]')"
@@ -169,11 +169,14 @@ class MySQLBackend(Backend):
         return queue_pool_options(POOL_DEFAULTS, connect_args(url, settings), settings)
 
     def async_engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
-        """aiomysql bounds only the TCP connect by ``connect_timeout``, like PyMySQL, and
-        has no read timeout: the whole connect, handshake included, is bounded instead."""
+        """asyncmy bounds only the TCP connect by ``connect_timeout``, like PyMySQL, and
+        has no write timeout: the whole connect, handshake included, is bounded instead.
+        It takes its own conversions (PyMySQL's encoders are not interchangeable)."""
         options = super().async_engine_options(url, settings)
         args = {k: v for k, v in options["connect_args"].items() if k not in HANDSHAKE_TIMEOUTS}
         args["async_creator_fn"] = bounded_async_connect(connect_timeout_seconds(settings))
+        if "conv" in args:
+            args["conv"] = async_conversions()
         options["connect_args"] = args
         return options
 

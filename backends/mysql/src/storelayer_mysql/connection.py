@@ -1,6 +1,6 @@
 """How storelayer connects to MySQL/MariaDB: pool defaults, the session's strict
 ``sql_mode`` and UTC time zone, timeouts that bound the whole handshake (PyMySQL and
-aiomysql bound only the TCP connect), TCP keepalives, and aware datetimes written as
+asyncmy bound only the TCP connect), TCP keepalives, and aware datetimes written as
 their UTC instant."""
 
 from __future__ import annotations
@@ -62,6 +62,14 @@ def escape_datetime_as_utc(value: dt.datetime, mapping: Any = None) -> str:
 CONVERSIONS: Mapping[Any, Any] = {**converters.conversions, dt.datetime: escape_datetime_as_utc}
 
 
+def async_conversions() -> dict[Any, Any]:
+    """asyncmy's own conversions (its encoders call each other), with aware datetimes
+    written as their UTC instant like ``CONVERSIONS``."""
+    from asyncmy import converters as asyncmy_converters
+
+    return {**asyncmy_converters.conversions, dt.datetime: escape_datetime_as_utc}
+
+
 def connect_timeout_seconds(settings: Settings) -> int:
     """Whole seconds, at least 1 (PyMySQL rejects 0), rounded up like PostgreSQL's."""
     return max(1, math.ceil(settings.connect_timeout))
@@ -103,13 +111,13 @@ def lift_handshake_timeouts(dbapi_connection: Any, url_query: Mapping[str, Any])
 
 
 def bounded_async_connect(seconds: float) -> Callable[..., Awaitable[Any]]:
-    """``aiomysql.connect`` that gives up after ``seconds`` (handshake included)."""
+    """``asyncmy.connect`` that gives up after ``seconds`` (handshake included)."""
 
     async def connect(*args: Any, **kwargs: Any) -> Any:
-        import aiomysql  # type: ignore[import-untyped]
+        import asyncmy
 
         try:
-            return await asyncio.wait_for(aiomysql.connect(*args, **kwargs), seconds)
+            return await asyncio.wait_for(asyncmy.connect(*args, **kwargs), seconds)
         except asyncio.TimeoutError:
             raise OperationalError(
                 2003, f"Can't connect to MySQL server: no handshake within {seconds}s (timeout)"

@@ -147,6 +147,10 @@ class SQLiteBackend(Backend):
     def is_connection_refused_for_good(self, exc_: BaseException) -> bool:
         return True  # a file that cannot be opened will not open on retry
 
+    def is_read_only_error(self, exc_: BaseException) -> bool:
+        # SQLITE_READONLY: a read-only file or mode=ro, or PRAGMA query_only.
+        return "readonly database" in str(getattr(exc_, "orig", exc_))
+
     def constraint_name(self, error: exc.IntegrityError) -> str | None:
         # SQLite names the columns, not the constraint: "UNIQUE constraint failed: t.c".
         message = str(error.orig)

@@ -8,10 +8,24 @@ which MySQL/MariaDB needs as ``LONGTEXT`` because its ``TEXT`` holds 64 KiB only
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import uuid
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Integer, Numeric, String, Text, Uuid
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    Uuid,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -102,3 +116,23 @@ class ConformanceEvent(ConformanceBase):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     seq: Mapped[int] = mapped_column(Integer)
     payload: Mapped[str] = mapped_column(String(64))
+
+
+class Mood(enum.Enum):
+    """The values of ``ConformanceValue.mood``."""
+
+    CALM = "calm"
+    CURIOUS = "curious"
+
+
+class ConformanceValue(ConformanceBase):
+    """One nullable column for each further value type applications hand the driver."""
+
+    __tablename__ = "conformance_values"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    document: Mapped[Any] = mapped_column(JSON, nullable=True)
+    big: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    mood: Mapped[Mood | None] = mapped_column(Enum(Mood, name="conformance_mood"), nullable=True)
+    naive_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
