@@ -23,11 +23,11 @@ from sqlalchemy.engine import URL, Connection, Engine
 from storelayer._conflicts import one_line
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
-from storelayer.routing import fitness_problem
 
 HEALTHY = "healthy"
 DEGRADED = "degraded"
 DOWN = "down"
+PRIMARY_IS_A_REPLICA = "primary is a read-only replica: DATABASE_URL must name the primary"
 
 
 @dataclass(frozen=True)
@@ -200,8 +200,32 @@ def migration_readiness(migrations: MigrationState) -> dict[str, Any]:
     return {"at_head": set(current) == set(heads), "current": list(current), "heads": list(heads)}
 
 
+def fitness_problem(
+    role: str, *, unreachable: str | None, lag: float | None, max_lag: float, lag_measured: bool
+) -> str | None:
+    """Why the engine ``role`` ("primary", "replica:0"...) may not serve, in words; None
+    when it may. The one rule of health reports and of read routing (``ReplicaSet``).
+
+    ``unreachable``: why it cannot be reached (None: it answers); ``lag``: seconds
+    behind its primary (None: unknown); ``lag_measured``: the backend's
+    ``features.replicas``. Without lag measurement (SQLite) a reachable replica is fit;
+    with it, an unknown lag (replication stopped) is unfit, never "0 s behind". A
+    primary that reports a lag is a replica itself."""
+    if unreachable is not None:
+        return f"{role} unreachable: {unreachable}"
+    if role == "primary":
+        return None if lag is None else PRIMARY_IS_A_REPLICA
+    if not lag_measured:
+        return None
+    if lag is None:
+        return f"{role} replication lag unknown (replication stopped?)"
+    if lag > max_lag:
+        return f"{role} is {lag:.1f}s behind (threshold {max_lag:g}s)"
+    return None
+
+
 def fitness(item: EngineHealth, max_lag: float, lag_measured: bool) -> str | None:
-    """Why one engine may not serve, by the rule read routing uses; None: it may."""
+    """``fitness_problem`` of what one probe found."""
     unreachable = None if item.reachable else str(item.error)
     lag = item.replica_lag
     return fitness_problem(

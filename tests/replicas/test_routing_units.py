@@ -10,7 +10,8 @@ from sqlalchemy import column, delete, insert, select, table, text, update
 
 import storelayer.routing
 from storelayer import ConfigurationError, Features
-from storelayer.routing import ConsistencyToken, RoutingPolicy, fitness_problem
+from storelayer.health import fitness_problem
+from storelayer.routing import ConsistencyToken, RoutingPolicy
 from storelayer.routing._replicas import ReplicaSet
 from storelayer.routing._session import is_read_text, is_write
 from storelayer.routing._token import InvalidToken
@@ -53,7 +54,6 @@ def test_routing_exports_what_the_docs_and_the_databases_use() -> None:
         "RoutingPolicy",
         "RoutingSnapshot",
         "SyncRouting",
-        "fitness_problem",
         "session_target",
         "write_token",
     ]

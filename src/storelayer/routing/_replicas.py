@@ -1,5 +1,6 @@
-"""``ReplicaSet``: the replicas of one database as routing sees them, with the one rule
-for whether an engine is fit to serve (``fitness_problem``; health reports use it too).
+"""``ReplicaSet``: the replicas of one database as routing sees them, judged by the one
+rule for whether an engine may serve (``storelayer.health.fitness_problem``, which the
+health report applies to what its probes measure).
 
 It keeps each replica's last lag sample and circuit breaker (a failed replica is ejected
 for ``cooloff`` seconds and serves again only after a probe succeeds), orders the fit
@@ -28,6 +29,7 @@ from sqlalchemy import text
 
 from storelayer._conflicts import one_line
 from storelayer.errors import ConnectionFailed, ReplicaUnavailable, StorelayerError
+from storelayer.health import fitness_problem
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -54,31 +56,8 @@ CONNECT_ERRORS = (ConnectionFailed, sa_exc.DBAPIError)
 #: and every failure re-evaluates at once).
 CACHE_SECONDS = 0.05
 _NEVER = -1e18
-PRIMARY_IS_A_REPLICA = "primary is a read-only replica: DATABASE_URL must name the primary"
 #: Where a read unit runs: a replica's name and connection, or ("primary", None).
 Target = tuple[str, "Connection | None"]
-
-
-def fitness_problem(
-    role: str, *, unreachable: str | None, lag: float | None, max_lag: float, lag_measured: bool
-) -> str | None:
-    """Why the engine ``role`` ("primary", "replica:0"...) may not serve, in words; None
-    when it may. ``unreachable``: why it cannot be reached (None: it answers); ``lag``:
-    seconds behind its primary (None: unknown); ``lag_measured``: the backend's
-    ``features.replicas``. Without lag measurement (SQLite) a reachable replica is fit;
-    with it, an unknown lag (replication stopped) is unfit, never "0 s behind". A primary
-    that reports a lag is a replica itself."""
-    if unreachable is not None:
-        return f"{role} unreachable: {unreachable}"
-    if role == "primary":
-        return None if lag is None else PRIMARY_IS_A_REPLICA
-    if not lag_measured:
-        return None
-    if lag is None:
-        return f"{role} replication lag unknown (replication stopped?)"
-    if lag > max_lag:
-        return f"{role} is {lag:.1f}s behind (threshold {max_lag:g}s)"
-    return None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 daemon thread per replica, so a hung replica delays only its own samples) and the
 session factories that route units of work.
 
-``Routing`` is everything it shares with its twin ``_async.AsyncRouting``: the replica
+``Routing`` is everything it shares with its twin ``aio._routing.AsyncRouting``: the replica
 engines, the ``ReplicaSet`` deciding over their sync engines, and the routed sessions.
 Only starting the sampler and disposing differ, because the async twin awaits them.
 """
