@@ -113,7 +113,7 @@ class DatabaseBase(Generic[EngineT]):
         """The consistency token of the last commit that wrote, in this thread or
         asyncio task (None without replicas): pass it to ``read_session(token=...)``,
         here or in another process, to read at least that write."""
-        return self._routing.core.last_write_token()  # type: ignore[no-any-return]
+        return self._routing.last_write_token()  # type: ignore[no-any-return]
 
     def routing_stats(self) -> RoutingSnapshot:
         """Routing decisions so far: reads per target, fallbacks, ejections."""

@@ -27,6 +27,7 @@ from storelayer.config import Settings, mask_url
 HEALTHY = "healthy"
 DEGRADED = "degraded"
 DOWN = "down"
+PRIMARY_IS_A_REPLICA = "primary is a read-only replica: DATABASE_URL must name the primary"
 
 
 @dataclass(frozen=True)
@@ -199,10 +200,44 @@ def migration_readiness(migrations: MigrationState) -> dict[str, Any]:
     return {"at_head": set(current) == set(heads), "current": list(current), "heads": list(heads)}
 
 
-def engine_problems(item: EngineHealth, max_lag: float) -> list[str]:
+def fitness_problem(
+    role: str, *, unreachable: str | None, lag: float | None, max_lag: float, lag_measured: bool
+) -> str | None:
+    """Why the engine ``role`` ("primary", "replica:0"...) may not serve, in words; None
+    when it may. The one rule of health reports and of read routing (``ReplicaSet``).
+
+    ``unreachable``: why it cannot be reached (None: it answers); ``lag``: seconds
+    behind its primary (None: unknown); ``lag_measured``: the backend's
+    ``features.replicas``. Without lag measurement (SQLite) a reachable replica is fit;
+    with it, an unknown lag (replication stopped) is unfit, never "0 s behind". A
+    primary that reports a lag is a replica itself."""
+    if unreachable is not None:
+        return f"{role} unreachable: {unreachable}"
+    if role == "primary":
+        return None if lag is None else PRIMARY_IS_A_REPLICA
+    if not lag_measured:
+        return None
+    if lag is None:
+        return f"{role} replication lag unknown (replication stopped?)"
+    if lag > max_lag:
+        return f"{role} is {lag:.1f}s behind (threshold {max_lag:g}s)"
+    return None
+
+
+def fitness(item: EngineHealth, max_lag: float, lag_measured: bool) -> str | None:
+    """``fitness_problem`` of what one probe found."""
+    unreachable = None if item.reachable else str(item.error)
+    lag = item.replica_lag
+    return fitness_problem(
+        item.role, unreachable=unreachable, lag=lag, max_lag=max_lag, lag_measured=lag_measured
+    )
+
+
+def engine_problems(item: EngineHealth, max_lag: float, lag_measured: bool) -> list[str]:
     """What is wrong with one engine, in words."""
+    unfit = fitness(item, max_lag, lag_measured)
     if not item.reachable:
-        return [f"{item.role} unreachable: {item.error}"]
+        return [str(unfit)]
     problems = []
     pool_use = item.pool
     capacity = pool_use.get("size", 0) + pool_use.get("max_overflow", 0)
@@ -210,14 +245,7 @@ def engine_problems(item: EngineHealth, max_lag: float) -> list[str]:
         problems.append(f"{item.role} pool fully in use ({capacity} connections)")
     if pool_use.get("warning"):
         problems.append(f"{item.role} pool: {pool_use['warning']}")
-    if item.role == "primary":
-        if item.replica_lag is not None:
-            problems.append("primary is a read-only replica: DATABASE_URL must name the primary")
-    elif item.replica_lag is None:
-        problems.append(f"{item.role} replication lag unknown (replication stopped?)")
-    elif item.replica_lag > max_lag:
-        problems.append(f"{item.role} is {item.replica_lag:.1f}s behind (threshold {max_lag:g}s)")
-    return problems
+    return problems if unfit is None else [*problems, unfit]
 
 
 def report(
@@ -230,16 +258,13 @@ def report(
     anything else is wrong; ``ready`` when the primary answers, the migrations (if
     checked) are at head and every replica is within the lag threshold."""
     primary = next(e for e in engines if e.role == "primary")
-    problems = [p for e in engines for p in engine_problems(e, max_lag)]
+    measured = backend.features.replicas
+    problems = [p for e in engines for p in engine_problems(e, max_lag, measured)]
     if migrations and migrations.get("error"):
         problems.append(f"migrations unknown: {migrations['error']}")
     elif migrations and not migrations.get("at_head"):
         problems.append("migrations not at head: run 'storelayer migrate upgrade'")
-    replicas_ok = all(
-        e.reachable and e.replica_lag is not None and e.replica_lag <= max_lag
-        for e in engines
-        if e.role != "primary"
-    )
+    replicas_ok = all(fitness(e, max_lag, measured) is None for e in engines if e.role != "primary")
     migrations_ok = migrations is None or bool(migrations.get("at_head"))
     status = DOWN if not primary.reachable else DEGRADED if problems else HEALTHY
     readiness = {

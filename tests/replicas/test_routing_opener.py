@@ -1,4 +1,5 @@
-"""ReadOpener with fake replicas: which target a read gets, with and without a token."""
+"""Opening reads on a replica set of fake replicas: which target a read gets, with and
+without a token."""
 
 from __future__ import annotations
 
@@ -8,13 +9,8 @@ from typing import Any
 import pytest
 
 from storelayer import ConnectionFailed, Features, ReplicaUnavailable
-from storelayer.routing import (
-    ConsistencyToken,
-    ReadOpener,
-    ReplicaRouter,
-    RoutingPolicy,
-    RoutingStats,
-)
+from storelayer.routing import ConsistencyToken, RoutingPolicy
+from storelayer.routing._replicas import ReplicaSet
 
 NOW = 1_000_000.0
 
@@ -72,27 +68,18 @@ class FakeBackend:
 
 def opener(
     servers: dict[str, FakeServer], backend: FakeBackend | None = None, **policy: Any
-) -> tuple[ReadOpener, RoutingStats]:
-    stats = RoutingStats()
-    chosen = RoutingPolicy(token_wait=0.05, token_poll=0.001, **policy)
-    router = ReplicaRouter(
-        list(servers), policy=chosen, max_lag=5.0, lag_measured=True, stats=stats
+) -> ReplicaSet:
+    replicas = ReplicaSet(
+        read_engines=servers,  # type: ignore[arg-type]
+        backend=backend or FakeBackend(),  # type: ignore[arg-type]
+        policy=RoutingPolicy(token_wait=0.05, token_poll=0.001, **policy),
+        max_lag=5.0,
+        sleep=lambda _s: None,
+        wall_clock=lambda: NOW,
     )
     for name in servers:
-        router.record_sample(name, 0.0)
-    return (
-        ReadOpener(
-            router=router,
-            engines=servers,  # type: ignore[arg-type]
-            backend=backend or FakeBackend(),  # type: ignore[arg-type]
-            policy=chosen,
-            max_lag=5.0,
-            stats=stats,
-            sleep=lambda _s: None,
-            wall_clock=lambda: NOW,
-        ),
-        stats,
-    )
+        replicas.record_sample(name, 0.0)
+    return replicas
 
 
 def token(position: str | None, age: float = 0.0) -> ConsistencyToken:
@@ -101,72 +88,71 @@ def token(position: str | None, age: float = 0.0) -> ConsistencyToken:
 
 def test_a_read_without_token_takes_the_first_candidate_in_a_transaction() -> None:
     servers = {"replica:0": FakeServer(), "replica:1": FakeServer()}
-    o, stats = opener(servers)
-    first, second = o.open(None), o.open(None)
-    assert {first.name, second.name} == {"replica:0", "replica:1"}
-    assert first.connection is not None and first.connection.began  # type: ignore[attr-defined]
-    assert stats.snapshot().reads == {"replica:0": 1, "replica:1": 1}
+    replicas = opener(servers)
+    (first, connection), (second, _) = replicas.open(None), replicas.open(None)
+    assert {first, second} == {"replica:0", "replica:1"}
+    assert connection is not None and connection.began  # type: ignore[attr-defined]
+    assert replicas.snapshot().reads == {"replica:0": 1, "replica:1": 1}
 
 
 def test_a_token_goes_to_a_replica_that_replayed_it() -> None:
     servers = {"replica:0": FakeServer(replayed=5), "replica:1": FakeServer(replayed=9)}
-    o, stats = opener(servers)
+    replicas = opener(servers)
     for _ in range(4):
-        assert o.open(token("8")).name == "replica:1"
+        assert replicas.open(token("8"))[0] == "replica:1"
     assert all(c.closed for c in servers["replica:0"].connections)
-    assert stats.snapshot().tokens == {"replayed": 4}
+    assert replicas.snapshot().tokens == {"replayed": 4}
 
 
 def test_a_token_waits_briefly_for_a_replica_to_catch_up() -> None:
     servers = {"replica:0": FakeServer(replayed=1, replays_after_checks=3)}
-    o, stats = opener(servers)
-    assert o.open(token("7")).name == "replica:0"
-    assert stats.snapshot().tokens == {"waited": 1}
+    replicas = opener(servers)
+    assert replicas.open(token("7"))[0] == "replica:0"
+    assert replicas.snapshot().tokens == {"waited": 1}
 
 
 def test_a_token_no_replica_replays_in_time_goes_to_the_primary() -> None:
     servers = {"replica:0": FakeServer(replayed=1), "replica:1": FakeServer(replayed=2)}
-    o, stats = opener(servers)
-    target = o.open(token("7"))
-    assert target.name == "primary" and target.connection is None
+    replicas = opener(servers)
+    assert replicas.open(token("7")) == ("primary", None)
     assert all(c.closed for s in servers.values() for c in s.connections)
-    snapshot = stats.snapshot()
+    snapshot = replicas.snapshot()
     assert snapshot.fallbacks == {"token_not_replayed": 1}
     assert snapshot.reads == {"primary": 1}
 
 
 def test_fallback_error_raises_replica_unavailable() -> None:
-    o, stats = opener({"replica:0": FakeServer(replayed=1)}, fallback="error")
+    replicas = opener({"replica:0": FakeServer(replayed=1)}, fallback="error")
     with pytest.raises(ReplicaUnavailable, match="no replica replayed the consistency token"):
-        o.open(token("7"))
-    assert stats.snapshot().reads == {}
+        replicas.open(token("7"))
+    assert replicas.snapshot().reads == {}
 
 
 def test_an_unreachable_replica_is_ejected_and_the_read_moves_on() -> None:
     servers = {"replica:0": FakeServer(down=True), "replica:1": FakeServer()}
-    o, stats = opener(servers)
-    assert [o.open(None).name for _ in range(3)] == ["replica:1"] * 3
-    assert stats.snapshot().ejections == {"replica:0": 1}
+    replicas = opener(servers)
+    assert [replicas.open(None)[0] for _ in range(3)] == ["replica:1"] * 3
+    assert replicas.snapshot().ejections == {"replica:0": 1}
 
 
 def test_no_healthy_replica_means_the_primary() -> None:
-    o, stats = opener({"replica:0": FakeServer(down=True)})
-    assert o.open(None).name == "primary"
-    assert stats.snapshot().fallbacks == {"no_replica": 1}
+    replicas = opener({"replica:0": FakeServer(down=True)})
+    assert replicas.open(None)[0] == "primary"
+    assert replicas.snapshot().fallbacks == {"no_replica": 1}
 
 
 def test_a_position_this_backend_never_writes_reads_the_primary() -> None:
-    o, stats = opener({"replica:0": FakeServer()})
-    assert o.open(token("0/3000148")).name == "primary"
-    assert stats.snapshot().fallbacks == {"invalid_token": 1}
+    replicas = opener({"replica:0": FakeServer()})
+    assert replicas.open(token("0/3000148"))[0] == "primary"
+    assert replicas.snapshot().fallbacks == {"invalid_token": 1}
 
 
 def test_without_positions_a_time_window_decides() -> None:
     backend = FakeBackend()
     backend.knows_positions = False
-    o, stats = opener({"replica:0": FakeServer()}, backend, time_window=2.0)
-    assert o.open(token("1", age=0.5)).name == "primary"
-    assert o.open(token(None, age=0.5)).name == "primary"
-    assert o.open(token("1", age=2.5)).name == "replica:0"
-    assert o.open(token(None, age=2.5)).name == "replica:0"
-    assert stats.snapshot().fallbacks == {"token_window": 2}
+    replicas = opener({"replica:0": FakeServer()}, backend, time_window=2.0)
+    assert replicas.open(token("1", age=0.5))[0] == "primary"
+    assert replicas.open(token(None, age=0.5))[0] == "primary"
+    assert replicas.open(token("1", age=2.5))[0] == "replica:0"
+    assert replicas.open(token(None, age=2.5))[0] == "replica:0"
+    assert replicas.snapshot().fallbacks == {"token_window": 2}

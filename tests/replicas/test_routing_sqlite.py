@@ -206,3 +206,17 @@ def test_the_engine_hook_is_told_replica(path: Path) -> None:
     manager.register(Recorder(), name="recorder")
     storelayer.connect(f"sqlite:///{path}", replicas=[reader_url(path)], plugins=manager).dispose()
     assert seen == ["primary", "replica"]
+
+
+def test_health_judges_replicas_by_the_routing_rule(path: Path, tmp_path: Path) -> None:
+    missing = reader_url(tmp_path / "missing.db")
+    replicas = [reader_url(path), missing]
+    with storelayer.connect(f"sqlite:///{path}", replicas=replicas, routing=FAST) as db:
+        report = db.health()
+        for _ in range(2):  # round robin: one read tries each replica first
+            with db.read_session() as s:
+                count(s)
+        status = {r.name: r.eligible for r in db.routing_stats().replicas}
+    assert status == {"replica:0": True, "replica:1": False}
+    assert report.status == "degraded" and not report.ready
+    assert [p[:22] for p in report.problems] == ["replica:1 unreachable:"]

@@ -1,21 +1,20 @@
-"""Routing decisions as pure logic: tokens, policy, circuit breaker, router, statements."""
+"""Routing decisions as pure logic: tokens, policy, the replica set's fitness rule,
+breakers and order, statements."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import column, delete, insert, select, table, text, update
 
-from storelayer import ConfigurationError
-from storelayer.routing import (
-    CircuitBreaker,
-    ConsistencyToken,
-    InvalidToken,
-    ReplicaRouter,
-    RoutingPolicy,
-    RoutingStats,
-    is_read_text,
-    is_write,
-)
+import storelayer.routing
+from storelayer import ConfigurationError, Features
+from storelayer.health import fitness_problem
+from storelayer.routing import ConsistencyToken, RoutingPolicy
+from storelayer.routing._replicas import ReplicaSet
+from storelayer.routing._session import is_read_text, is_write
+from storelayer.routing._token import InvalidToken
 
 COOKIE_OCTETS = set(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'()*+-./:<=>?@[]^_`{|}~"
@@ -36,21 +35,28 @@ def router(
     measured: bool = True,
     max_lag: float = 5.0,
     **policy: object,
-) -> tuple[ReplicaRouter, Clock, RoutingStats]:
-    clock, stats = Clock(), RoutingStats()
+) -> tuple[ReplicaSet, Clock]:
+    clock = Clock()
     chosen = RoutingPolicy(sample_interval=1.0, cooloff=5.0, **policy)  # type: ignore[arg-type]
-    return (
-        ReplicaRouter(
-            list(names),
-            policy=chosen,
-            max_lag=max_lag,
-            lag_measured=measured,
-            stats=stats,
-            clock=clock,
-        ),
-        clock,
-        stats,
+    replicas = ReplicaSet(
+        read_engines=dict.fromkeys(names),  # type: ignore[arg-type]
+        backend=SimpleNamespace(features=Features(replicas=measured)),  # type: ignore[arg-type]
+        policy=chosen,
+        max_lag=max_lag,
+        clock=clock,
     )
+    return replicas, clock
+
+
+def test_routing_exports_what_the_docs_and_the_databases_use() -> None:
+    assert storelayer.routing.__all__ == [
+        "ConsistencyToken",
+        "RoutingPolicy",
+        "RoutingSnapshot",
+        "SyncRouting",
+        "session_target",
+        "write_token",
+    ]
 
 
 # -- tokens ----------------------------------------------------------------------------
@@ -135,25 +141,42 @@ def test_policy_rejects_unknown_options() -> None:
         RoutingPolicy.from_env({}, max_lag=3)
 
 
-# -- circuit breaker -------------------------------------------------------------------
+# -- fitness: one rule for routing and health -----------------------------------------
 
 
-def test_breaker_opens_cools_off_and_closes() -> None:
-    breaker = CircuitBreaker(cooloff=5.0)
-    assert breaker.closed
-    assert breaker.open(10.0, "refused") is True
-    assert breaker.open(11.0, "refused again") is False  # a failed probe: no new ejection
-    assert not breaker.probe_due(15.9)
-    assert breaker.probe_due(16.0)
-    assert breaker.close() is True
-    assert breaker.closed and breaker.reason is None
+@pytest.mark.parametrize(
+    ("role", "unreachable", "lag", "measured", "problem"),
+    [
+        ("replica:0", None, 0.5, True, None),
+        ("replica:0", None, 1.5, True, "replica:0 is 1.5s behind (threshold 1s)"),
+        ("replica:0", None, None, True, "replica:0 replication lag unknown (replication stopped?)"),
+        ("replica:0", None, None, False, None),  # SQLite: lag unknown by nature
+        ("replica:0", "refused", 0.0, True, "replica:0 unreachable: refused"),
+        ("replica:0", "refused", None, False, "replica:0 unreachable: refused"),
+        ("primary", None, None, True, None),
+        (
+            "primary",
+            None,
+            0.0,
+            True,
+            "primary is a read-only replica: DATABASE_URL must name the primary",
+        ),
+    ],
+)
+def test_one_fitness_rule(
+    role: str, unreachable: str | None, lag: float | None, measured: bool, problem: str | None
+) -> None:
+    found = fitness_problem(
+        role, unreachable=unreachable, lag=lag, max_lag=1.0, lag_measured=measured
+    )
+    assert found == problem
 
 
 # -- router ----------------------------------------------------------------------------
 
 
 def test_unsampled_replicas_serve_nothing_when_lag_is_measured() -> None:
-    r, _, _ = router()
+    r, _ = router()
     assert r.candidates() == []
     assert not r.has_samples()
     r.record_sample("replica:1", 0.0)
@@ -164,7 +187,7 @@ def test_unsampled_replicas_serve_nothing_when_lag_is_measured() -> None:
 
 
 def test_round_robin_alternates_between_healthy_replicas() -> None:
-    r, _, _ = router()
+    r, _ = router()
     r.record_sample("replica:0", 0.0)
     r.record_sample("replica:1", 0.2)
     firsts = [r.candidates()[0] for _ in range(6)]
@@ -172,14 +195,14 @@ def test_round_robin_alternates_between_healthy_replicas() -> None:
 
 
 def test_least_lag_prefers_the_freshest_replica() -> None:
-    r, _, _ = router(selection="least_lag")
+    r, _ = router(selection="least_lag")
     r.record_sample("replica:0", 2.0)
     r.record_sample("replica:1", 0.5)
     assert all(r.candidates() == ["replica:1", "replica:0"] for _ in range(4))
 
 
 def test_a_replica_past_the_lag_threshold_or_with_unknown_lag_is_skipped() -> None:
-    r, _, _ = router(max_lag=1.0)
+    r, _ = router(max_lag=1.0)
     r.record_sample("replica:0", 1.5)
     r.record_sample("replica:1", None)  # replication stopped: unhealthy, not zero
     assert r.candidates() == []
@@ -188,7 +211,7 @@ def test_a_replica_past_the_lag_threshold_or_with_unknown_lag_is_skipped() -> No
 
 
 def test_an_overdue_sample_counts_its_age_as_lag() -> None:
-    r, clock, _ = router(("replica:0",), max_lag=5.0)
+    r, clock = router(("replica:0",), max_lag=5.0)
     r.record_sample("replica:0", 0.0)
     clock.now += 2.0  # within two intervals: not overdue
     assert r.candidates() == ["replica:0"]
@@ -199,7 +222,7 @@ def test_an_overdue_sample_counts_its_age_as_lag() -> None:
 
 
 def test_failure_ejects_until_a_probe_after_the_cooloff_succeeds() -> None:
-    r, clock, stats = router()
+    r, clock = router()
     r.record_sample("replica:0", 0.0)
     r.record_sample("replica:1", 0.0)
     r.record_failure("replica:0", "connection refused")
@@ -213,7 +236,7 @@ def test_failure_ejects_until_a_probe_after_the_cooloff_succeeds() -> None:
     r.record_sample("replica:0", 0.0)  # the probe succeeded
     r.record_sample("replica:1", 0.0)
     assert sorted(r.candidates()) == ["replica:0", "replica:1"]
-    snapshot = stats.snapshot()
+    snapshot = r.snapshot()
     assert snapshot.ejections == {"replica:0": 1}
     assert snapshot.restores == {"replica:0": 1}
     status = {s.name: s for s in r.status()}
@@ -221,7 +244,7 @@ def test_failure_ejects_until_a_probe_after_the_cooloff_succeeds() -> None:
 
 
 def test_without_lag_measurement_only_the_breaker_decides() -> None:
-    r, _, _ = router(measured=False)
+    r, _ = router(measured=False)
     assert r.has_samples()
     assert sorted(r.candidates()) == ["replica:0", "replica:1"]
     assert not r.should_sample("replica:0")  # nothing to measure while it serves

@@ -70,6 +70,8 @@ def test_stopped_replication_is_unhealthy_not_zero_lag(replication_cluster: Repl
                 with db.read_session() as s:
                     seen[s.execute(text("SELECT @@server_id")).scalar()] += 1
             assert replica.server_id not in seen
+            problems = db.health().problems  # health judges by the routing rule
+            assert "replica:1 replication lag unknown (replication stopped?)" in problems
         finally:
             replica.execute("START SLAVE")
             replication_cluster.wait_replayed()

@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from storelayer._core import resolve
 from storelayer._retry import acall_with_retries
 from storelayer._units import acommit_or_unknown
+from storelayer.aio._routing import AsyncRouting
 from storelayer.aio._session import AsyncSession
 from storelayer.database import Database, DatabaseBase
 from storelayer.health import HealthReport, MigrationState
 from storelayer.plugins import PluginManager
 from storelayer.routing import ConsistencyToken, RoutingPolicy
-from storelayer.routing._async import AsyncRouting
 
 if TYPE_CHECKING:
     from storelayer.backup import BackupManifest, RestoreReport

@@ -1,48 +1,20 @@
 """Read-replica routing: reads go to replicas that have replayed what they must show.
 
-See docs/operations/replicas.md for how a read is routed.
+See docs/operations/replicas.md for how a read is routed. ``SyncRouting`` serves
+``Database``; its twin ``storelayer.aio._routing.AsyncRouting`` serves ``AsyncDatabase``.
 """
 
-from storelayer.routing._breaker import CircuitBreaker
-from storelayer.routing._core import RoutingCore
-from storelayer.routing._opener import ReadOpener, ReadTarget
 from storelayer.routing._policy import RoutingPolicy
-from storelayer.routing._router import ReplicaRouter, ReplicaStatus
-from storelayer.routing._sampler import AsyncSampler, ThreadSampler
-from storelayer.routing._session import (
-    RoutedSession,
-    RoutedWriteSession,
-    SessionRoute,
-    session_target,
-    write_token,
-)
-from storelayer.routing._statements import is_read_text, is_write
-from storelayer.routing._stats import RoutingSnapshot, RoutingStats
-from storelayer.routing._sync import RoutedFactory, SyncRouting, replica_pool_overrides
-from storelayer.routing._token import ConsistencyToken, InvalidToken
+from storelayer.routing._replicas import RoutingSnapshot
+from storelayer.routing._session import session_target, write_token
+from storelayer.routing._sync import SyncRouting
+from storelayer.routing._token import ConsistencyToken
 
 __all__ = [
-    "AsyncSampler",
-    "CircuitBreaker",
     "ConsistencyToken",
-    "InvalidToken",
-    "ReadOpener",
-    "ReadTarget",
-    "ReplicaRouter",
-    "ReplicaStatus",
-    "RoutedFactory",
-    "RoutedSession",
-    "RoutedWriteSession",
-    "RoutingCore",
     "RoutingPolicy",
     "RoutingSnapshot",
-    "RoutingStats",
-    "SessionRoute",
     "SyncRouting",
-    "ThreadSampler",
-    "is_read_text",
-    "is_write",
-    "replica_pool_overrides",
     "session_target",
     "write_token",
 ]

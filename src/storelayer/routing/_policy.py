@@ -58,23 +58,17 @@ class RoutingPolicy:
     first_sample_wait: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.selection not in SELECTIONS:
-            raise ConfigurationError(
-                f"replica selection must be one of {', '.join(SELECTIONS)}; got "
-                f"{self.selection!r} (STORELAYER_REPLICA_SELECTION)"
-            )
-        if self.fallback not in FALLBACKS:
-            raise ConfigurationError(
-                f"replica fallback must be one of {', '.join(FALLBACKS)}; got "
-                f"{self.fallback!r} (STORELAYER_REPLICA_FALLBACK)"
-            )
-        for name in ("token_wait", "token_poll", "cooloff", "first_sample_wait"):
-            if getattr(self, name) < 0:
+        for name, allowed in (("selection", SELECTIONS), ("fallback", FALLBACKS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigurationError(
+                    f"replica {name} must be one of {', '.join(allowed)}; got "
+                    f"{getattr(self, name)!r} ({_ENVIRONMENT[name][0]})"
+                )
+        for name in ("token_wait", "token_poll", "cooloff", "first_sample_wait", "time_window"):
+            if (getattr(self, name) or 0) < 0:
                 raise ConfigurationError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.sample_interval <= 0:
             raise ConfigurationError(f"sample_interval must be > 0, got {self.sample_interval}")
-        if self.time_window is not None and self.time_window < 0:
-            raise ConfigurationError(f"time_window must be >= 0, got {self.time_window}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> RoutingPolicy:

@@ -5,22 +5,25 @@ that records the write position after each commit.
 Modes of a route:
 
 - ``"read"``: every statement on the read target (a replica, else the primary);
-- ``"auto"``: reads on a replica until the first write, then everything on the primary;
+- ``"auto"``: reads on a replica until the first write (``is_write``), then everything
+  on the primary;
 - ``"primary"``: everything on the primary; writes are noted for the consistency token.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.sql.elements import TextClause
 
 from storelayer._conflicts import one_line
 from storelayer.errors import ConnectionFailed, StorelayerError
-from storelayer.routing._opener import close_quietly
-from storelayer.routing._statements import is_write
+from storelayer.routing._replicas import close_quietly
 from storelayer.routing._token import ConsistencyToken
 from storelayer.session import Session
 
@@ -28,13 +31,37 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.orm import SessionTransaction
 
-    from storelayer.routing._core import RoutingCore
+    from storelayer.routing._replicas import ReplicaSet
 
 log = logging.getLogger("storelayer.routing")
 
 ROUTE_KEY = "storelayer.route"
 TOKEN_KEY = "storelayer.write_token"  # noqa: S105 (a dict key, not a secret)
-MODES = ("read", "auto", "primary")
+# A textual statement is a read when it starts with SELECT, SHOW or EXPLAIN (after
+# comments and parentheses) and takes no row locks.
+_READ_TEXT = re.compile(
+    r"^\s*(?:(?:--[^\n]*\n|/\*.*?\*/)\s*)*\(*\s*(SELECT|SHOW|EXPLAIN)\b", re.I | re.S
+)
+_LOCKING = re.compile(
+    r"\bFOR\s+(UPDATE|SHARE|NO\s+KEY\s+UPDATE|KEY\s+SHARE)\b|\bLOCK\s+IN\s+SHARE", re.I
+)
+
+
+def is_read_text(sql: str) -> bool:
+    """Whether raw SQL is a plain read (``SELECT ...`` without ``FOR UPDATE``...)."""
+    return bool(_READ_TEXT.match(sql)) and not _LOCKING.search(sql)
+
+
+def is_write(clause: Any) -> bool:
+    """Whether executing ``clause`` may write or lock rows; conservative: anything not
+    known to be a plain read writes, None (a raw connection was asked for) included."""
+    if clause is None or getattr(clause, "is_dml", False):
+        return True
+    if isinstance(clause, TextClause):
+        return not is_read_text(clause.text)
+    if getattr(clause, "is_select", False):
+        return getattr(clause, "_for_update_arg", None) is not None
+    return True
 
 
 def is_connection_failure(error: BaseException) -> bool:
@@ -49,7 +76,7 @@ class SessionRoute:
 
     def __init__(
         self,
-        core: RoutingCore,
+        replicas: ReplicaSet,
         mode: str,
         primary: Engine,
         token: ConsistencyToken | None,
@@ -57,12 +84,8 @@ class SessionRoute:
         pinned: bool = False,
         autocommit: bool = False,
     ) -> None:
-        self.core = core
-        self.mode = mode
-        self.primary = primary
-        self.token = token
-        self.pinned = pinned
-        self.autocommit = autocommit
+        self.replicas, self.mode, self.primary, self.token = replicas, mode, primary, token
+        self.pinned, self.autocommit = pinned, autocommit
         #: "primary", a replica's name, or None until the first read settles it.
         self.target: str | None = "primary" if mode == "primary" or pinned else None
         self.replica: Connection | None = None
@@ -75,8 +98,7 @@ class SessionRoute:
             self.wrote = True
             self.target = "primary"  # "auto": stays there for the rest of the session
         if self.target is None:
-            chosen = self.core.opener.open(self.token, autocommit=self.autocommit)
-            self.target, self.replica = chosen.name, chosen.connection
+            self.target, self.replica = self.replicas.open(self.token, autocommit=self.autocommit)
         if self.target == "primary" or self.replica is None:
             return self.primary
         return self.replica
@@ -88,11 +110,11 @@ class SessionRoute:
         if self.target in (None, "primary") or self.replica is None:
             return False
         gone = is_connection_failure(error)
-        if not gone and not self.core.backend.is_transient(error):
+        if not gone and not self.replicas.backend.is_transient(error):
             return False
         if gone:
-            self.core.router.record_failure(self.target, one_line(error))
-        self.core.opener.fallback("replica_failed", error)
+            self.replicas.record_failure(self.target, one_line(error))
+        self.replicas.fallback("replica_failed", error)
         self.target = "primary"
         return True
 
@@ -101,12 +123,12 @@ class SessionRoute:
         position = None
         if self.primary_connection is not None:
             try:
-                position = self.core.backend.write_position(self.primary_connection)
+                position = self.replicas.backend.write_position(self.primary_connection)
             except (StorelayerError, sa_exc.SQLAlchemyError) as error:
                 log.warning("write position unavailable, using a time token: %s", one_line(error))
-        token = ConsistencyToken(position, self.core.wall_clock()).encode()
+        token = ConsistencyToken(position, self.replicas.wall_clock()).encode()
         session.info[TOKEN_KEY] = token
-        self.core.remember(token)
+        self.replicas.last_token.set(token)
         self.wrote = False
 
     def release(self) -> None:
@@ -139,31 +161,22 @@ class RoutedSession(Session):
     # went away runs again on the primary.
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().execute(*args, **kwargs)
-        except Exception as error:
-            self._fail_over(error)
-            return super().execute(*args, **kwargs)
+        return self._failing_over(super().execute, args, kwargs)
 
     def scalar(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().scalar(*args, **kwargs)
-        except Exception as error:
-            self._fail_over(error)
-            return super().scalar(*args, **kwargs)
+        return self._failing_over(super().scalar, args, kwargs)
 
     def scalars(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().scalars(*args, **kwargs)
-        except Exception as error:
-            self._fail_over(error)
-            return super().scalars(*args, **kwargs)
+        return self._failing_over(super().scalars, args, kwargs)
 
-    def _fail_over(self, error: Exception) -> None:
-        """Return to run the statement again on the primary, or re-raise ``error``."""
-        route: SessionRoute | None = self.info.get(ROUTE_KEY)
-        if route is None or not route.fail_over(error):
-            raise error
+    def _failing_over(self, method: Callable[..., Any], args: Any, kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except Exception as error:
+            route: SessionRoute | None = self.info.get(ROUTE_KEY)
+            if route is None or not route.fail_over(error):
+                raise
+            return method(*args, **kwargs)  # again, on the primary
 
     def close(self) -> None:
         try:

@@ -1,26 +1,36 @@
-"""``SyncRouting``: the replicas of a ``Database`` — their engines, the lag sampler and
-the session factories that route units of work."""
+"""``SyncRouting``: the replicas of a ``Database`` — their engines, the lag sampler (one
+daemon thread per replica, so a hung replica delays only its own samples) and the
+session factories that route units of work.
+
+``Routing`` is everything it shares with its twin ``aio._routing.AsyncRouting``: the replica
+engines, the ``ReplicaSet`` deciding over their sync engines, and the routed sessions.
+Only starting the sampler and disposing differ, because the async twin awaits them.
+"""
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
+import time
+import weakref
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
+from storelayer._conflicts import one_line
 from storelayer._engines import READ_ONLY_OPTION
-from storelayer.routing._core import RoutingCore
+from storelayer.errors import ConfigurationError
 from storelayer.routing._policy import RoutingPolicy
-from storelayer.routing._sampler import ThreadSampler
+from storelayer.routing._replicas import ReplicaSet, RoutingSnapshot
 from storelayer.routing._session import (
     ROUTE_KEY,
     RoutedSession,
     RoutedWriteSession,
     SessionRoute,
 )
-from storelayer.routing._stats import RoutingSnapshot
-from storelayer.routing._token import ConsistencyToken
+from storelayer.routing._token import ConsistencyToken, InvalidToken, as_token
 from storelayer.session import AUTOCOMMIT_KEY, Session, session_info
 
 if TYPE_CHECKING:
@@ -29,25 +39,140 @@ if TYPE_CHECKING:
     from storelayer.backend import Backend
     from storelayer.config import Settings
 
+log = logging.getLogger("storelayer.routing")
+
 READ_ONLY = {READ_ONLY_OPTION: True}
+#: Values of ``using=``.
+USING = ("primary", "replica", "auto")
 #: ``create_engine(url, role, overrides)``: the database's engine factory (metrics, pool
 #: guards and plugin hooks included); ``overrides`` update the backend's tuning.
 EngineFactory = Callable[[Any, str, Mapping[str, Any]], Any]
 
 
-def replica_pool_overrides(backend: Backend, url: URL, settings: Settings) -> dict[str, Any]:
-    """The backend's replica pool options, minus those the user set explicitly."""
+class _HasInfo(Protocol):
+    @property
+    def info(self) -> Any: ...
+
+
+E = TypeVar("E")  # the engines of the front: Engine or AsyncEngine
+S = TypeVar("S", bound=_HasInfo)  # its sessions: Session or AsyncSession
+
+
+def replica_engines(
+    settings: Settings,
+    backend: Backend,
+    create_engine: EngineFactory,
+    to_url: Callable[[URL], URL] = lambda url: url,
+) -> dict[str, Any]:
+    """One engine per replica URL, named ``replica:0``, ``replica:1``...: the backend's
+    replica pool options, minus those the user set explicitly."""
     explicit = set(settings.pool_overrides()) | set(settings.engine_options)
-    replica = backend.replica_pool_options(url, settings)
-    return {key: value for key, value in replica.items() if key not in explicit}
+    engines = {}
+    for index, raw in enumerate(settings.replica_urls):
+        url = to_url(backend.normalize_url(raw))
+        options = backend.replica_pool_options(url, settings)
+        overrides = {key: value for key, value in options.items() if key not in explicit}
+        engines[f"replica:{index}"] = create_engine(url, f"replica:{index}", overrides)
+    return engines
 
 
-def replica_names(settings: Settings) -> list[str]:
-    """``replica:0``, ``replica:1``... one per configured replica URL."""
-    return [f"replica:{index}" for index in range(len(settings.replica_urls))]
+class Routing(Generic[E, S]):
+    """Replica engines (``engines``, by role) and routed session factories."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        backend: Backend,
+        policy: RoutingPolicy | None,
+        engines: dict[str, E],
+        sync_engines: Mapping[str, Engine],
+        primary: Engine,
+        sessions: Mapping[bool, Callable[[], S]],
+        sleep: Callable[[float], object] = time.sleep,
+    ) -> None:
+        self.policy = policy or RoutingPolicy.from_env()
+        self.engines = engines
+        autocommit = {**READ_ONLY, **backend.autocommit_read_options()}
+        self.replicas = ReplicaSet(
+            read_engines={n: e.execution_options(**READ_ONLY) for n, e in sync_engines.items()},
+            autocommit_engines={
+                n: e.execution_options(**autocommit) for n, e in sync_engines.items()
+            },
+            backend=backend,
+            policy=self.policy,
+            max_lag=settings.max_replica_lag,
+            sleep=sleep,
+        )
+        self._primary, self._primary_read = primary, primary.execution_options(**READ_ONLY)
+        self._sessions = sessions  # by "is a read session"
+
+    def _mode(self, using: str | None, *, read: bool) -> str | None:
+        """The route mode of a unit of work, ``read_session()`` (``read``) or
+        ``session()``, with ``using`` overriding the policy; None when the plain
+        primary session is right."""
+        if using is not None and using not in USING:
+            raise ConfigurationError(
+                f"using={using!r} is not a routing target; use one of {', '.join(USING)}"
+            )
+        if not self.engines or (read and using == "primary"):
+            return None
+        if using == "primary":
+            return "primary"
+        if read or using == "replica":
+            return "read"
+        return "auto" if using == "auto" or self.policy.automatic else "primary"
+
+    def new_session(self, mode: str, token: str | ConsistencyToken | None, autocommit: bool) -> S:
+        """A routed session (see ``RoutedFactory``)."""
+        s = self._sessions[mode == "read"]()
+        s.info[ROUTE_KEY] = self._route(mode, token, autocommit)
+        if autocommit:
+            s.info[AUTOCOMMIT_KEY] = True
+        return s
+
+    def _route(
+        self, mode: str, token: str | ConsistencyToken | None, autocommit: bool
+    ) -> SessionRoute:
+        """A new session's route; an unreadable token pins the reads to the primary."""
+        primary = self._primary_read if mode == "read" else self._primary
+        try:
+            parsed = as_token(token) if mode != "primary" else None
+        except InvalidToken as error:
+            log.warning("ignoring consistency token, reading from the primary: %s", error)
+            self.replicas.count("fallbacks", "invalid_token")
+            self.replicas.count("reads", "primary")
+            return SessionRoute(self.replicas, mode, primary, None, pinned=True)
+        return SessionRoute(self.replicas, mode, primary, parsed, autocommit=autocommit)
+
+    def last_write_token(self) -> str | None:
+        """The token of the last commit that wrote, in this thread or asyncio task."""
+        return self.replicas.last_token.get()
+
+    def stats(self) -> RoutingSnapshot:
+        """The routing counters and the state of each replica."""
+        return self.replicas.snapshot()
 
 
-class SyncRouting:
+class RoutedFactory(Generic[S]):
+    """Makes the sessions of one unit of work; ``writes`` tells the database whether
+    the unit may write (a read-only error is then explained)."""
+
+    def __init__(
+        self,
+        routing: Routing[Any, S],
+        mode: str,
+        token: str | ConsistencyToken | None,
+        autocommit: bool,
+    ) -> None:
+        self.routing, self.mode, self.token, self.autocommit = routing, mode, token, autocommit
+        self.writes = mode != "read"
+
+    def __call__(self) -> S:
+        return self.routing.new_session(self.mode, self.token, self.autocommit)
+
+
+class SyncRouting(Routing["Engine", Session]):
     """Replica engines and routed session factories of one ``Database``."""
 
     def __init__(
@@ -59,39 +184,26 @@ class SyncRouting:
         create_engine: EngineFactory,
         policy: RoutingPolicy | None = None,
     ) -> None:
-        self.backend = backend
-        self.policy = policy or RoutingPolicy.from_env()
-        self.engines: dict[str, Engine] = {}
-        for name, raw in zip(replica_names(settings), settings.replica_urls, strict=True):
-            url = backend.normalize_url(raw)
-            overrides = replica_pool_overrides(backend, url, settings)
-            self.engines[name] = create_engine(url, name, overrides)
-        autocommit = {**READ_ONLY, **backend.autocommit_read_options()}
-        self.core = RoutingCore(
-            read_engines={n: e.execution_options(**READ_ONLY) for n, e in self.engines.items()},
-            autocommit_engines={
-                n: e.execution_options(**autocommit) for n, e in self.engines.items()
-            },
-            backend=backend,
-            policy=self.policy,
-            max_lag=settings.max_replica_lag,
-        )
-        self.sampler = ThreadSampler(self.core.router, self._probe, self.policy.sample_interval)
-        self._sampled = False
-        self._factories: dict[tuple[str, bool], RoutedFactory] = {}
-        self._primary = primary
-        self._primary_read = primary.execution_options(**READ_ONLY)
-        self._sessions = {
-            kind: sessionmaker(
-                primary, class_=kind, expire_on_commit=False, info=session_info(backend)
+        engines = replica_engines(settings, backend, create_engine)
+        sessions = {
+            read: sessionmaker(
+                primary,
+                class_=RoutedSession if read else RoutedWriteSession,
+                expire_on_commit=False,
+                info=session_info(backend),
             )
-            for kind in (RoutedSession, RoutedWriteSession)
+            for read in (True, False)
         }
-
-    @property
-    def enabled(self) -> bool:
-        """Whether any replica is configured."""
-        return bool(self.engines)
+        super().__init__(
+            settings=settings,
+            backend=backend,
+            policy=policy,
+            engines=engines,
+            sync_engines=engines,
+            primary=primary,
+            sessions=sessions,
+        )
+        self.sampler = ThreadSampler(self.replicas, self._probe)
 
     def factory(
         self,
@@ -100,56 +212,18 @@ class SyncRouting:
         *,
         read: bool,
         autocommit: bool = False,
-    ) -> RoutedFactory | None:
+    ) -> RoutedFactory[Session] | None:
         """A routed session factory; None when the plain primary session is right."""
-        mode = self.core.mode(using, read=read)
-        if not self.engines or (read and mode == "primary"):
+        mode = self._mode(using, read=read)
+        if mode is None:
             return None
         if mode != "primary":
-            if not self.sampler.running:
-                self.sampler.ensure_started()
-            if not self._sampled:  # once: a replica that never answers must not stall reads
-                self.sampler.wait_first(self.policy.first_sample_wait)
-                self._sampled = True
-        with_autocommit = autocommit and mode == "read"
-        if token is None:  # the common case: one factory per kind, made once
-            key = (mode, with_autocommit)
-            cached = self._factories.get(key)
-            if cached is None:
-                cached = self._factories[key] = self._factory(mode, None, with_autocommit)
-            return cached
-        return self._factory(mode, token, with_autocommit)
-
-    def _factory(
-        self, mode: str, token: str | ConsistencyToken | None, autocommit: bool
-    ) -> RoutedFactory:
-        primary = self._primary_read if mode == "read" else self._primary
-        return RoutedFactory(self, mode, primary, token, autocommit)
-
-    def new_session(
-        self, mode: str, primary: Engine, token: str | ConsistencyToken | None, autocommit: bool
-    ) -> Session:
-        """A routed session (see ``RoutedFactory``)."""
-        s = self._sessions[RoutedSession if mode == "read" else RoutedWriteSession]()
-        s.info[ROUTE_KEY] = (
-            SessionRoute(self.core, mode, primary, None, autocommit=autocommit)
-            if token is None
-            else self.core.route(mode, primary, token, autocommit=autocommit)
-        )
-        if autocommit:
-            s.info[AUTOCOMMIT_KEY] = True
-        return s
+            self.sampler.ensure_started()
+        return RoutedFactory(self, mode, token, autocommit and mode == "read")
 
     def _probe(self, name: str) -> float | None:
         with self.engines[name].connect() as connection:
-            if not self.backend.features.replicas:
-                connection.execute(text("SELECT 1"))
-                return None
-            return self.backend.replica_lag(connection)
-
-    def stats(self) -> RoutingSnapshot:
-        """The routing counters and the state of each replica."""
-        return self.core.snapshot()
+            return self.replicas.measure(connection)
 
     def dispose(self) -> None:
         """Stop sampling and close every replica connection."""
@@ -158,21 +232,77 @@ class SyncRouting:
             engine.dispose()
 
 
-class RoutedFactory:
-    """Makes the sessions of one unit of work; ``writes`` tells the database whether
-    the unit may write (a read-only error is then explained)."""
+_SAMPLERS: weakref.WeakSet[ThreadSampler] = weakref.WeakSet()
 
-    def __init__(
-        self,
-        routing: SyncRouting,
-        mode: str,
-        primary: Engine,
-        token: str | ConsistencyToken | None,
-        autocommit: bool,
-    ) -> None:
-        self.routing, self.mode, self.primary = routing, mode, primary
-        self.token, self.autocommit = token, autocommit
-        self.writes = mode != "read"
 
-    def __call__(self) -> Session:
-        return self.routing.new_session(self.mode, self.primary, self.token, self.autocommit)
+def _forked() -> None:
+    """In a forked child the parent's sampler threads are gone: start anew on use."""
+    for sampler in list(_SAMPLERS):  # a lock a dead thread held would never open
+        sampler.running = False
+        sampler.lock = threading.Lock()
+        sampler.replicas.reset_locks()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
+
+class ThreadSampler:
+    """Every ``sample_interval`` seconds, asks each replica how far behind it is, and
+    probes ejected replicas once their cool-off is over; in daemon threads started on
+    first use and again after a fork."""
+
+    def __init__(self, replicas: ReplicaSet, probe: Callable[[str], float | None]) -> None:
+        self.replicas, self.probe = replicas, probe
+        self.running = False  # threads do not survive a fork: see _forked()
+        self.lock = threading.Lock()
+        self._waited = False
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        _SAMPLERS.add(self)
+
+    def ensure_started(self) -> None:
+        """Start the threads unless they run in this process; the first time, wait
+        (bounded) until every replica was sampled or probed once."""
+        if self.running and self._waited:
+            return
+        with self.lock:
+            if not self.running:
+                self._stop = threading.Event()
+                self._threads = [
+                    threading.Thread(
+                        target=self._run,
+                        args=(name, self._stop),
+                        name=f"storelayer-sampler-{name}",
+                        daemon=True,
+                    )
+                    for name in self.replicas.read_engines
+                ]
+                for thread in self._threads:
+                    thread.start()
+                self.running = True
+        deadline = time.monotonic() + self.replicas.policy.first_sample_wait
+        while not (self._waited or self.replicas.has_samples()) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        self._waited = True  # once: a replica that never answers must not stall reads
+
+    def _run(self, name: str, stop: threading.Event) -> None:
+        while not stop.is_set():
+            if self.replicas.should_sample(name):
+                try:
+                    lag = self.probe(name)
+                except Exception as error:
+                    self.replicas.record_failure(name, one_line(error))
+                else:
+                    self.replicas.record_sample(name, lag)
+            stop.wait(self.replicas.policy.sample_interval)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the threads (a thread stuck in a query is left to die with the process)."""
+        with self.lock:
+            self._stop.set()
+            threads, self._threads = self._threads, []
+            self.running = False
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout)

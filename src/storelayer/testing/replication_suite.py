@@ -249,6 +249,8 @@ def test_a_replica_past_the_lag_threshold_receives_no_reads(
                 assert seen["replica:1"] == 0, seen
                 assert seen["replica:0"] > 0, seen
                 assert db.routing_stats().reads.get("replica:1", 0) == before
+                problems = db.health().problems  # health judges by the same rule
+                assert any(p.startswith("replica:1 is ") for p in problems), problems
                 stop.set()
                 writer.join(10)
         finally:
