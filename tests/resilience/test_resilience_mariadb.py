@@ -52,7 +52,7 @@ def admin(server: MariaDBServer, *statements: str) -> list[tuple[object, ...]]:
 def url(server: MariaDBServer) -> URL:
     """A database of its own on the throwaway server, with the workload's tables."""
     backend = storelayer.get_plugin_manager().backends()["mysql"]
-    created: URL = backend.create_database(server.url, "resilience")
+    created: URL = backend.provisioning.create_database(server.url, "resilience")
     with storelayer.connect(created) as db:
         Base.metadata.create_all(db.engine)
     return created

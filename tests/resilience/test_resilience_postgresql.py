@@ -54,7 +54,7 @@ def admin(server_url: URL, sql: str) -> None:
 def url(server: object) -> URL:
     """A database of its own on the throwaway server, with the workload's tables."""
     backend = storelayer.get_plugin_manager().backends()["postgresql"]
-    created: URL = backend.create_database(server.url, "resilience")  # type: ignore[attr-defined]
+    created: URL = backend.provisioning.create_database(server.url, "resilience")  # type: ignore[attr-defined]
     with storelayer.connect(created) as db:
         Base.metadata.create_all(db.engine)
     return created
@@ -123,7 +123,7 @@ def test_a_read_only_database_given_as_primary_is_named_and_nothing_changes(
     server: object, url: URL
 ) -> None:
     backend = storelayer.get_plugin_manager().backends()["postgresql"]
-    read_only = backend.create_database(server.url, "resilience_ro")  # type: ignore[attr-defined]
+    read_only = backend.provisioning.create_database(server.url, "resilience_ro")  # type: ignore[attr-defined]
     with storelayer.connect(read_only) as db:
         Base.metadata.create_all(db.engine)
     admin(server.url, "ALTER DATABASE resilience_ro SET default_transaction_read_only = on")  # type: ignore[attr-defined]

@@ -123,9 +123,9 @@ def test_url_query_parameters_are_never_overridden() -> None:
 @pytest.mark.parametrize("name", ["", "a-b", "x; DROP DATABASE mysql", "q`uote", "1abc", "a" * 65])
 def test_database_names_must_be_plain_identifiers(name: str) -> None:
     with pytest.raises(ConfigurationError, match="plain identifier"):
-        BACKEND.create_database(make_url("mysql://u@127.0.0.1:1/test"), name)
+        BACKEND.provisioning.create_database(make_url("mysql://u@127.0.0.1:1/test"), name)
     with pytest.raises(ConfigurationError, match="plain identifier"):
-        BACKEND.drop_database(make_url("mysql://u@127.0.0.1:1/test"), name)
+        BACKEND.provisioning.drop_database(make_url("mysql://u@127.0.0.1:1/test"), name)
 
 
 TABLE = Table(
@@ -140,12 +140,12 @@ TABLE = Table(
 def test_upsert_compiles_to_on_duplicate_key_update() -> None:
     dialect = create_engine("mysql+pymysql://").dialect
     row = [{"id": 1, "sku": "a", "qty": 2}]
-    update = compiled(BACKEND.upsert(TABLE, row, ["sku"], ["qty"]), dialect)
+    update = compiled(BACKEND.ops.upsert(TABLE, row, ["sku"], ["qty"]), dialect)
     assert update.endswith("ON DUPLICATE KEY UPDATE qty = VALUES(qty)")
-    nothing = compiled(BACKEND.upsert(TABLE, row, ["sku"], []), dialect)
+    nothing = compiled(BACKEND.ops.upsert(TABLE, row, ["sku"], []), dialect)
     assert nothing.endswith("ON DUPLICATE KEY UPDATE sku = t.sku")
     assert "IGNORE" not in nothing
-    pk = compiled(BACKEND.upsert(TABLE, row, [], []), dialect)
+    pk = compiled(BACKEND.ops.upsert(TABLE, row, [], []), dialect)
     assert pk.endswith("ON DUPLICATE KEY UPDATE id = t.id")
 
 
@@ -194,13 +194,13 @@ def connect_error(url: URL, **settings_: Any) -> sa_exc.OperationalError:
 
 
 def assert_transient(error: BaseException) -> None:
-    assert BACKEND.is_transient(error), error
-    assert not BACKEND.is_connection_refused_for_good(error), error
+    assert BACKEND.errors.is_transient(error), error
+    assert not BACKEND.errors.is_connection_refused_for_good(error), error
 
 
 def assert_refused_for_good(error: BaseException) -> None:
-    assert BACKEND.is_connection_refused_for_good(error), error
-    assert not BACKEND.is_transient(error), error
+    assert BACKEND.errors.is_connection_refused_for_good(error), error
+    assert not BACKEND.errors.is_transient(error), error
 
 
 def free_port() -> int:
@@ -488,7 +488,7 @@ def test_constraint_names_come_from_the_server(items: storelayer.Database) -> No
         "parent": db_error(items, ITEMS.delete().where(ITEMS.c.id == 1)),
         "check": db_error(items, ITEMS.insert().values(id=3, sku="c", qty=-1)),
     }
-    names = {kind: BACKEND.constraint_name(error) for kind, error in found.items()}
+    names = {kind: BACKEND.errors.constraint_name(error) for kind, error in found.items()}
     assert names == {
         "duplicate": "uq_items_sku",
         "primary": "PRIMARY",
@@ -496,7 +496,7 @@ def test_constraint_names_come_from_the_server(items: storelayer.Database) -> No
         "parent": "fk_children_item",
         "check": "ck_items_qty",
     }
-    assert not any(BACKEND.is_transient(error) for error in found.values())
+    assert not any(BACKEND.errors.is_transient(error) for error in found.values())
 
 
 def test_strict_mode_rejects_instead_of_truncating(items: storelayer.Database) -> None:
@@ -527,20 +527,21 @@ def quantities(db: storelayer.Database) -> dict[str, int]:
 def test_upsert_round_trip(items: storelayer.Database) -> None:
     rows = [{"id": 1, "sku": "a", "qty": 1}, {"id": 2, "sku": "b", "qty": 2}]
     with items.session() as s:
-        s.execute(items.backend.upsert(ITEMS, rows, ["sku"], ["qty"]))
+        s.execute(items.backend.ops.upsert(ITEMS, rows, ["sku"], ["qty"]))
     with items.session() as s:
         changed = [{"id": 1, "sku": "a", "qty": 10}, {"id": 4, "sku": "c", "qty": 3}]
-        s.execute(items.backend.upsert(ITEMS, changed, ["sku"], ["qty"]))
+        s.execute(items.backend.ops.upsert(ITEMS, changed, ["sku"], ["qty"]))
     assert quantities(items) == {"a": 10, "b": 2, "c": 3}
     with items.session() as s:
-        s.execute(items.backend.upsert(ITEMS, [{"id": 2, "sku": "b", "qty": 99}], ["sku"], []))
+        s.execute(items.backend.ops.upsert(ITEMS, [{"id": 2, "sku": "b", "qty": 99}], ["sku"], []))
     assert quantities(items) == {"a": 10, "b": 2, "c": 3}
 
 
 def test_an_empty_update_still_raises_other_errors(items: storelayer.Database) -> None:
     # The no-op update is not INSERT IGNORE: a bad value is an error, not a warning.
     with pytest.raises(sa_exc.DataError), items.session() as s:
-        s.execute(items.backend.upsert(ITEMS, [{"id": 1, "sku": "x" * 41, "qty": 1}], ["sku"], []))
+        too_long = [{"id": 1, "sku": "x" * 41, "qty": 1}]
+        s.execute(items.backend.ops.upsert(ITEMS, too_long, ["sku"], []))
 
 
 def test_on_duplicate_key_fires_on_any_unique_key(items: storelayer.Database) -> None:
@@ -549,7 +550,7 @@ def test_on_duplicate_key_fires_on_any_unique_key(items: storelayer.Database) ->
     with items.session() as s:
         # Conflicts on "name", not on the "sku" the caller named: the row is updated.
         s.execute(
-            items.backend.upsert(
+            items.backend.ops.upsert(
                 ITEMS, [{"id": 2, "sku": "z", "name": "first", "qty": 5}], ["sku"], ["qty"]
             )
         )
@@ -569,12 +570,12 @@ def test_health_reports_the_server_version(db: storelayer.Database) -> None:
 
 def test_a_server_that_replicates_nothing_has_no_replica_lag(db: storelayer.Database) -> None:
     with db.engine.connect() as conn:
-        assert BACKEND.replica_lag(conn) is None
+        assert BACKEND.replication.lag(conn) is None
 
 
 def test_create_and_drop_database(server_url: URL) -> None:
     name = f"storelayer_scratch_{int(time.time() * 1000) % 10**9}"
-    url = BACKEND.create_database(server_url, name)
+    url = BACKEND.provisioning.create_database(server_url, name)
     assert url.database == name
     try:
         conn = raw_connect(server_url)
@@ -587,8 +588,8 @@ def test_create_and_drop_database(server_url: URL) -> None:
             assert cur.fetchone() == ("utf8mb4", "utf8mb4_unicode_ci")
         conn.close()
     finally:
-        BACKEND.drop_database(server_url, name)
-        BACKEND.drop_database(server_url, name)  # idempotent
+        BACKEND.provisioning.drop_database(server_url, name)
+        BACKEND.provisioning.drop_database(server_url, name)  # idempotent
     conn = raw_connect(server_url)
     with conn.cursor() as cur:
         cur.execute(

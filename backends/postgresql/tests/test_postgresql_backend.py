@@ -133,17 +133,17 @@ def test_url_query_parameters_are_never_overridden() -> None:
 )
 def test_database_names_must_be_plain_identifiers(name: str) -> None:
     with pytest.raises(ConfigurationError, match="plain identifier"):
-        BACKEND.create_database(make_url("postgresql://u@127.0.0.1:1/postgres"), name)
+        BACKEND.provisioning.create_database(make_url("postgresql://u@127.0.0.1:1/postgres"), name)
     with pytest.raises(ConfigurationError, match="plain identifier"):
-        BACKEND.drop_database(make_url("postgresql://u@127.0.0.1:1/postgres"), name)
+        BACKEND.provisioning.drop_database(make_url("postgresql://u@127.0.0.1:1/postgres"), name)
 
 
 def test_upsert_compiles_to_on_conflict() -> None:
     table = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("v", Integer))
     dialect = create_engine("postgresql+psycopg2://").dialect
-    update = compiled(BACKEND.upsert(table, [{"id": 1, "v": 2}], ["id"], ["v"]), dialect)
+    update = compiled(BACKEND.ops.upsert(table, [{"id": 1, "v": 2}], ["id"], ["v"]), dialect)
     assert "ON CONFLICT (id) DO UPDATE SET v = excluded.v" in update
-    nothing = compiled(BACKEND.upsert(table, [{"id": 1, "v": 2}], ["id"], []), dialect)
+    nothing = compiled(BACKEND.ops.upsert(table, [{"id": 1, "v": 2}], ["id"], []), dialect)
     assert "ON CONFLICT (id) DO NOTHING" in nothing
 
 
@@ -198,13 +198,13 @@ def connect_error(url: URL, **settings_: Any) -> sa_exc.OperationalError:
 
 
 def assert_transient(error: BaseException) -> None:
-    assert BACKEND.is_transient(error), error
-    assert not BACKEND.is_connection_refused_for_good(error), error
+    assert BACKEND.errors.is_transient(error), error
+    assert not BACKEND.errors.is_connection_refused_for_good(error), error
 
 
 def assert_refused_for_good(error: BaseException) -> None:
-    assert BACKEND.is_connection_refused_for_good(error), error
-    assert not BACKEND.is_transient(error), error
+    assert BACKEND.errors.is_connection_refused_for_good(error), error
+    assert not BACKEND.errors.is_transient(error), error
 
 
 def free_port() -> int:
@@ -438,7 +438,7 @@ def test_statement_timeout_cancels_a_long_query_and_is_not_transient(scratch_url
     finally:
         db.dispose()
     assert sqlstate(caught.value) == "57014"
-    assert not BACKEND.is_transient(caught.value)
+    assert not BACKEND.errors.is_transient(caught.value)
 
 
 def test_sessions_carry_application_name_and_keepalives(scratch_url: URL) -> None:
@@ -504,10 +504,10 @@ def test_constraint_names_come_from_the_server(items: storelayer.Database) -> No
     with items.session() as s:
         s.execute(ITEMS.insert().values(id=1, sku="a", qty=1))
     duplicate = integrity_error(items, ITEMS.insert().values(id=2, sku="a", qty=1))
-    assert BACKEND.constraint_name(duplicate) == "items_sku_key"
-    assert not BACKEND.is_transient(duplicate)
+    assert BACKEND.errors.constraint_name(duplicate) == "items_sku_key"
+    assert not BACKEND.errors.is_transient(duplicate)
     orphan = integrity_error(items, CHILDREN.insert().values(id=1, item_id=99))
-    assert BACKEND.constraint_name(orphan) == "fk_children_item"
+    assert BACKEND.errors.constraint_name(orphan) == "fk_children_item"
 
 
 def test_a_conflict_in_a_session_names_the_constraint(items: storelayer.Database) -> None:
@@ -525,13 +525,13 @@ def quantities(db: storelayer.Database) -> dict[str, int]:
 def test_upsert_round_trip(items: storelayer.Database) -> None:
     rows = [{"id": 1, "sku": "a", "qty": 1}, {"id": 2, "sku": "b", "qty": 2}]
     with items.session() as s:
-        s.execute(items.backend.upsert(ITEMS, rows, ["sku"], ["qty"]))
+        s.execute(items.backend.ops.upsert(ITEMS, rows, ["sku"], ["qty"]))
     with items.session() as s:
         changed = [{"id": 3, "sku": "a", "qty": 10}, {"id": 4, "sku": "c", "qty": 3}]
-        s.execute(items.backend.upsert(ITEMS, changed, ["sku"], ["qty"]))
+        s.execute(items.backend.ops.upsert(ITEMS, changed, ["sku"], ["qty"]))
     assert quantities(items) == {"a": 10, "b": 2, "c": 3}
     with items.session() as s:
-        s.execute(items.backend.upsert(ITEMS, [{"id": 5, "sku": "b", "qty": 99}], ["sku"], []))
+        s.execute(items.backend.ops.upsert(ITEMS, [{"id": 5, "sku": "b", "qty": 99}], ["sku"], []))
     assert quantities(items) == {"a": 10, "b": 2, "c": 3}
 
 
@@ -545,12 +545,12 @@ def test_health_reports_the_server_version(db: storelayer.Database) -> None:
 
 def test_a_primary_has_no_replica_lag(db: storelayer.Database) -> None:
     with db.engine.connect() as conn:
-        assert BACKEND.replica_lag(conn) is None
+        assert BACKEND.replication.lag(conn) is None
 
 
 def test_create_and_drop_database_quote_the_name(server_url: URL) -> None:
     name = f"Storelayer_Mixed_{uuid.uuid4().hex[:8]}"
-    url = BACKEND.create_database(server_url, name)
+    url = BACKEND.provisioning.create_database(server_url, name)
     assert url.database == name
     try:
         with raw_connect(url) as conn, conn.cursor() as cur:
@@ -558,10 +558,10 @@ def test_create_and_drop_database_quote_the_name(server_url: URL) -> None:
             assert cur.fetchone() == (name,)
         conn.close()
         holder = raw_connect(url)  # FORCE ends sessions still connected
-        BACKEND.drop_database(server_url, name)
+        BACKEND.provisioning.drop_database(server_url, name)
         holder.close()
     finally:
-        BACKEND.drop_database(server_url, name)  # idempotent
+        BACKEND.provisioning.drop_database(server_url, name)  # idempotent
     with raw_connect(server_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,))
         assert cur.fetchone() == (0,)

@@ -194,7 +194,7 @@ class AsyncDatabase:
             async with self.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
                 latency = (time.perf_counter() - started) * 1000
-                version = await conn.run_sync(self.backend.server_version)
+                version = await conn.run_sync(self.backend.ops.server_version)
         except (exc.SQLAlchemyError, StorelayerError) as error:
             return HealthReport(
                 False,

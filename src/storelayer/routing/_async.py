@@ -128,7 +128,7 @@ class AsyncRouting:
             if not self.backend.features.replicas:
                 await connection.execute(text("SELECT 1"))
                 return None
-            lag: float | None = await connection.run_sync(self.backend.replica_lag)
+            lag: float | None = await connection.run_sync(self.backend.replication.lag)
             return lag
 
     def sync_engines(self) -> dict[str, Engine]:

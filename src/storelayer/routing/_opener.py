@@ -144,7 +144,7 @@ class ReadOpener:
         if token.position is None:
             return "unknown"
         try:
-            replayed = self.backend.has_replayed(connection, token.position)
+            replayed = self.backend.replication.has_replayed(connection, token.position)
             connection.rollback()  # the read's snapshot starts after the check
         except ValueError:  # a position this backend never writes
             self._release((name, connection))

@@ -88,7 +88,7 @@ class SessionRoute:
         if self.target in (None, "primary") or self.replica is None:
             return False
         gone = is_connection_failure(error)
-        if not gone and not self.core.backend.is_transient(error):
+        if not gone and not self.core.backend.errors.is_transient(error):
             return False
         if gone:
             self.core.router.record_failure(self.target, one_line(error))
@@ -101,7 +101,7 @@ class SessionRoute:
         position = None
         if self.primary_connection is not None:
             try:
-                position = self.core.backend.write_position(self.primary_connection)
+                position = self.core.backend.replication.write_position(self.primary_connection)
             except (StorelayerError, sa_exc.SQLAlchemyError) as error:
                 log.warning("write position unavailable, using a time token: %s", one_line(error))
         token = ConsistencyToken(position, self.core.wall_clock()).encode()

@@ -38,7 +38,7 @@ EngineFactory = Callable[[Any, str, Mapping[str, Any]], Any]
 def replica_pool_overrides(backend: Backend, url: URL, settings: Settings) -> dict[str, Any]:
     """The backend's replica pool options, minus those the user set explicitly."""
     explicit = set(settings.pool_overrides()) | set(settings.engine_options)
-    replica = backend.replica_pool_options(url, settings)
+    replica = backend.replication.pool_options(url, settings)
     return {key: value for key, value in replica.items() if key not in explicit}
 
 
@@ -145,7 +145,7 @@ class SyncRouting:
             if not self.backend.features.replicas:
                 connection.execute(text("SELECT 1"))
                 return None
-            return self.backend.replica_lag(connection)
+            return self.backend.replication.lag(connection)
 
     def stats(self) -> RoutingSnapshot:
         """The routing counters and the state of each replica."""
