@@ -9,10 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import String
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 import storelayer
 from fake_plugins import faulty
@@ -20,6 +18,8 @@ from fake_plugins.entry_points import entry_point
 from storelayer import BackendNotFound, ConfigurationError, PluginError, PluginManager
 from storelayer.backend import on_conflict_upsert
 from storelayer.registry import BackendRegistry
+from storelayer.testing.suite.fixtures import user_row
+from storelayer.testing.suite.models import ConformanceBase, ConformanceUser
 
 Make = Callable[..., PluginManager]
 
@@ -179,17 +179,6 @@ def test_engine_created_hook_sees_every_engine(tmp_path: Path) -> None:
 # -- plugins written against the old Backend members -----------------------------------
 
 
-class OldStyleBase(DeclarativeBase):
-    pass
-
-
-class Item(OldStyleBase):
-    __tablename__ = "old_style_items"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    sku: Mapped[str] = mapped_column(String(20), unique=True)
-    qty: Mapped[int]
-
-
 def test_a_backend_overriding_old_member_names_still_works(tmp_path: Path) -> None:
     calls: list[str] = []
     with pytest.warns(DeprecationWarning, match=r"constraint_name -> errors\.constraint_name"):
@@ -217,11 +206,11 @@ def test_a_backend_overriding_old_member_names_still_works(tmp_path: Path) -> No
     manager = PluginManager(load_entry_points=False)
     manager.register(Plugin(), name="oldstyle")
     with storelayer.connect(f"oldstyle:///{tmp_path}/old.db", plugins=manager) as db:
-        Item.metadata.create_all(db.engine)
+        ConformanceBase.metadata.create_all(db.engine)
         with db.session() as s:
-            s.repository(Item).upsert_many([{"id": 1, "sku": "a", "qty": 1}], on="sku")
+            s.repository(ConformanceUser).upsert_many([user_row(1)], on="username")
         with pytest.raises(storelayer.Conflict) as raised, db.session() as s:
-            s.repository(Item).create(id=2, sku="a", qty=2)
+            s.repository(ConformanceUser).create(**user_row(2, username="user00001"))
     assert calls == ["bulk_upsert", "upsert"]
     assert raised.value.constraint == "old:None"
 

@@ -13,17 +13,15 @@ from sqlalchemy import pool, types
 from sqlalchemy.engine import URL
 
 from storelayer.backend._moved import BackendType, moved_member
-from storelayer.backend.concerns import (
-    BackupStrategy,
-    Errors,
-    Migrations,
-    NoBackups,
-    Operations,
-    Progress,
-    Provisioning,
-    Replication,
-    ServerLimits,
-)
+from storelayer.backend.concerns import BackupStrategy as BackupStrategy
+from storelayer.backend.concerns import Errors as Errors
+from storelayer.backend.concerns import Migrations as Migrations
+from storelayer.backend.concerns import NoBackups as NoBackups
+from storelayer.backend.concerns import Operations as Operations
+from storelayer.backend.concerns import Progress as Progress
+from storelayer.backend.concerns import Provisioning as Provisioning
+from storelayer.backend.concerns import Replication as Replication
+from storelayer.backend.concerns import ServerLimits as ServerLimits
 from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
 from storelayer.errors import ConfigurationError
 
@@ -33,23 +31,6 @@ if TYPE_CHECKING:
     from sqlalchemy.sql import Executable
 
     from storelayer.config import Settings
-
-__all__ = [
-    "AUTOCOMMIT_OPTION",
-    "Backend",
-    "BackupStrategy",
-    "Errors",
-    "Features",
-    "Migrations",
-    "NoBackups",
-    "Operations",
-    "Progress",
-    "Provisioning",
-    "Replication",
-    "ServerLimits",
-    "on_conflict_upsert",
-    "queue_pool_options",
-]
 
 #: Execution option of ``read_session(autocommit=True)`` connections, for backends
 #: that run those reads without a transaction by their own means.
@@ -132,15 +113,10 @@ class Features:
 
 
 class Backend(metaclass=BackendType):
-    """A database backend. Subclass it, set the identity attributes, override the URL and
-    engine tuning your database needs, point the concern attributes (``errors``, ``ops``,
-    ``replication``, ``backups``, ``provisioning``, ``migrations``) at subclasses of their
-    defaults where it needs more, and register an instance from
-    ``storelayer_register_backends``.
-
-    Everything has a working default, so a minimal backend sets ``name``, ``schemes``,
-    ``dialect``, ``default_driver`` and ``features`` only.
-    """
+    """A database backend: subclass it, set the identity attributes, override the URL and
+    engine tuning and the concern objects your database needs, and register an instance
+    from ``storelayer_register_backends``. Everything has a working default, so a minimal
+    backend sets ``name``, ``schemes``, ``dialect``, ``default_driver`` and ``features``."""
 
     #: Unique name, used by ``STORELAYER_BACKEND`` and ``connect(backend=...)``.
     name: ClassVar[str] = ""
@@ -167,8 +143,7 @@ class Backend(metaclass=BackendType):
     ops: ClassVar[Operations] = Operations()
     #: Replica lag and read-your-writes positions.
     replication: ClassVar[Replication] = Replication()
-    #: Native dumps (``backup``, ``restore``, ``inspect``): usually the plugin's
-    #: ``backup`` module.
+    #: Native dumps (``backup``, ``restore``, ``inspect``): usually the plugin's module.
     backups: ClassVar[BackupStrategy] = NoBackups()
     #: Databases for test runs, ``verify-backup`` and ``copy``.
     provisioning: ClassVar[Provisioning] = Provisioning()

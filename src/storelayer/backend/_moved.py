@@ -1,45 +1,46 @@
-"""Old ``Backend`` members that moved to a concern object keep working, with a
-``DeprecationWarning``: a call of an old name (``backend.is_transient(exc)``) goes to
-``Backend.__getattr__``; a subclass that overrides old names gets them wired into its
-concerns by ``BackendType``, and its ``super()`` calls reach the concern's own members.
-Nothing here counts as a member of ``Backend``; delete the module with the old names."""
+"""``Backend`` members that moved to a concern object keep their old names, with a
+``DeprecationWarning``: calling one (``backend.is_transient(exc)``) reaches the concern's
+member through ``Backend.__getattr__``; a subclass that overrides one has it wired into
+its concern by ``BackendType``, its ``super()`` calls included. None of this is a member
+of ``Backend``; it goes when the old names go."""
 
 from __future__ import annotations
 
 import inspect
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from storelayer.backend import Backend
 
-#: Old ``Backend`` member -> where it lives now. The old names keep working, with a
-#: ``DeprecationWarning``, whether code calls them or a subclass overrides them.
-MOVED_MEMBERS: Mapping[str, str] = {
-    "is_transient": "errors.is_transient",
-    "is_connection_refused_for_good": "errors.is_connection_refused_for_good",
-    "is_read_only_error": "errors.is_read_only",
+#: Old ``Backend`` member -> where it lives now.
+MOVED_MEMBERS: dict[str, str] = {
+    **{n: f"errors.{n}" for n in ("is_transient", "is_connection_refused_for_good")},
     "constraint_name": "errors.constraint_name",
-    "upsert": "ops.upsert",
-    "bulk_upsert": "ops.bulk_upsert",
-    "bulk_insert": "ops.bulk_insert",
-    "reset_sequences": "ops.reset_sequences",
-    "server_version": "ops.server_version",
-    "server_limits": "ops.server_limits",
+    "is_read_only_error": "errors.is_read_only",
+    **{n: f"ops.{n}" for n in ("upsert", "bulk_upsert", "bulk_insert", "reset_sequences")},
+    **{n: f"ops.{n}" for n in ("server_version", "server_limits")},
     "replica_lag": "replication.lag",
     "replica_pool_options": "replication.pool_options",
-    "write_position": "replication.write_position",
-    "has_replayed": "replication.has_replayed",
-    "backup": "backups.backup",
-    "restore": "backups.restore",
+    **{n: f"replication.{n}" for n in ("write_position", "has_replayed")},
+    **{n: f"backups.{n}" for n in ("backup", "restore")},
     "inspect_backup": "backups.inspect",
-    "create_database": "provisioning.create_database",
-    "drop_database": "provisioning.drop_database",
+    **{n: f"provisioning.{n}" for n in ("create_database", "drop_database")},
     "embedded_test_url": "provisioning.embedded_test_url",
     "migration_lock": "migrations.lock",
 }
+
+
+def moved_member(backend: Backend, name: str) -> Any:
+    """``backend.<name>`` for an old name: the concern's member, with a warning."""
+    moved = MOVED_MEMBERS.get(name)
+    if moved is None:
+        raise AttributeError(f"{type(backend).__name__!r} object has no attribute {name!r}")
+    warnings.warn(f"Backend.{name} is now Backend.{moved}", DeprecationWarning, stacklevel=3)
+    concern, _, member = moved.partition(".")
+    return getattr(getattr(backend, concern), member)
 
 
 class _Rerouted:
@@ -47,9 +48,8 @@ class _Rerouted:
 
 
 class _Reroute:
-    """``Backend.<attr>`` on a subclass that overrides some of the concern's members
-    under their old names (``members``: new name -> old name): each backend gets a copy
-    of the concern whose members call those overrides."""
+    """A concern some of whose ``members`` (new name -> old name) a subclass overrides
+    under the old names: each backend gets a copy whose members call the overrides."""
 
     def __init__(self, attr: str, concern: Any, members: dict[str, str]) -> None:
         self.attr, self.concern, self.members = attr, concern, members
@@ -80,14 +80,12 @@ def _old_member(old: str) -> Callable[..., Any]:
     return call
 
 
-#: The extra base of a subclass that overrides old names: its ``super()`` calls
-#: (``super().is_transient(exc)``) reach the concern's own member.
+#: The extra base of a subclass that overrides old names, for its ``super()`` calls.
 _OldMembers = type("_OldMembers", (), {old: _old_member(old) for old in MOVED_MEMBERS})
 
 
 class BackendType(type):
-    """Wires the old-style overrides of a subclass into its concerns (``MOVED_MEMBERS``),
-    with a DeprecationWarning."""
+    """Wires a subclass's overrides of old names into its concerns, with a warning."""
 
     def __new__(
         mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any], **kwargs: Any
@@ -98,11 +96,8 @@ class BackendType(type):
         cls = super().__new__(mcs, name, bases, namespace, **kwargs)
         if old:
             moves = ", ".join(f"{n} -> {MOVED_MEMBERS[n]}" for n in old)
-            warnings.warn(
-                f"{name} overrides Backend members that moved to concern objects: {moves}",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+            message = f"{name} overrides Backend members that moved to concern objects: {moves}"
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
         for n in old:
             attr, _, member = MOVED_MEMBERS[n].partition(".")
             reroute = vars(cls).get(attr)
@@ -113,13 +108,3 @@ class BackendType(type):
                 setattr(cls, attr, reroute)
             reroute.members[member] = n
         return cls
-
-
-def moved_member(backend: Backend, name: str) -> Any:
-    """``backend.<name>`` for an old name: the concern's member, with a warning."""
-    moved = MOVED_MEMBERS.get(name)
-    if moved is None:
-        raise AttributeError(f"{type(backend).__name__!r} object has no attribute {name!r}")
-    warnings.warn(f"Backend.{name} is now Backend.{moved}", DeprecationWarning, stacklevel=3)
-    concern, _, member = moved.partition(".")
-    return getattr(getattr(backend, concern), member)

@@ -1,7 +1,6 @@
-"""The concern objects a backend supplies besides the ``Backend`` class itself, one
-small class each, as Django's backends supply ``features``, ``ops``, ``client`` and
-``creation``. Each has working defaults: a plugin subclasses the ones its database
-needs and sets the instance on its ``Backend`` (``errors = MyErrors()``)."""
+"""The concern objects of a backend, one small class each with working defaults: a plugin
+subclasses those its database needs and sets an instance on its ``Backend`` class
+(``errors = MyErrors()``), as Django's backends supply ``ops`` and ``creation``."""
 
 from __future__ import annotations
 
@@ -87,10 +86,8 @@ class Operations:
         conflict_columns: Sequence[str],
         update_columns: Sequence[str],
     ) -> None:
-        """Upsert ``rows`` (all with the same keys, no conflict key twice) by the
-        fastest correct path. The default executes ``upsert(table, [], ...)`` with
-        every row as a parameter set: the driver's executemany (SQLite steps one
-        prepared statement; PyMySQL rewrites it into multi-row statements). Override
+        """Upsert ``rows`` (same keys, no conflict key twice) by the fastest correct path:
+        by default ``upsert(table, [], ...)`` through the driver's executemany; override
         it where executemany is slow (psycopg2: one round trip a row)."""
         stmt = self.upsert(table, [], conflict_columns, update_columns)
         connection.execute(stmt, list(rows))
@@ -98,12 +95,8 @@ class Operations:
     def bulk_insert(
         self, connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
     ) -> None:
-        """Insert ``rows`` (all with the same keys) by the fastest correct path.
-
-        The default is one executemany ``INSERT``, which SQLAlchemy sends as multi-row
-        ``VALUES`` batches; override it for a native path (PostgreSQL: ``COPY``).
-        Column defaults declared on the table must still apply.
-        """
+        """Insert ``rows`` (same keys) by the fastest correct path, column defaults
+        applied: by default one executemany ``INSERT`` (multi-row ``VALUES`` batches)."""
         connection.execute(insert(table), list(rows))
 
     def reset_sequences(self, connection: Connection, tables: Sequence[Table]) -> None:
@@ -180,8 +173,7 @@ class NoBackups:
 
 
 class Provisioning:
-    """``Backend.provisioning``: databases (and servers) for test runs, ``verify-backup``
-    and ``copy``."""
+    """``Backend.provisioning``: databases for test runs, ``verify-backup`` and ``copy``."""
 
     def create_database(self, server_url: URL, name: str) -> URL:
         """Create database ``name`` on the server and return its URL."""
@@ -249,9 +241,7 @@ class Migrations:
     def lock(
         self, connection: Connection, name: str, timeout: float, report: Callable[[str], None]
     ) -> AbstractContextManager[None]:
-        """Hold a database-wide lock that serializes migration runs for the block,
-        waiting at most ``timeout`` seconds (``report`` is told before waiting; the
-        ``MigrationLockTimeout`` of ``storelayer.migrations`` ends the wait). Called
-        outside a transaction on the connection the migrations run on. The default
-        takes no lock and logs a warning."""
+        """Hold a database-wide lock for the block, waiting at most ``timeout`` seconds
+        (``report(WAITING)`` first, ``timed_out()`` after), on the migrations' connection
+        outside a transaction. The default takes no lock and logs a warning."""
         return no_migration_lock(connection, name, timeout, report)

@@ -229,22 +229,14 @@ class MySQLBackend(Backend):
     async_driver = "aiomysql"
     default_test_url = "mysql://root@127.0.0.1:3306/test"
     install_hint = "storelayer-mysql (pip install 'storelayer[mysql]')"
+    # Off as by default: returning (MariaDB has INSERT ... RETURNING only since 10.5,
+    # MySQL none), transactional_ddl (every DDL statement commits implicitly) and
+    # timezone_aware_datetimes (DATETIME drops the offset; sessions run in UTC).
     features = Features(
-        # MariaDB has INSERT ... RETURNING only since 10.5 (and no UPDATE ... RETURNING);
-        # MySQL has none: portable code must not rely on it.
-        returning=False,
         upsert=True,
-        row_locks=True,
         for_update=True,
         skip_locked=True,  # MySQL 8.0, MariaDB 10.6
-        savepoints=True,
-        foreign_keys=True,
-        constraint_names=True,
         replicas=True,
-        transactional_ddl=False,  # every DDL statement commits implicitly
-        batch_alter=False,
-        timezone_aware_datetimes=False,  # DATETIME drops the offset; sessions run in UTC
-        server=True,
         backup_format="mysqldump",
     )
     errors = MySQLErrors()

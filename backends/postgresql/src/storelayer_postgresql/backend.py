@@ -289,17 +289,11 @@ class PostgreSQLBackend(Backend):
     features = Features(
         returning=True,
         upsert=True,
-        row_locks=True,
         for_update=True,
         skip_locked=True,
-        savepoints=True,
-        foreign_keys=True,
-        constraint_names=True,
         replicas=True,
         transactional_ddl=True,
-        batch_alter=False,
         timezone_aware_datetimes=True,
-        server=True,
         backup_format="pg_dump-custom",
     )
     errors = PostgreSQLErrors()

@@ -102,19 +102,13 @@ class SQLiteBackend(Backend):
     default_driver = "pysqlite"
     async_driver = "aiosqlite"
     install_hint = "storelayer-sqlite (installed with storelayer)"
+    # The others as by default: row_locks by the write lock a write unit takes when it
+    # begins, constraint_names by the columns SQLite names.
     features = Features(
         returning=True,
         upsert=True,
-        row_locks=True,  # a write unit takes the database's write lock when it begins
-        for_update=False,
-        skip_locked=False,
-        savepoints=True,
-        foreign_keys=True,
-        constraint_names=True,  # the columns: "conformance_users.username"
-        replicas=False,
         transactional_ddl=True,
         batch_alter=True,
-        timezone_aware_datetimes=False,
         server=False,
         backup_format="sqlite-online",
     )
