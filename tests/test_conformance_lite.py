@@ -1,6 +1,5 @@
 """The exported suite, run as a third-party author runs it, against the smallest backend
-(tests/fake_plugins/lite_backend.py): it passes, and every test it skips is skipped by a
-flag that backend declares off."""
+(tests/fake_plugins/lite_backend.py): it passes, skipping only by the flags it declares."""
 
 from __future__ import annotations
 
@@ -13,29 +12,22 @@ from pathlib import Path
 from fake_plugins.lite_backend import LiteBackend
 from storelayer import Features
 
-PLUGINS = Path(__file__).parent / "fake_plugins"
-CONFTEST = f"""
-import sys
-sys.path.insert(0, {str(PLUGINS)!r})
+REGISTER = f"""import sys
+sys.path.insert(0, {str(Path(__file__).parent / "fake_plugins")!r})
 import lite_backend
 from storelayer.plugins import get_plugin_manager
 get_plugin_manager().register(lite_backend, name="lite")
 """
-INI = "[pytest]\naddopts = --strict-markers\nfilterwarnings = error\nxfail_strict = true\n"
 
 
 def test_the_smallest_backend_passes_the_exported_suite(tmp_path: Path) -> None:
-    (tmp_path / "conftest.py").write_text(CONFTEST)
-    (tmp_path / "pytest.ini").write_text(INI)
+    (tmp_path / "conftest.py").write_text(REGISTER)
     (tmp_path / "test_lite.py").write_text("from storelayer.testing.suite import *  # noqa\n")
-    options = ["-q", "-rs", "-p", "no:cacheprovider", "-p", "no:xdist"]
+    options = ["-c", "/dev/null", "-W", "error", "--strict-markers", "-rs", "-p", "no:xdist"]
     done = subprocess.run(
         [sys.executable, "-m", "pytest", str(tmp_path), *options, "--storelayer-backends=lite"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=900,
-    )
+        capture_output=True, text=True, cwd=tmp_path, timeout=900,
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     declared_off = {f.name for f in fields(Features) if not getattr(LiteBackend.features, f.name)}
     reasons = re.findall(r"^SKIPPED \[\d+\] [^:]+:\d+: (.*)$", done.stdout, re.MULTILINE)

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger("storelayer.migrations")
 
 Report = Callable[[str], None]
-LockStrategy = Callable[[Connection, str, float, Report], AbstractContextManager[None]]
 
 #: Seconds a migrator waits for another one to finish.
 DEFAULT_LOCK_TIMEOUT = 600.0
