@@ -152,10 +152,10 @@ async def measure(url: URL, gets: int, n_rows: int, repeats: int) -> dict[str, d
 def scratch_url(backend: str, workdir: Path) -> tuple[URL, Callable[[], None]]:
     plugin = storelayer.get_plugin_manager().backends()[backend]
     if backend == "sqlite":
-        return plugin.embedded_test_url(workdir, "bench_async"), lambda: None
+        return plugin.provisioning.embedded_test_url(workdir, "bench_async"), lambda: None
     server = plugin.normalize_url(make_url(SERVERS[backend]))
-    url = plugin.create_database(server, "storelayer_bench_async")
-    return url, lambda: plugin.drop_database(server, "storelayer_bench_async")
+    url = plugin.provisioning.create_database(server, "storelayer_bench_async")
+    return url, lambda: plugin.provisioning.drop_database(server, "storelayer_bench_async")
 
 
 def main() -> None:

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
 
 import storelayer
 from fake_plugins import faulty
 from fake_plugins.entry_points import entry_point
 from storelayer import BackendNotFound, ConfigurationError, PluginError, PluginManager
+from storelayer.backend import on_conflict_upsert
 from storelayer.registry import BackendRegistry
+from storelayer.testing.suite.fixtures import user_row
+from storelayer.testing.suite.models import ConformanceBase, ConformanceUser
 
 Make = Callable[..., PluginManager]
 
@@ -167,3 +174,49 @@ def test_engine_created_hook_sees_every_engine(tmp_path: Path) -> None:
     manager.register(Recorder(), name="recorder")
     storelayer.connect(f"sqlite:///{tmp_path}/x.db", plugins=manager).dispose()
     assert seen == [("sqlite", "primary")]
+
+
+# -- plugins written against the old Backend members -----------------------------------
+
+
+def test_a_backend_overriding_old_member_names_still_works(tmp_path: Path) -> None:
+    calls: list[str] = []
+    with pytest.warns(DeprecationWarning, match=r"constraint_name -> errors\.constraint_name"):
+
+        class OldStyle(storelayer.Backend):
+            name, schemes, dialect, default_driver = "oldstyle", ("oldstyle",), "sqlite", None
+            features = storelayer.Features(upsert=True, server=False)
+
+            def upsert(self, table: Any, rows: Any, conflict: Any, update: Any) -> Any:
+                calls.append("upsert")  # reached from the default ops.bulk_upsert
+                return on_conflict_upsert(sqlite_insert, table, rows, conflict, update)
+
+            def bulk_upsert(self, *args: Any) -> None:
+                calls.append("bulk_upsert")
+                super().bulk_upsert(*args)  # the concern's own member
+
+            def constraint_name(self, error: Any) -> str:
+                return f"old:{super().constraint_name(error)}"
+
+    class Plugin:
+        @storelayer.hookimpl
+        def storelayer_register_backends(self, register: BackendRegistry) -> None:
+            register(OldStyle())
+
+    manager = PluginManager(load_entry_points=False)
+    manager.register(Plugin(), name="oldstyle")
+    with storelayer.connect(f"oldstyle:///{tmp_path}/old.db", plugins=manager) as db:
+        ConformanceBase.metadata.create_all(db.engine)
+        with db.session() as s:
+            s.repository(ConformanceUser).upsert_many([user_row(1)], on="username")
+        with pytest.raises(storelayer.Conflict) as raised, db.session() as s:
+            s.repository(ConformanceUser).create(**user_row(2, username="user00001"))
+    assert calls == ["bulk_upsert", "upsert"]
+    assert raised.value.constraint == "old:None"
+
+
+def test_an_old_member_name_reaches_the_concern_with_a_warning() -> None:
+    backend = PluginManager().backends()["sqlite"]
+    busy = OperationalError("BEGIN", {}, sqlite3.OperationalError("database is locked"))
+    with pytest.warns(DeprecationWarning, match=r"Backend\.is_transient is now"):
+        assert backend.is_transient(busy) is True

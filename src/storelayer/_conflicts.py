@@ -19,7 +19,7 @@ def one_line(error: BaseException, secret: str | None = None) -> str:
 
 def conflict_from(error: exc.IntegrityError, backend: Backend) -> Conflict:
     """A ``Conflict`` naming the violated constraint when the backend can tell."""
-    name = backend.constraint_name(error)
+    name = backend.errors.constraint_name(error)
     where = f" (constraint {name})" if name else ""
     return Conflict(f"write violates a constraint{where}: {one_line(error)}", name)
 

@@ -66,7 +66,7 @@ def _guard_connect(engine: Engine, backend: Backend, url: URL) -> None:
         try:
             return dialect.connect(*cargs, **cparams)
         except Exception as error:
-            permanent = backend.is_connection_refused_for_good(error)
+            permanent = backend.errors.is_connection_refused_for_good(error)
             hint = (
                 "check the user, password and database name"
                 if permanent
@@ -83,7 +83,7 @@ def is_transient(backend: Backend, error: BaseException) -> bool:
     error is transient when it says so (``ConnectionFailed``, injected faults)."""
     if isinstance(error, StorelayerError):
         return bool(getattr(error, "transient", False))
-    return backend.is_transient(error)
+    return backend.errors.is_transient(error)
 
 
 def is_disconnect(error: BaseException) -> bool:

@@ -193,7 +193,7 @@ class PoolGuard:
 
     def _first_connect(self, dbapi_connection: Any, _record: Any) -> None:
         try:
-            self.limits = self.backend.server_limits(dbapi_connection)
+            self.limits = self.backend.ops.server_limits(dbapi_connection)
         except Exception as error:  # a guardrail must never break connecting
             logger.debug("server limits of %s unknown: %s", self.role, type(error).__name__)
             return

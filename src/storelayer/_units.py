@@ -63,7 +63,7 @@ def explained(
     if isinstance(error, exc.TimeoutError):
         role, engine = role_of(bind, engines)
         return exhausted(engine, role, error)
-    if writes and isinstance(error, exc.DBAPIError) and backend.is_read_only_error(error):
+    if writes and isinstance(error, exc.DBAPIError) and backend.errors.is_read_only(error):
         _, engine = role_of(bind, engines)
         return ReadOnlyDatabase(
             f"the database at {mask_url(engine.url)} accepts only reads (a read replica, "

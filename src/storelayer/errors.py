@@ -77,3 +77,12 @@ class BackupError(StorelayerError):
 
 class ReplicaUnavailable(StorelayerError):
     """No replica could serve a read and falling back to the primary was not allowed."""
+
+
+class MigrationError(StorelayerError):
+    """A migration command failed: unknown revision, database behind the migrations,
+    missing script directory, a lock not obtained in time, ..."""
+
+
+class MigrationLockTimeout(MigrationError):
+    """Another process held the migration lock for longer than the lock timeout."""

@@ -100,7 +100,7 @@ def measure(engine: Engine, backend: Backend) -> dict[str, Any]:
         connected = time.perf_counter()
         conn.execute(text("SELECT 1"))
         answered = time.perf_counter()
-        version = backend.server_version(conn)
+        version = backend.ops.server_version(conn)
         lag = _replica_lag(conn, backend)
     return {
         "connect_ms": round((connected - started) * 1000, 3),
@@ -113,7 +113,7 @@ def measure(engine: Engine, backend: Backend) -> dict[str, Any]:
 def _replica_lag(conn: Connection, backend: Backend) -> float | None:
     """The lag, or None when the account may not ask (MySQL needs a privilege)."""
     try:
-        return backend.replica_lag(conn)
+        return backend.replication.lag(conn)
     except exc.DBAPIError:
         return None
 

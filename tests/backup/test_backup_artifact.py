@@ -71,7 +71,7 @@ def test_files_are_private_and_a_failed_backup_leaves_nothing(
     def broken(*_args: Any, **_kwargs: Any) -> None:
         raise BackupError("disk on fire")
 
-    monkeypatch.setattr(db.backend, "inspect_backup", broken)
+    monkeypatch.setattr(db.backend.backups, "inspect", broken)
     with pytest.raises(BackupError, match="disk on fire"):
         db.backup(out / "failed.storelayer")
     assert sorted(p.name for p in out.iterdir()) == ["ok.storelayer"]

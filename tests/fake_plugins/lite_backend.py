@@ -1,5 +1,6 @@
 """A third-party backend that lives outside src/: scheme ``lite`` served by SQLite's
-dialect. The core has never heard of it."""
+dialect. The core has never heard of it. It is the smallest backend that passes the
+exported conformance suite (tests/test_conformance.py): its flags say what it lacks."""
 
 from __future__ import annotations
 
@@ -8,6 +9,12 @@ from pathlib import Path
 from sqlalchemy.engine import URL
 
 from storelayer import Backend, BackendRegistry, Features, hookimpl
+from storelayer.backend import Provisioning
+
+
+class LiteProvisioning(Provisioning):
+    def embedded_test_url(self, directory: Path, name: str) -> URL:
+        return URL.create("lite", database=str(directory / f"{name}.db"))
 
 
 class LiteBackend(Backend):
@@ -15,10 +22,11 @@ class LiteBackend(Backend):
     schemes = ("lite",)
     dialect = "sqlite"
     default_driver = "pysqlite"
-    features = Features(server=False, upsert=False)
-
-    def embedded_test_url(self, directory: Path, name: str) -> URL:
-        return URL.create("lite", database=str(directory / f"{name}.db"))
+    async_driver = "aiosqlite"
+    # SQLite as its driver opens it: foreign keys off, errors that name columns only as
+    # text, and no write lock taken before a unit of work reads.
+    features = Features(server=False, foreign_keys=False, constraint_names=False, row_locks=False)
+    provisioning = LiteProvisioning()
 
 
 @hookimpl

@@ -54,6 +54,10 @@ class FakeBackend:
     features = Features(replicas=True)
     knows_positions = True
 
+    @property
+    def replication(self) -> FakeBackend:  # the replication concern is the fake itself
+        return self
+
     def has_replayed(self, connection: Any, position: str) -> bool | None:
         if not self.knows_positions:
             return None

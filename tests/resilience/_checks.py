@@ -64,7 +64,7 @@ def wait_until_healthy(db: storelayer.Database, seconds: float = 15.0) -> storel
 
 def workload_database(backend_name: str, server_url: URL) -> URL:
     """A database ``resilience`` on ``server_url``, with the workload's tables."""
-    created = storelayer.get_plugin_manager().backends()[backend_name].create_database(
+    created = storelayer.get_plugin_manager().backends()[backend_name].provisioning.create_database(
         server_url, "resilience"
     )
     with storelayer.connect(created) as db:

@@ -139,9 +139,9 @@ def test_url_query_parameters_are_never_overridden() -> None:
 @pytest.mark.parametrize("name", ["", "a-b", "x; DROP DATABASE mysql", "q`uote", "1abc", "a" * 65])
 def test_database_names_must_be_plain_identifiers(name: str) -> None:
     with pytest.raises(ConfigurationError, match="plain identifier"):
-        BACKEND.create_database(make_url("mysql://u@127.0.0.1:1/test"), name)
+        BACKEND.provisioning.create_database(make_url("mysql://u@127.0.0.1:1/test"), name)
     with pytest.raises(ConfigurationError, match="plain identifier"):
-        BACKEND.drop_database(make_url("mysql://u@127.0.0.1:1/test"), name)
+        BACKEND.provisioning.drop_database(make_url("mysql://u@127.0.0.1:1/test"), name)
 
 
 TABLE = Table(
@@ -156,12 +156,12 @@ TABLE = Table(
 def test_upsert_compiles_to_on_duplicate_key_update() -> None:
     dialect = create_engine("mysql+pymysql://").dialect
     row = [{"id": 1, "sku": "a", "qty": 2}]
-    update = compiled(BACKEND.upsert(TABLE, row, ["sku"], ["qty"]), dialect)
+    update = compiled(BACKEND.ops.upsert(TABLE, row, ["sku"], ["qty"]), dialect)
     assert update.endswith("ON DUPLICATE KEY UPDATE qty = VALUES(qty)")
-    nothing = compiled(BACKEND.upsert(TABLE, row, ["sku"], []), dialect)
+    nothing = compiled(BACKEND.ops.upsert(TABLE, row, ["sku"], []), dialect)
     assert nothing.endswith("ON DUPLICATE KEY UPDATE sku = t.sku")
     assert "IGNORE" not in nothing
-    pk = compiled(BACKEND.upsert(TABLE, row, [], []), dialect)
+    pk = compiled(BACKEND.ops.upsert(TABLE, row, [], []), dialect)
     assert pk.endswith("ON DUPLICATE KEY UPDATE id = t.id")
 
 
@@ -351,7 +351,8 @@ def test_a_check_violation_is_a_conflict(items: storelayer.Database) -> None:
 def test_an_empty_update_still_raises_other_errors(items: storelayer.Database) -> None:
     # The no-op update is not INSERT IGNORE: a bad value is an error, not a warning.
     with pytest.raises(sa_exc.DataError), items.session() as s:
-        s.execute(items.backend.upsert(ITEMS, [{"id": 1, "sku": "x" * 41, "qty": 1}], ["sku"], []))
+        too_long = [{"id": 1, "sku": "x" * 41, "qty": 1}]
+        s.execute(items.backend.ops.upsert(ITEMS, too_long, ["sku"], []))
 
 
 def test_on_duplicate_key_fires_on_any_unique_key(items: storelayer.Database) -> None:
@@ -360,7 +361,7 @@ def test_on_duplicate_key_fires_on_any_unique_key(items: storelayer.Database) ->
     with items.session() as s:
         # Conflicts on "name", not on the "sku" the caller named: the row is updated.
         s.execute(
-            items.backend.upsert(
+            items.backend.ops.upsert(
                 ITEMS, [{"id": 2, "sku": "z", "name": "first", "qty": 5}], ["sku"], ["qty"]
             )
         )
@@ -376,7 +377,7 @@ def test_the_server_version_says_mariadb(scratch_db: storelayer.Database) -> Non
 
 def test_create_and_drop_database(server_url: URL) -> None:
     name = f"storelayer_scratch_{int(time.time() * 1000) % 10**9}"
-    url = BACKEND.create_database(server_url, name)
+    url = BACKEND.provisioning.create_database(server_url, name)
     assert url.database == name
     try:
         conn = raw_connect(server_url)
@@ -389,8 +390,8 @@ def test_create_and_drop_database(server_url: URL) -> None:
             assert cur.fetchone() == ("utf8mb4", "utf8mb4_unicode_ci")
         conn.close()
     finally:
-        BACKEND.drop_database(server_url, name)
-        BACKEND.drop_database(server_url, name)  # idempotent
+        BACKEND.provisioning.drop_database(server_url, name)
+        BACKEND.provisioning.drop_database(server_url, name)  # idempotent
     conn = raw_connect(server_url)
     with conn.cursor() as cur:
         cur.execute(

@@ -64,7 +64,7 @@ def test_stopped_replication_is_unhealthy_not_zero_lag(replication_cluster: Repl
 
             wait_until(stopped, 10, "replica:1 to be seen as not replicating")
             with db.engines()["replica:1"].connect() as connection:
-                assert BACKEND.replica_lag(connection) is None
+                assert BACKEND.replication.lag(connection) is None
             seen: Counter[int] = Counter()
             for _ in range(20):
                 with db.read_session() as s:
@@ -86,14 +86,14 @@ def test_gtid_positions_and_replay_check(replication_cluster: ReplicaSet) -> Non
         assert replication.checked_position(gtid, mariadb=True) == gtid
         replication_cluster.wait_replayed()
         with db.engines()["replica:0"].connect() as connection:
-            assert BACKEND.has_replayed(connection, gtid) is True
+            assert BACKEND.replication.has_replayed(connection, gtid) is True
             domain, server, seq = gtid.split(",")[0].split("-")
             ahead = f"{domain}-{server}-{int(seq) + 1000}"
             start = time.monotonic()
-            assert BACKEND.has_replayed(connection, ahead) is False
+            assert BACKEND.replication.has_replayed(connection, ahead) is False
             assert time.monotonic() - start < 1.0  # MASTER_GTID_WAIT(pos, 0) never waits
             with pytest.raises(ValueError, match="not a MariaDB GTID list"):
-                BACKEND.has_replayed(connection, "0-1-1', 9); SELECT SLEEP(5); --")
+                BACKEND.replication.has_replayed(connection, "0-1-1', 9); SELECT SLEEP(5); --")
 
 
 @pytest.mark.parametrize(

@@ -148,17 +148,17 @@ def test_url_query_parameters_are_never_overridden() -> None:
 )
 def test_database_names_must_be_plain_identifiers(name: str) -> None:
     with pytest.raises(ConfigurationError, match="plain identifier"):
-        BACKEND.create_database(make_url("postgresql://u@127.0.0.1:1/postgres"), name)
+        BACKEND.provisioning.create_database(make_url("postgresql://u@127.0.0.1:1/postgres"), name)
     with pytest.raises(ConfigurationError, match="plain identifier"):
-        BACKEND.drop_database(make_url("postgresql://u@127.0.0.1:1/postgres"), name)
+        BACKEND.provisioning.drop_database(make_url("postgresql://u@127.0.0.1:1/postgres"), name)
 
 
 def test_upsert_compiles_to_on_conflict() -> None:
     table = Table("t", MetaData(), Column("id", Integer, primary_key=True), Column("v", Integer))
     dialect = create_engine("postgresql+psycopg2://").dialect
-    update = compiled(BACKEND.upsert(table, [{"id": 1, "v": 2}], ["id"], ["v"]), dialect)
+    update = compiled(BACKEND.ops.upsert(table, [{"id": 1, "v": 2}], ["id"], ["v"]), dialect)
     assert "ON CONFLICT (id) DO UPDATE SET v = excluded.v" in update
-    nothing = compiled(BACKEND.upsert(table, [{"id": 1, "v": 2}], ["id"], []), dialect)
+    nothing = compiled(BACKEND.ops.upsert(table, [{"id": 1, "v": 2}], ["id"], []), dialect)
     assert "ON CONFLICT (id) DO NOTHING" in nothing
 
 
@@ -323,7 +323,7 @@ def test_statement_timeout_cancels_a_long_query_and_is_not_transient(scratch_url
     finally:
         db.dispose()
     assert sqlstate(caught.value) == "57014"
-    assert not BACKEND.is_transient(caught.value)
+    assert not BACKEND.errors.is_transient(caught.value)
 
 
 def test_sessions_carry_application_name_and_keepalives(scratch_url: URL) -> None:
@@ -343,7 +343,7 @@ def test_sessions_carry_application_name_and_keepalives(scratch_url: URL) -> Non
 
 def test_create_and_drop_database_quote_the_name(server_url: URL) -> None:
     name = f"Storelayer_Mixed_{uuid.uuid4().hex[:8]}"
-    url = BACKEND.create_database(server_url, name)
+    url = BACKEND.provisioning.create_database(server_url, name)
     assert url.database == name
     try:
         with raw_connect(url) as conn, conn.cursor() as cur:
@@ -351,10 +351,10 @@ def test_create_and_drop_database_quote_the_name(server_url: URL) -> None:
             assert cur.fetchone() == (name,)
         conn.close()
         holder = raw_connect(url)  # FORCE ends sessions still connected
-        BACKEND.drop_database(server_url, name)
+        BACKEND.provisioning.drop_database(server_url, name)
         holder.close()
     finally:
-        BACKEND.drop_database(server_url, name)  # idempotent
+        BACKEND.provisioning.drop_database(server_url, name)  # idempotent
     with raw_connect(server_url) as conn, conn.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_database WHERE datname = %s", (name,))
         assert cur.fetchone() == (0,)

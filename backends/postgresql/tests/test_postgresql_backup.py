@@ -154,13 +154,13 @@ def test_full_read_refuses_a_truncated_dump_that_list_accepts(
 ) -> None:
     fill(scratch, rows=3000)
     dump = tmp_path / "dump"
-    scratch.backend.backup(scratch.engine, dump)
-    assert scratch.backend.inspect_backup(dump) == {"items": 3000}
+    scratch.backend.backups.backup(scratch.engine, dump)
+    assert scratch.backend.backups.inspect(dump) == {"items": 3000}
     dump.write_bytes(dump.read_bytes()[: dump.stat().st_size * 3 // 4])
     listed = subprocess.run(["pg_restore", "--list", str(dump)], capture_output=True, check=False)
     assert listed.returncode == 0  # the archive's table of contents is intact
     with pytest.raises(BackupError, match="pg_restore"):
-        scratch.backend.inspect_backup(dump)
+        scratch.backend.backups.inspect(dump)
 
 
 def recording(monkeypatch: pytest.MonkeyPatch) -> list[tuple[list[str], dict[str, str]]]:
@@ -187,8 +187,8 @@ def password_server() -> Iterator[URL]:
 def test_password_never_in_any_argv(
     password_server: URL, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    source_url = BACKEND.create_database(password_server, "with_password")
-    target_url = BACKEND.create_database(password_server, "restored")
+    source_url = BACKEND.provisioning.create_database(password_server, "with_password")
+    target_url = BACKEND.provisioning.create_database(password_server, "restored")
     seen = recording(monkeypatch)
     with storelayer.connect(source_url) as source, storelayer.connect(target_url) as target:
         fill(source, rows=50)

@@ -52,7 +52,7 @@ def test_replay_timestamp_lag_misreports_an_idle_standby_but_replica_lag_does_no
                 text("SELECT EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())")
             ).scalar()
             assert float(naive) > 1.5  # the trap: an idle, caught-up standby "lags"
-            assert BACKEND.replica_lag(connection) == 0.0
+            assert BACKEND.replication.lag(connection) == 0.0
 
 
 def test_write_position_and_replay_check(replication_cluster: ReplicaSet) -> None:
@@ -64,20 +64,20 @@ def test_write_position_and_replay_check(replication_cluster: ReplicaSet) -> Non
             assert position is not None
             lsn = position.split(".", 2)[2].replace("%2F", "/")
             with db.engines()["primary"].connect() as connection:
-                current = BACKEND.write_position(connection)
+                current = BACKEND.replication.write_position(connection)
                 assert current is not None
-                assert BACKEND.has_replayed(connection, lsn) is False  # a primary
+                assert BACKEND.replication.has_replayed(connection, lsn) is False  # a primary
             replicas = db.engines()
             with replicas["replica:0"].connect() as connection:
-                assert BACKEND.has_replayed(connection, lsn) is False  # 30 s behind
+                assert BACKEND.replication.has_replayed(connection, lsn) is False  # 30 s behind
             with replicas["replica:1"].connect() as connection:
                 deadline = time.monotonic() + 10
-                while not BACKEND.has_replayed(connection, lsn):
+                while not BACKEND.replication.has_replayed(connection, lsn):
                     assert time.monotonic() < deadline
                     connection.rollback()
                     time.sleep(0.01)
                 with pytest.raises(ValueError, match="not a PostgreSQL WAL position"):
-                    BACKEND.has_replayed(connection, "0/1'; SELECT 1; --")
+                    BACKEND.replication.has_replayed(connection, "0/1'; SELECT 1; --")
         finally:
             replication_cluster.set_delay(0, 0)
             replication_cluster.wait_replayed()
@@ -94,5 +94,5 @@ def test_replica_pools_are_smaller() -> None:
     from storelayer import Settings
 
     url = make_url("postgresql+psycopg2://u@h/db")
-    options = BACKEND.replica_pool_options(url, Settings.from_env(url, environ={}))
+    options = BACKEND.replication.pool_options(url, Settings.from_env(url, environ={}))
     assert options["pool_size"] < 5

@@ -89,7 +89,7 @@ def test_a_read_only_database_given_as_primary_is_named_and_nothing_changes(
     server: PostgreSQLServer, url: URL
 ) -> None:
     backend = storelayer.get_plugin_manager().backends()["postgresql"]
-    read_only = backend.create_database(server.url, "resilience_ro")
+    read_only = backend.provisioning.create_database(server.url, "resilience_ro")
     with storelayer.connect(read_only) as db:
         Base.metadata.create_all(db.engine)
     admin(server.url, "ALTER DATABASE resilience_ro SET default_transaction_read_only = on")

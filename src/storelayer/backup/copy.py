@@ -92,7 +92,7 @@ def _copy_table(
         for row in rows:
             checksum.add(row)
         with target_db.engine.begin() as writer:
-            target_db.backend.bulk_insert(writer, target, batch)
+            target_db.backend.ops.bulk_insert(writer, target, batch)
         advance(len(batch))
     return checksum
 
@@ -135,7 +135,7 @@ def copy_database(
         schema.create_all(dst.engine)
         expected = _copy_rows(src, dst, metadata, schema, batch_size, progress, say)
         with dst.engine.begin() as writer:
-            dst.backend.reset_sequences(writer, schema.sorted_tables)
+            dst.backend.ops.reset_sequences(writer, schema.sorted_tables)
         say("verifying row counts and checksums")
         _verify(dst, schema, expected)
     report.tables = {n: {"rows": c.rows, "checksum": c.hexdigest} for n, c in expected.items()}

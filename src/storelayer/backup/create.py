@@ -53,7 +53,7 @@ def default_artifact_name(db: Database, when: dt.datetime | None = None) -> str:
 
 def _describe_source(db: Database) -> tuple[str, list[str]]:
     with db.engine.connect() as connection:
-        return db.backend.server_version(connection), schema_revision(connection)
+        return db.backend.ops.server_version(connection), schema_revision(connection)
 
 
 def _package(dump: Path, work: Path, compression: str, recipients: Sequence[str]) -> Path:
@@ -104,9 +104,9 @@ def create_backup(
     with private_directory(target.parent) as work:
         dump = work / f"dump.{backup_format}"
         say(f"dumping {database_label(db)} ({db.backend.name})")
-        tool = db.backend.backup(db.engine, dump, progress, options or BackupOptions())
+        tool = db.backend.backups.backup(db.engine, dump, progress, options or BackupOptions())
         say("reading the dump back")
-        tables = db.backend.inspect_backup(dump)
+        tables = db.backend.backups.inspect(dump)
         dump_info = DumpInfo(dump.name, dump.stat().st_size, sha256_file(dump), tool)
         say(f"packaging ({compression}{', age' if recipients else ''})")
         stored = _package(dump, work, compression, recipients)

@@ -116,7 +116,7 @@ def restore_backup(
             say(f"warning: {warning}")
         say(f"restoring into {manifest.database} ({db.backend.name})")
         options = BackupOptions(jobs=jobs, atomic=jobs <= 1, replace=force)
-        db.backend.restore(db.engine, dump, progress, options)
+        db.backend.backups.restore(db.engine, dump, progress, options)
     db.engine.dispose()  # pooled connections may hold the replaced schema
     say("counting rows")
     differences = count_differences(manifest.tables, row_counts(db.engine, manifest.tables))

@@ -69,7 +69,7 @@ def check_dump(backend: Backend, manifest: BackupManifest, dump: Path) -> None:
     """The dump matches its checksum and holds exactly the manifest's rows."""
     if dump.stat().st_size != manifest.dump.size or sha256_file(dump) != manifest.dump.sha256:
         raise BackupError("the unpacked dump does not match the manifest's SHA-256")
-    differences = count_differences(manifest.tables, backend.inspect_backup(dump))
+    differences = count_differences(manifest.tables, backend.backups.inspect(dump))
     if differences:
         raise BackupError("the dump does not hold the manifest's rows: " + "; ".join(differences))
 
@@ -104,18 +104,18 @@ def scratch_database(backend: Backend, server_url: URL | None) -> Iterator[URL]:
     name = f"storelayer_verify_{secrets.token_hex(6)}"
     if not backend.features.server:
         with private_directory() as work:
-            yield backend.embedded_test_url(work, name)
+            yield backend.provisioning.embedded_test_url(work, name)
         return
     if server_url is None:
         raise BackupError(
             f"--deep needs a {backend.name} server to create a scratch database on: pass "
             "--url (or set DATABASE_URL)"
         )
-    url = backend.create_database(server_url, name)
+    url = backend.provisioning.create_database(server_url, name)
     try:
         yield url
     finally:
-        backend.drop_database(server_url, name)
+        backend.provisioning.drop_database(server_url, name)
 
 
 def restore_and_count(
@@ -128,7 +128,7 @@ def restore_and_count(
 ) -> None:
     """Restore ``dump`` into the database at ``url`` and compare its rows."""
     with opened(url, backend=backend.name, plugins=plugins) as db:
-        backend.restore(db.engine, dump, None, BackupOptions(jobs=jobs, atomic=False))
+        backend.backups.restore(db.engine, dump, None, BackupOptions(jobs=jobs, atomic=False))
         db.engine.dispose()
         differences = count_differences(manifest.tables, row_counts(db.engine, manifest.tables))
     if differences:

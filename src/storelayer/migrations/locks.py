@@ -13,75 +13,37 @@ version table and released after the last migration is committed.
   ``BEGIN EXCLUSIVE`` on an engine that does not begin transactions itself), with
   foreign keys off for Alembic's batch table rebuilds and checked before the commit.
 
-Each backend plugin supplies its strategy as ``Backend.migration_lock(connection, name,
-timeout, report)``; this module holds what they share and the entry point.
+Each backend plugin supplies its strategy as ``Backend.migrations`` (a
+``storelayer.backend.Migrations``); this module holds the entry point. What strategies
+share (``WAITING``, ``lock_key``, ``timed_out``...) lives with that concern.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
 
-from sqlalchemy import exc, text
 from sqlalchemy.engine import Connection
+
+# What lock strategies share, re-exported for plugins written against this module.
+from storelayer.backend.concerns import POLL_SECONDS as POLL_SECONDS
+from storelayer.backend.concerns import WAITING as WAITING
+from storelayer.backend.concerns import finish_transaction as finish_transaction
+from storelayer.backend.concerns import lock_key as lock_key
+from storelayer.backend.concerns import release_lock as release_lock
+from storelayer.backend.concerns import timed_out as timed_out
 
 if TYPE_CHECKING:
     from storelayer.backend import Backend
 
-from storelayer.migrations.errors import MigrationLockTimeout
-
 logger = logging.getLogger("storelayer.migrations")
 
 Report = Callable[[str], None]
-LockStrategy = Callable[[Connection, str, float, Report], AbstractContextManager[None]]
 
 #: Seconds a migrator waits for another one to finish.
 DEFAULT_LOCK_TIMEOUT = 600.0
-#: Seconds between two attempts to take a lock that cannot be waited on natively.
-POLL_SECONDS = 0.2
-WAITING = "waiting for the migration lock: another process is migrating this database"
-
-
-def lock_key(name: str) -> int:
-    """A signed 64-bit key for ``name`` (PostgreSQL advisory locks take a bigint)."""
-    digest = hashlib.sha256(f"storelayer-migrate:{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def timed_out(name: str, timeout: float) -> MigrationLockTimeout:
-    return MigrationLockTimeout(
-        f"gave up after {timeout:g} s waiting for the migration lock {name!r}: another "
-        "process is still migrating this database (or died holding a lock); try again later"
-    )
-
-
-def finish_transaction(connection: Connection) -> None:
-    """End whatever transaction the lock statement began, keeping session locks."""
-    if connection.in_transaction():
-        connection.commit()
-
-
-def release_lock(connection: Connection, statement: str, params: dict[str, Any]) -> None:
-    try:
-        if connection.in_transaction():
-            connection.rollback()
-        connection.execute(text(statement), params)
-        finish_transaction(connection)
-    except exc.SQLAlchemyError as error:  # a lost connection has released the lock
-        logger.warning("could not release the migration lock: %s", error)
-
-
-@contextmanager
-def no_lock(connection: Connection, name: str, timeout: float, report: Report) -> Iterator[None]:
-    """For a database without a known lock: run one migrator at a time yourself."""
-    logger.warning(
-        "no migration lock for dialect %r: do not run two migrations at once",
-        connection.dialect.name,
-    )
-    yield
 
 
 def migration_lock(
@@ -101,4 +63,4 @@ def migration_lock(
         from storelayer.plugins import get_plugin_manager
 
         backend = get_plugin_manager().resolve(connection.engine.url.drivername)
-    return backend.migration_lock(connection, name, timeout, report or logger.info)
+    return backend.migrations.lock(connection, name, timeout, report or logger.info)

@@ -214,7 +214,7 @@ class Repository(Generic[T]):
         with conflicts_raised(self.session.backend):
             for _, group in groupby(values, key=sql.key_set):
                 table_rows = [self._cols.to_table(row) for row in group]
-                self.session.backend.bulk_insert(connection, self._cols.table, table_rows)
+                self.session.backend.ops.bulk_insert(connection, self._cols.table, table_rows)
         return len(values)
 
     def bulk_update(self, rows: Iterable[Mapping[str, Any] | T]) -> int:
@@ -249,8 +249,8 @@ class Repository(Generic[T]):
         with conflicts_raised(backend):
             conflict = [self._cols.column_keys[name] for name in on]
             connection = self.session.connection()
-            for batch, update_columns in upsert_plan(self._cols, values, on, update):
-                backend.bulk_upsert(connection, self._cols.table, batch, conflict, update_columns)
+            for batch, columns in upsert_plan(self._cols, values, on, update):
+                backend.ops.bulk_upsert(connection, self._cols.table, batch, conflict, columns)
         self._reload_loaded()
         return len(values)
 

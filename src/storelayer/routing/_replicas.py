@@ -184,7 +184,7 @@ class ReplicaSet:
         if not self.lag_measured:
             connection.execute(text("SELECT 1"))
             return None
-        return self.backend.replica_lag(connection)
+        return self.backend.replication.lag(connection)
 
     def should_sample(self, name: str) -> bool:
         """Whether to query ``name`` now: a serving replica whose lag the backend
@@ -333,7 +333,7 @@ class ReplicaSet:
         if token.position is None:
             return "unknown"
         try:
-            replayed = self.backend.has_replayed(connection, token.position)
+            replayed = self.backend.replication.has_replayed(connection, token.position)
             connection.rollback()  # the read's snapshot starts after the check
         except ValueError:  # a position this backend never writes
             _release((name, connection))

@@ -110,7 +110,7 @@ class SessionRoute:
         if self.target in (None, "primary") or self.replica is None:
             return False
         gone = is_connection_failure(error)
-        if not gone and not self.replicas.backend.is_transient(error):
+        if not gone and not self.replicas.backend.errors.is_transient(error):
             return False
         if gone:
             self.replicas.record_failure(self.target, one_line(error))
@@ -123,7 +123,7 @@ class SessionRoute:
         position = None
         if self.primary_connection is not None:
             try:
-                position = self.replicas.backend.write_position(self.primary_connection)
+                position = self.replicas.backend.replication.write_position(self.primary_connection)
             except (StorelayerError, sa_exc.SQLAlchemyError) as error:
                 log.warning("write position unavailable, using a time token: %s", one_line(error))
         token = ConsistencyToken(position, self.replicas.wall_clock()).encode()

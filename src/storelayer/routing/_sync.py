@@ -70,7 +70,7 @@ def replica_engines(
     engines = {}
     for index, raw in enumerate(settings.replica_urls):
         url = to_url(backend.normalize_url(raw))
-        options = backend.replica_pool_options(url, settings)
+        options = backend.replication.pool_options(url, settings)
         overrides = {key: value for key, value in options.items() if key not in explicit}
         engines[f"replica:{index}"] = create_engine(url, f"replica:{index}", overrides)
     return engines

@@ -97,10 +97,10 @@ class Provisioner:
         name = self.database_name()
         if not backend.features.server:
             self.workdir.mkdir(parents=True, exist_ok=True)
-            return backend.embedded_test_url(self.workdir, name)
+            return backend.provisioning.embedded_test_url(self.workdir, name)
         server = self.server_url(backend)
-        url = backend.create_database(server, name)
-        self._created.append(lambda: backend.drop_database(server, name))
+        url = backend.provisioning.create_database(server, name)
+        self._created.append(lambda: backend.provisioning.drop_database(server, name))
         return url
 
     def close(self) -> None:

@@ -274,7 +274,7 @@ def test_an_idle_caught_up_replica_is_never_flagged_as_lagging(
             for name, engine in db.engines().items():
                 if name != "primary":
                     with engine.connect() as connection:
-                        lag = replication_backend.replica_lag(connection)
+                        lag = replication_backend.replication.lag(connection)
                     assert lag is not None, name
                     assert lag < 1.0, name
             time.sleep(0.1)

@@ -88,13 +88,13 @@ def connect_error(backend: Backend, url: URL, **settings: Any) -> sa_exc.Operati
 
 
 def assert_transient(backend: Backend, error: BaseException) -> None:
-    assert backend.is_transient(error), error
-    assert not backend.is_connection_refused_for_good(error), error
+    assert backend.errors.is_transient(error), error
+    assert not backend.errors.is_connection_refused_for_good(error), error
 
 
 def assert_refused_for_good(backend: Backend, error: BaseException) -> None:
-    assert backend.is_connection_refused_for_good(error), error
-    assert not backend.is_transient(error), error
+    assert backend.errors.is_connection_refused_for_good(error), error
+    assert not backend.errors.is_transient(error), error
 
 
 def everything_said(error: BaseException) -> str:
@@ -344,7 +344,7 @@ def test_constraint_names_come_from_the_server(
         "parent": db_error(items, ITEMS.delete().where(ITEMS.c.id == 1)),
         "check": db_error(items, ITEMS.insert().values(id=3, sku="c", qty=-1)),
     }
-    names = {kind: server_backend.constraint_name(error) for kind, error in found.items()}
+    names = {kind: server_backend.errors.constraint_name(error) for kind, error in found.items()}
     assert names == {
         "duplicate": "uq_items_sku",
         "primary": expected_errors["primary key"],
@@ -352,7 +352,7 @@ def test_constraint_names_come_from_the_server(
         "parent": "fk_children_item",
         "check": "ck_items_qty",
     }
-    assert not any(server_backend.is_transient(error) for error in found.values())
+    assert not any(server_backend.errors.is_transient(error) for error in found.values())
 
 
 def test_a_conflict_in_a_session_names_the_constraint(items: Database) -> None:
@@ -365,13 +365,13 @@ def test_a_conflict_in_a_session_names_the_constraint(items: Database) -> None:
 def test_upsert_round_trip(items: Database) -> None:
     rows = [{"id": 1, "sku": "a", "qty": 1}, {"id": 2, "sku": "b", "qty": 2}]
     with items.session() as s:
-        s.execute(items.backend.upsert(ITEMS, rows, ["sku"], ["qty"]))
+        s.execute(items.backend.ops.upsert(ITEMS, rows, ["sku"], ["qty"]))
     with items.session() as s:
         changed = [{"id": 3, "sku": "a", "qty": 10}, {"id": 4, "sku": "c", "qty": 3}]
-        s.execute(items.backend.upsert(ITEMS, changed, ["sku"], ["qty"]))
+        s.execute(items.backend.ops.upsert(ITEMS, changed, ["sku"], ["qty"]))
     assert quantities(items) == {"a": 10, "b": 2, "c": 3}
     with items.session() as s:
-        s.execute(items.backend.upsert(ITEMS, [{"id": 5, "sku": "b", "qty": 99}], ["sku"], []))
+        s.execute(items.backend.ops.upsert(ITEMS, [{"id": 5, "sku": "b", "qty": 99}], ["sku"], []))
     assert quantities(items) == {"a": 10, "b": 2, "c": 3}
 
 
@@ -389,7 +389,7 @@ def test_a_server_that_replicates_nothing_has_no_replica_lag(
     server_backend: Backend, scratch_db: Database
 ) -> None:
     with scratch_db.engine.connect() as conn:
-        assert server_backend.replica_lag(conn) is None
+        assert server_backend.replication.lag(conn) is None
 
 
 #: The fixtures and tests a backend's test module takes in with ``import *``.

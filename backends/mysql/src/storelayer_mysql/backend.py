@@ -6,9 +6,9 @@ lost connections. Reasons: docs/backends/mysql.md."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import create_engine, event, exc, pool, text
 from sqlalchemy.dialects import mysql
@@ -16,10 +16,16 @@ from sqlalchemy.dialects.mysql import insert
 from sqlalchemy.engine import URL
 
 from storelayer import Backend, ConfigurationError, Features
-from storelayer.backend import ServerLimits, queue_pool_options
+from storelayer.backend import (
+    BackupStrategy,
+    Errors,
+    Operations,
+    Provisioning,
+    ServerLimits,
+    queue_pool_options,
+)
 from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
-from storelayer_mysql import backup as backup_strategy
-from storelayer_mysql import replication, staging
+from storelayer_mysql import staging
 from storelayer_mysql.connection import (
     HANDSHAKE_TIMEOUTS,
     POOL_DEFAULTS,
@@ -29,6 +35,8 @@ from storelayer_mysql.connection import (
     enable_keepalive_probes,
     lift_handshake_timeouts,
 )
+from storelayer_mysql.migration_lock import MySQLMigrations
+from storelayer_mysql.replication import MySQLReplication
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -122,13 +130,90 @@ def checked_identifier(name: str) -> str:
     return name
 
 
-class MySQLBackups:
-    """The dump of ``storelayer_mysql.backup`` and the atomic staged restore of
-    ``storelayer_mysql.staging``."""
+class MySQLErrors(Errors):
+    """Error numbers, and the messages that tell read-only and constraint names."""
 
-    backup = staticmethod(backup_strategy.backup)
-    restore = staticmethod(staging.restore)
-    inspect = staticmethod(backup_strategy.inspect)
+    def is_transient(self, exc_: BaseException) -> bool:
+        return super().is_transient(exc_) or error_code(exc_) in TRANSIENT_CODES
+
+    def is_connection_refused_for_good(self, exc_: BaseException) -> bool:
+        if error_code(exc_) in REFUSED_CODES:
+            return True
+        # PyMySQL raises RuntimeError when the server's auth plugin needs the
+        # 'cryptography' package; installing it, not retrying, fixes that.
+        orig = getattr(exc_, "orig", None) or exc_
+        return isinstance(orig, RuntimeError) and "cryptography" in str(orig)
+
+    def is_read_only(self, exc_: BaseException) -> bool:
+        if error_code(exc_) not in READ_ONLY_CODES:
+            return False
+        message = str(getattr(exc_, "orig", None) or exc_).lower()
+        return "read-only" in message or "read only" in message or "read_only" in message
+
+    def constraint_name(self, error: exc.IntegrityError) -> str | None:
+        args = getattr(error.orig, "args", ())
+        message = str(args[-1] if args else error.orig)
+        duplicate = _DUPLICATE_KEY.search(message)
+        if duplicate:
+            return duplicate["name"].rsplit(".", 1)[-1]  # MySQL 8 prefixes the table
+        named = _NAMED_CONSTRAINT.search(message) or _CHECK_CONSTRAINT.search(message)
+        return named["name"] if named else None
+
+
+class MySQLOperations(Operations):
+    """``ON DUPLICATE KEY UPDATE``, the version string, ``wait_timeout``."""
+
+    def upsert(
+        self,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        conflict_columns: Sequence[str],
+        update_columns: Sequence[str],
+    ) -> Executable:
+        # ON DUPLICATE KEY UPDATE fires on a clash with ANY unique key of the table, not
+        # only on conflict_columns: MySQL has no way to name the conflict target.
+        stmt = insert(table).values(list(rows)) if rows else insert(table)
+        if update_columns:
+            return stmt.on_duplicate_key_update(
+                {name: stmt.inserted[name] for name in update_columns}
+            )
+        # MySQL has no ON CONFLICT DO NOTHING, and INSERT IGNORE would also turn other
+        # errors (NOT NULL, foreign keys, bad values) into warnings. Setting a key column
+        # to its own value makes a duplicate a no-op and leaves every other error alone.
+        key = next(iter(conflict_columns), None) or table.primary_key.columns[0].key
+        return stmt.on_duplicate_key_update({key: table.c[key]})
+
+    def server_version(self, connection: Connection) -> str:
+        # "10.11.19-MariaDB-0+deb12u1" -> "10.11.19-MariaDB"; "8.0.36-0ubuntu" -> "8.0.36".
+        version = str(connection.execute(text("SELECT VERSION()")).scalar() or "")
+        number = _VERSION.match(version)
+        if number is None:
+            return version or super().server_version(connection)
+        return number[0] + ("-MariaDB" if "mariadb" in version.lower() else "")
+
+    def server_limits(self, dbapi_connection: Any) -> ServerLimits:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT @@max_connections, @@wait_timeout")
+            max_connections, wait_timeout = cursor.fetchone()
+        finally:
+            cursor.close()
+        return ServerLimits(max_connections=int(max_connections), idle_timeout=float(wait_timeout))
+
+
+class MySQLProvisioning(Provisioning):
+    """``CREATE DATABASE`` (utf8mb4) and ``DROP DATABASE`` on the server."""
+
+    def create_database(self, server_url: URL, name: str) -> URL:
+        with server_connection(server_url, name) as (connection, quoted):
+            connection.exec_driver_sql(
+                f"CREATE DATABASE {quoted} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            )
+        return server_url.set(database=name)
+
+    def drop_database(self, server_url: URL, name: str) -> None:
+        with server_connection(server_url, name) as (connection, quoted):
+            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
 
 
 class MySQLBackend(Backend):
@@ -142,28 +227,24 @@ class MySQLBackend(Backend):
     # but for the read/write timeouts it lacks, and its parameter escaping is replaced;
     # see async_engine_options() and docs/async.md.
     async_driver = "aiomysql"
-    backups = MySQLBackups()
     default_test_url = "mysql://root@127.0.0.1:3306/test"
     install_hint = "storelayer-mysql (pip install 'storelayer[mysql]')"
+    # Off as by default: returning (MariaDB has INSERT ... RETURNING only since 10.5,
+    # MySQL none), transactional_ddl (every DDL statement commits implicitly) and
+    # timezone_aware_datetimes (DATETIME drops the offset; sessions run in UTC).
     features = Features(
-        # MariaDB has INSERT ... RETURNING only since 10.5 (and no UPDATE ... RETURNING);
-        # MySQL has none: portable code must not rely on it.
-        returning=False,
         upsert=True,
         for_update=True,
         skip_locked=True,  # MySQL 8.0, MariaDB 10.6
-        savepoints=True,
         replicas=True,
-        server_side_cursors=True,  # PyMySQL's SSCursor, via stream_results
-        transactional_ddl=False,  # every DDL statement commits implicitly
-        batch_alter=False,
-        single_writer=False,
-        timezone_aware_datetimes=False,  # DATETIME drops the offset; sessions run in UTC
-        server=True,
         backup_format="mysqldump",
     )
-
-    # -- URLs and engines -------------------------------------------------------------
+    errors = MySQLErrors()
+    ops = MySQLOperations()
+    replication = MySQLReplication()
+    backups: ClassVar[BackupStrategy] = staging
+    provisioning = MySQLProvisioning()
+    migrations = MySQLMigrations()
 
     def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
         return queue_pool_options(POOL_DEFAULTS, connect_args(url, settings), settings)
@@ -194,131 +275,12 @@ class MySQLBackend(Backend):
         event.listen(engine, "handle_error", as_integrity_error)
         store_aware_datetimes_as_utc(engine, UTCDateTime)
 
-    # -- errors ------------------------------------------------------------------------
-
-    def migration_lock(
-        self, connection: Connection, name: str, timeout: float, report: Callable[[str], None]
-    ) -> AbstractContextManager[None]:
-        from storelayer_mysql import migration_lock
-
-        return migration_lock.migration_lock(connection, name, timeout, report)
-
-    def is_transient(self, exc_: BaseException) -> bool:
-        return super().is_transient(exc_) or error_code(exc_) in TRANSIENT_CODES
-
-    def is_connection_refused_for_good(self, exc_: BaseException) -> bool:
-        if error_code(exc_) in REFUSED_CODES:
-            return True
-        # PyMySQL raises RuntimeError when the server's auth plugin needs the
-        # 'cryptography' package; installing it, not retrying, fixes that.
-        orig = getattr(exc_, "orig", None) or exc_
-        return isinstance(orig, RuntimeError) and "cryptography" in str(orig)
-
-    def constraint_name(self, error: exc.IntegrityError) -> str | None:
-        args = getattr(error.orig, "args", ())
-        message = str(args[-1] if args else error.orig)
-        duplicate = _DUPLICATE_KEY.search(message)
-        if duplicate:
-            return duplicate["name"].rsplit(".", 1)[-1]  # MySQL 8 prefixes the table
-        named = _NAMED_CONSTRAINT.search(message) or _CHECK_CONSTRAINT.search(message)
-        return named["name"] if named else None
-
-    # -- SQL ---------------------------------------------------------------------------
-
-    def upsert(
-        self,
-        table: Table,
-        rows: Sequence[Mapping[str, Any]],
-        conflict_columns: Sequence[str],
-        update_columns: Sequence[str],
-    ) -> Executable:
-        # ON DUPLICATE KEY UPDATE fires on a clash with ANY unique key of the table, not
-        # only on conflict_columns: MySQL has no way to name the conflict target.
-        stmt = insert(table).values(list(rows)) if rows else insert(table)
-        if update_columns:
-            return stmt.on_duplicate_key_update(
-                {name: stmt.inserted[name] for name in update_columns}
-            )
-        # MySQL has no ON CONFLICT DO NOTHING, and INSERT IGNORE would also turn other
-        # errors (NOT NULL, foreign keys, bad values) into warnings. Setting a key column
-        # to its own value makes a duplicate a no-op and leaves every other error alone.
-        key = next(iter(conflict_columns), None) or table.primary_key.columns[0].key
-        return stmt.on_duplicate_key_update({key: table.c[key]})
-
-    def server_version(self, connection: Connection) -> str:
-        # "10.11.19-MariaDB-0+deb12u1" -> "10.11.19-MariaDB"; "8.0.36-0ubuntu" -> "8.0.36".
-        version = str(connection.execute(text("SELECT VERSION()")).scalar() or "")
-        number = _VERSION.match(version)
-        if number is None:
-            return version or super().server_version(connection)
-        return number[0] + ("-MariaDB" if "mariadb" in version.lower() else "")
-
-    def is_read_only_error(self, exc_: BaseException) -> bool:
-        if error_code(exc_) not in READ_ONLY_CODES:
-            return False
-        message = str(getattr(exc_, "orig", None) or exc_).lower()
-        return "read-only" in message or "read only" in message or "read_only" in message
-
-    def server_limits(self, dbapi_connection: Any) -> ServerLimits:
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute("SELECT @@max_connections, @@wait_timeout")
-            max_connections, wait_timeout = cursor.fetchone()
-        finally:
-            cursor.close()
-        return ServerLimits(max_connections=int(max_connections), idle_timeout=float(wait_timeout))
-
-    def replica_lag(self, connection: Connection) -> float | None:
-        """None when not a replica or when replication is stopped (the server does not
-        know); else the seconds the slowest replication channel is behind."""
-        lags = [
-            row.get("Seconds_Behind_Source", row.get("Seconds_Behind_Master"))
-            for row in replica_status(connection)
-        ]
-        known = [float(lag) for lag in lags if lag is not None]
-        if not known or len(known) < len(lags):
-            return None
-        return max(known)
-
-    # -- replication (storelayer_mysql.replication) ------------------------------------
-
-    def replica_pool_options(self, url: URL, settings: Settings) -> dict[str, Any]:
-        return dict(replication.REPLICA_POOL_OPTIONS)
-
-    def write_position(self, connection: Connection) -> str | None:
-        return replication.write_position(connection)
-
-    def has_replayed(self, connection: Connection, position: str) -> bool | None:
-        return replication.has_replayed(connection, position)
-
     def start_test_replicas(self, count: int = 1) -> Any:
         """For tests: a private MariaDB primary with ``count`` GTID replicas, as a
         context manager (``storelayer_mysql.testing.MariaDBReplicaSet``)."""
         from storelayer_mysql.testing import MariaDBReplicaSet
 
         return MariaDBReplicaSet(replicas=count)
-
-    # -- provisioning ------------------------------------------------------------------
-
-    def create_database(self, server_url: URL, name: str) -> URL:
-        with server_connection(self.normalize_url(server_url), name) as (connection, quoted):
-            connection.exec_driver_sql(
-                f"CREATE DATABASE {quoted} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-            )
-        return server_url.set(database=name)
-
-    def drop_database(self, server_url: URL, name: str) -> None:
-        with server_connection(self.normalize_url(server_url), name) as (connection, quoted):
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
-
-
-def replica_status(connection: Connection) -> list[dict[str, Any]]:
-    """One row per replication channel; empty on a server that replicates nothing."""
-    try:
-        result = connection.exec_driver_sql("SHOW REPLICA STATUS")
-    except exc.ProgrammingError:  # before MySQL 8.0.22 / MariaDB 10.5.1
-        result = connection.exec_driver_sql("SHOW SLAVE STATUS")
-    return [dict(row._mapping) for row in result]
 
 
 @contextmanager
@@ -327,7 +289,7 @@ def server_connection(url: URL, name: str) -> Iterator[tuple[Connection, str]]:
     as an identifier."""
     checked_identifier(name)
     engine = create_engine(
-        url,
+        MySQLBackend().normalize_url(url),
         isolation_level="AUTOCOMMIT",
         poolclass=pool.NullPool,
         connect_args=dict.fromkeys(

@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from storelayer.migrations.locks import (
-    WAITING,
-    Report,
-    finish_transaction,
-    release_lock,
-    timed_out,
-)
+from storelayer.backend import Migrations
+from storelayer.backend.concerns import WAITING, finish_transaction, release_lock, timed_out
 
 
 def mysql_lock_name(connection: Connection, name: str) -> str:
@@ -29,22 +24,24 @@ def mysql_lock_name(connection: Connection, name: str) -> str:
     return f"storelayer_migrate_{digest}"
 
 
-@contextmanager
-def migration_lock(
-    connection: Connection, name: str, timeout: float, report: Report
-) -> Iterator[None]:
+class MySQLMigrations(Migrations):
     """``GET_LOCK``: held by the session until ``RELEASE_LOCK``, whatever commits."""
-    params: dict[str, Any] = {"name": mysql_lock_name(connection, name), "timeout": 0}
-    statement = text("SELECT GET_LOCK(:name, :timeout)")
-    taken = connection.execute(statement, params).scalar()
-    if taken != 1:
-        report(WAITING)
-        params["timeout"] = max(1, math.ceil(timeout))
+
+    @contextmanager
+    def lock(
+        self, connection: Connection, name: str, timeout: float, report: Callable[[str], None]
+    ) -> Iterator[None]:
+        params: dict[str, Any] = {"name": mysql_lock_name(connection, name), "timeout": 0}
+        statement = text("SELECT GET_LOCK(:name, :timeout)")
         taken = connection.execute(statement, params).scalar()
-    finish_transaction(connection)
-    if taken != 1:
-        raise timed_out(name, timeout)
-    try:
-        yield
-    finally:
-        release_lock(connection, "SELECT RELEASE_LOCK(:name)", {"name": params["name"]})
+        if taken != 1:
+            report(WAITING)
+            params["timeout"] = max(1, math.ceil(timeout))
+            taken = connection.execute(statement, params).scalar()
+        finish_transaction(connection)
+        if taken != 1:
+            raise timed_out(name, timeout)
+        try:
+            yield
+        finally:
+            release_lock(connection, "SELECT RELEASE_LOCK(:name)", {"name": params["name"]})

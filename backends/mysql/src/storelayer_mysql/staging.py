@@ -5,6 +5,8 @@ succeeded are the tables swapped in with one ``RENAME TABLE`` statement, which i
 atomic: readers see the old tables or the new ones. Triggers, views, routines and
 events cannot move between databases with ``RENAME TABLE``; they are recreated in the
 target right after the swap from the staging database's definitions.
+
+With the dump's ``backup`` and ``inspect``, this module is ``MySQLBackend.backups``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from sqlalchemy import text
 
 from storelayer import BackupError
 from storelayer.backup.options import BackupOptions
+from storelayer_mysql.backup import backup as backup
+from storelayer_mysql.backup import inspect as inspect
 from storelayer_mysql.backup import load
 
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import psycopg2  # type: ignore[import-untyped]
@@ -20,12 +20,17 @@ from storelayer import Backend, ConfigurationError, Features
 from storelayer.backend import (
     AUTOCOMMIT_OPTION,
     BackupStrategy,
+    Errors,
+    Operations,
+    Provisioning,
     ServerLimits,
     on_conflict_upsert,
     queue_pool_options,
 )
 from storelayer_postgresql import backup as backup_strategy
-from storelayer_postgresql import fastpath, replication
+from storelayer_postgresql import fastpath
+from storelayer_postgresql.migration_lock import PostgreSQLMigrations
+from storelayer_postgresql.replication import PostgreSQLReplication
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -160,39 +165,47 @@ def checked_identifier(name: str) -> str:
     return name
 
 
-class PostgreSQLBackend(Backend):
-    """PostgreSQL 12 or later through psycopg2."""
+class PostgreSQLErrors(Errors):
+    """SQLSTATEs where the driver reports one, libpq's words where it does not."""
 
-    name = "postgresql"
-    schemes = ("postgresql", "postgres")
-    dialect = "postgresql"
-    default_driver = "psycopg2"
-    # psycopg 3: libpq like psycopg2, so the same connect_args (timeouts, keepalives,
-    # application_name) serve both APIs; see docs/backends/postgresql.md.
-    async_driver = "psycopg"
-    backups: ClassVar[BackupStrategy | None] = backup_strategy
-    default_test_url = "postgresql://postgres@127.0.0.1:5432/postgres"
-    install_hint = "storelayer-postgresql (pip install 'storelayer[postgresql]')"
-    features = Features(
-        returning=True,
-        upsert=True,
-        for_update=True,
-        skip_locked=True,
-        savepoints=True,
-        replicas=True,
-        server_side_cursors=True,
-        transactional_ddl=True,
-        batch_alter=False,
-        single_writer=False,
-        timezone_aware_datetimes=True,
-        server=True,
-        backup_format="pg_dump-custom",
-    )
+    def is_transient(self, exc_: BaseException) -> bool:
+        if super().is_transient(exc_):
+            return True
+        code = sqlstate(exc_)
+        if code is not None:
+            return code in TRANSIENT_SQLSTATES or code.startswith(CONNECTION_EXCEPTION_CLASS)
+        orig = driver_error(exc_)
+        if not isinstance(orig, psycopg2.OperationalError):
+            return False
+        message = str(orig)
+        return not _REFUSED_FOR_GOOD.search(message) and bool(_NETWORK_FAILURE.search(message))
 
-    # -- URLs and engines -------------------------------------------------------------
+    def is_connection_refused_for_good(self, exc_: BaseException) -> bool:
+        if sqlstate(exc_) in REFUSED_SQLSTATES:
+            return True
+        orig = driver_error(exc_)
+        return isinstance(orig, psycopg2.Error) and bool(_REFUSED_FOR_GOOD.search(str(orig)))
 
-    def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
-        return queue_pool_options(POOL_DEFAULTS, connect_args(url, settings), settings)
+    def is_read_only(self, exc_: BaseException) -> bool:
+        return sqlstate(exc_) == READ_ONLY_SQLSTATE
+
+    def constraint_name(self, error: exc.IntegrityError) -> str | None:
+        diag = getattr(error.orig, "diag", None)
+        name = getattr(diag, "constraint_name", None)
+        return name if isinstance(name, str) else None
+
+
+class PostgreSQLOperations(Operations):
+    """``INSERT ... ON CONFLICT``, ``COPY`` and paged ``VALUES`` (``fastpath``), sequences."""
+
+    def upsert(
+        self,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        conflict_columns: Sequence[str],
+        update_columns: Sequence[str],
+    ) -> Executable:
+        return on_conflict_upsert(insert, table, rows, conflict_columns, update_columns)
 
     def bulk_insert(
         self, connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
@@ -213,62 +226,24 @@ class PostgreSQLBackend(Backend):
         if not fastpath.values_upsert(connection, table, rows, conflict_columns, update_columns):
             super().bulk_upsert(connection, table, rows, conflict_columns, update_columns)
 
-    def autocommit_read_options(self) -> dict[str, Any]:
-        return {AUTOCOMMIT_OPTION: True}
-
-    def configure_engine(self, engine: Engine) -> None:
-        switch_autocommit_for_reads(engine)
-
-    # -- errors ------------------------------------------------------------------------
-
-    def migration_lock(
-        self, connection: Connection, name: str, timeout: float, report: Callable[[str], None]
-    ) -> AbstractContextManager[None]:
-        from storelayer_postgresql import migration_lock
-
-        return migration_lock.migration_lock(connection, name, timeout, report)
-
-    def is_transient(self, exc_: BaseException) -> bool:
-        if super().is_transient(exc_):
-            return True
-        code = sqlstate(exc_)
-        if code is not None:
-            return code in TRANSIENT_SQLSTATES or code.startswith(CONNECTION_EXCEPTION_CLASS)
-        orig = driver_error(exc_)
-        if not isinstance(orig, psycopg2.OperationalError):
-            return False
-        message = str(orig)
-        return not _REFUSED_FOR_GOOD.search(message) and bool(_NETWORK_FAILURE.search(message))
-
-    def is_connection_refused_for_good(self, exc_: BaseException) -> bool:
-        if sqlstate(exc_) in REFUSED_SQLSTATES:
-            return True
-        orig = driver_error(exc_)
-        return isinstance(orig, psycopg2.Error) and bool(_REFUSED_FOR_GOOD.search(str(orig)))
-
-    def constraint_name(self, error: exc.IntegrityError) -> str | None:
-        diag = getattr(error.orig, "diag", None)
-        name = getattr(diag, "constraint_name", None)
-        return name if isinstance(name, str) else None
-
-    # -- SQL ---------------------------------------------------------------------------
-
-    def upsert(
-        self,
-        table: Table,
-        rows: Sequence[Mapping[str, Any]],
-        conflict_columns: Sequence[str],
-        update_columns: Sequence[str],
-    ) -> Executable:
-        return on_conflict_upsert(insert, table, rows, conflict_columns, update_columns)
+    def reset_sequences(self, connection: Connection, tables: Sequence[Table]) -> None:
+        """Move every serial or identity sequence past the largest value of its column."""
+        quote = connection.dialect.identifier_preparer
+        serial = text("SELECT pg_get_serial_sequence(:t, :c)")
+        for table in tables:
+            name = quote.format_table(table)
+            for column in table.columns:
+                sequence = connection.execute(serial, {"t": name, "c": column.name}).scalar()
+                if sequence is None:
+                    continue
+                largest = f"SELECT COALESCE(MAX({quote.quote(column.name)}), 0) FROM {name}"
+                setval = text(f"SELECT setval(:s, ({largest}) + 1, false)")
+                connection.execute(setval, {"s": sequence})
 
     def server_version(self, connection: Connection) -> str:
         # "15.20 (Debian 15.20-0+deb12u1)": keep the version, drop the packager's note.
         version = connection.execute(text("SELECT current_setting('server_version')")).scalar()
         return str(version).split(" ", 1)[0] if version else super().server_version(connection)
-
-    def is_read_only_error(self, exc_: BaseException) -> bool:
-        return sqlstate(exc_) == READ_ONLY_SQLSTATE
 
     def server_limits(self, dbapi_connection: Any) -> ServerLimits:
         cursor = dbapi_connection.cursor()
@@ -281,19 +256,61 @@ class PostgreSQLBackend(Backend):
         # PostgreSQL closes no idle connection unless idle_session_timeout is set.
         return ServerLimits(max_connections=int(max_connections))
 
-    # -- replication (storelayer_postgresql.replication) ---------------------------------
 
-    def replica_lag(self, connection: Connection) -> float | None:
-        return replication.replica_lag(connection)
+class PostgreSQLProvisioning(Provisioning):
+    """``CREATE DATABASE`` and ``DROP DATABASE`` on the server."""
 
-    def replica_pool_options(self, url: URL, settings: Settings) -> dict[str, Any]:
-        return dict(replication.REPLICA_POOL_OPTIONS)
+    def create_database(self, server_url: URL, name: str) -> URL:
+        with server_connection(server_url, name) as (connection, quoted):
+            connection.exec_driver_sql(f"CREATE DATABASE {quoted}")
+        return server_url.set(database=name)
 
-    def write_position(self, connection: Connection) -> str | None:
-        return replication.write_position(connection)
+    def drop_database(self, server_url: URL, name: str) -> None:
+        with server_connection(server_url, name) as (connection, quoted):
+            # WITH (FORCE) (PostgreSQL 13+) ends the sessions still connected to it.
+            force = (connection.dialect.server_version_info or (0,)) >= (13,)
+            connection.exec_driver_sql(
+                f"DROP DATABASE IF EXISTS {quoted}{' WITH (FORCE)' if force else ''}"
+            )
 
-    def has_replayed(self, connection: Connection, position: str) -> bool | None:
-        return replication.has_replayed(connection, position)
+
+class PostgreSQLBackend(Backend):
+    """PostgreSQL 12 or later through psycopg2."""
+
+    name = "postgresql"
+    schemes = ("postgresql", "postgres")
+    dialect = "postgresql"
+    default_driver = "psycopg2"
+    # psycopg 3: libpq like psycopg2, so the same connect_args (timeouts, keepalives,
+    # application_name) serve both APIs; see docs/backends/postgresql.md.
+    async_driver = "psycopg"
+    default_test_url = "postgresql://postgres@127.0.0.1:5432/postgres"
+    install_hint = "storelayer-postgresql (pip install 'storelayer[postgresql]')"
+    features = Features(
+        returning=True,
+        upsert=True,
+        for_update=True,
+        skip_locked=True,
+        replicas=True,
+        transactional_ddl=True,
+        timezone_aware_datetimes=True,
+        backup_format="pg_dump-custom",
+    )
+    errors = PostgreSQLErrors()
+    ops = PostgreSQLOperations()
+    replication = PostgreSQLReplication()
+    backups: ClassVar[BackupStrategy] = backup_strategy
+    provisioning = PostgreSQLProvisioning()
+    migrations = PostgreSQLMigrations()
+
+    def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
+        return queue_pool_options(POOL_DEFAULTS, connect_args(url, settings), settings)
+
+    def autocommit_read_options(self) -> dict[str, Any]:
+        return {AUTOCOMMIT_OPTION: True}
+
+    def configure_engine(self, engine: Engine) -> None:
+        switch_autocommit_for_reads(engine)
 
     def start_test_replicas(self, count: int = 1) -> Any:
         """For tests: a private primary with ``count`` streaming standbys, as a context
@@ -302,26 +319,6 @@ class PostgreSQLBackend(Backend):
 
         return PostgreSQLReplicaSet(replicas=count)
 
-    # -- backups (storelayer_postgresql.backup) ----------------------------------------
-
-    def reset_sequences(self, connection: Connection, tables: Sequence[Table]) -> None:
-        backup_strategy.reset_sequences(connection, tables)
-
-    # -- provisioning ------------------------------------------------------------------
-
-    def create_database(self, server_url: URL, name: str) -> URL:
-        with server_connection(self.normalize_url(server_url), name) as (connection, quoted):
-            connection.exec_driver_sql(f"CREATE DATABASE {quoted}")
-        return server_url.set(database=name)
-
-    def drop_database(self, server_url: URL, name: str) -> None:
-        with server_connection(self.normalize_url(server_url), name) as (connection, quoted):
-            # WITH (FORCE) (PostgreSQL 13+) ends the sessions still connected to it.
-            force = (connection.dialect.server_version_info or (0,)) >= (13,)
-            connection.exec_driver_sql(
-                f"DROP DATABASE IF EXISTS {quoted}{' WITH (FORCE)' if force else ''}"
-            )
-
 
 @contextmanager
 def server_connection(url: URL, name: str) -> Iterator[tuple[Connection, str]]:
@@ -329,7 +326,7 @@ def server_connection(url: URL, name: str) -> Iterator[tuple[Connection, str]]:
     to run in a transaction) and ``name`` checked and quoted as an identifier."""
     checked_identifier(name)
     engine = create_engine(
-        url,
+        PostgreSQLBackend().normalize_url(url),
         isolation_level="AUTOCOMMIT",
         poolclass=pool.NullPool,
         connect_args={"connect_timeout": PROVISION_CONNECT_TIMEOUT},

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from sqlalchemy import text
 
 from storelayer import BackupError
 from storelayer.backup.options import BackupOptions
@@ -31,8 +29,7 @@ from storelayer.backup.tools import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy import Table
-    from sqlalchemy.engine import URL, Connection, Engine
+    from sqlalchemy.engine import URL, Engine
 
     from storelayer.backend import Progress
 
@@ -264,18 +261,3 @@ def inspect(source: Path) -> dict[str, int]:
 def without_libpq_settings(environ: Mapping[str, str]) -> dict[str, str]:
     """The caller's environment without ``PG*`` variables (no connection is made)."""
     return {k: v for k, v in environ.items() if not k.startswith("PG")}
-
-
-def reset_sequences(connection: Connection, tables: Sequence[Table]) -> None:
-    """Move every serial or identity sequence past the largest value of its column."""
-    preparer = connection.dialect.identifier_preparer
-    for table in tables:
-        quoted_table = preparer.format_table(table)
-        for column in table.columns:
-            sequence = connection.execute(
-                text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": quoted_table, "c": column.name}
-            ).scalar()
-            if sequence is None:
-                continue
-            largest = f"SELECT COALESCE(MAX({preparer.quote(column.name)}), 0) FROM {quoted_table}"
-            connection.execute(text(f"SELECT setval(:s, ({largest}) + 1, false)"), {"s": sequence})

@@ -16,8 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
+from storelayer.backend import Replication
+
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import URL, Connection
+
+    from storelayer import Settings
 
 #: Pool tuning of a replica's engine: reads spread over replicas and the primary, and a
 #: standby's max_connections must not be lower than its primary's.
@@ -50,31 +54,6 @@ def seconds(value: Any) -> float | None:
     return None if value is None else max(0.0, float(value))
 
 
-def replica_lag(connection: Connection, settle: float = SETTLE_SECONDS) -> float | None:
-    """None on a primary. On a standby that streams: 0.0 when it replayed everything it
-    received, or everything it had received ``settle`` seconds later; else the seconds
-    since the last replayed commit was made. On a standby that does not stream (the
-    primary is unreachable): the seconds since the last replayed commit, an upper
-    bound, since what the primary wrote meanwhile is unknown; None if nothing was
-    replayed yet."""
-    row = connection.execute(_STATUS).one()
-    if not row.in_recovery:
-        return None
-    if row.streaming and row.caught_up:
-        return 0.0
-    if row.streaming and row.received is not None:
-        later = connection.execute(_SETTLED, {"received": row.received, "settle": settle}).one()
-        return 0.0 if later.kept_up else seconds(later.since_replay)
-    return seconds(row.since_replay)
-
-
-def write_position(connection: Connection) -> str | None:
-    """The end of the WAL inserted so far: at or past the commit record of every
-    transaction committed before the call, also with ``synchronous_commit = off``."""
-    value = connection.execute(_WRITE_POSITION).scalar()
-    return None if value is None else str(value)
-
-
 def checked_position(position: str) -> str:
     """``position`` if it is an LSN, else ``ValueError`` (tokens are untrusted input)."""
     if not _LSN.match(position):
@@ -82,7 +61,36 @@ def checked_position(position: str) -> str:
     return position
 
 
-def has_replayed(connection: Connection, position: str) -> bool:
-    """Whether this standby replayed WAL up to ``position``; False on a primary."""
-    value = connection.execute(_REPLAYED, {"position": checked_position(position)}).scalar()
-    return bool(value)
+class PostgreSQLReplication(Replication):
+    """``PostgreSQLBackend.replication``: streaming replication, positions are LSNs."""
+
+    def pool_options(self, url: URL, settings: Settings) -> dict[str, Any]:
+        return dict(REPLICA_POOL_OPTIONS)
+
+    def lag(self, connection: Connection, settle: float = SETTLE_SECONDS) -> float | None:
+        """None on a primary. On a standby that streams: 0.0 when it replayed everything it
+        received, or everything it had received ``settle`` seconds later; else the seconds
+        since the last replayed commit was made. On a standby that does not stream (the
+        primary is unreachable): the seconds since the last replayed commit, an upper
+        bound, since what the primary wrote meanwhile is unknown; None if nothing was
+        replayed yet."""
+        row = connection.execute(_STATUS).one()
+        if not row.in_recovery:
+            return None
+        if row.streaming and row.caught_up:
+            return 0.0
+        if row.streaming and row.received is not None:
+            later = connection.execute(_SETTLED, {"received": row.received, "settle": settle}).one()
+            return 0.0 if later.kept_up else seconds(later.since_replay)
+        return seconds(row.since_replay)
+
+    def write_position(self, connection: Connection) -> str | None:
+        """The end of the WAL inserted so far: at or past the commit record of every
+        transaction committed before the call, also with ``synchronous_commit = off``."""
+        value = connection.execute(_WRITE_POSITION).scalar()
+        return None if value is None else str(value)
+
+    def has_replayed(self, connection: Connection, position: str) -> bool:
+        """Whether this standby replayed WAL up to ``position``; False on a primary."""
+        value = connection.execute(_REPLAYED, {"position": checked_position(position)}).scalar()
+        return bool(value)

@@ -4,8 +4,7 @@ that take the write lock up front and wait for it. Reasons: docs/backends/sqlite
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -15,9 +14,17 @@ from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import URL
 
 from storelayer import Backend, Features
-from storelayer.backend import AUTOCOMMIT_OPTION, BackupStrategy, on_conflict_upsert
+from storelayer.backend import (
+    AUTOCOMMIT_OPTION,
+    BackupStrategy,
+    Errors,
+    Operations,
+    Provisioning,
+    on_conflict_upsert,
+)
 from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
 from storelayer_sqlite import backup as backup_strategy
+from storelayer_sqlite.migration_lock import SQLiteMigrations
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -42,6 +49,54 @@ def is_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or bool(url.query.get("mode") == "memory")
 
 
+class SQLiteErrors(Errors):
+    """Busy and locked are transient; a file that cannot be opened is not."""
+
+    def is_transient(self, exc_: BaseException) -> bool:
+        if super().is_transient(exc_):
+            return True
+        orig = getattr(exc_, "orig", exc_)
+        if not isinstance(orig, sqlite3.OperationalError):
+            return False
+        code = getattr(orig, "sqlite_errorcode", None)
+        return code in _BUSY_CODES or "locked" in str(orig) or "busy" in str(orig)
+
+    def is_connection_refused_for_good(self, exc_: BaseException) -> bool:
+        return True  # a file that cannot be opened will not open on retry
+
+    def is_read_only(self, exc_: BaseException) -> bool:
+        # SQLITE_READONLY: a read-only file or mode=ro, or PRAGMA query_only.
+        return "readonly database" in str(getattr(exc_, "orig", exc_))
+
+    def constraint_name(self, error: exc.IntegrityError) -> str | None:
+        # SQLite names the columns, not the constraint: "UNIQUE constraint failed: t.c".
+        message = str(error.orig)
+        return message.split(":", 1)[1].strip() if ":" in message else None
+
+
+class SQLiteOperations(Operations):
+    """``INSERT ... ON CONFLICT``, and the library's version."""
+
+    def upsert(
+        self,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        conflict_columns: Sequence[str],
+        update_columns: Sequence[str],
+    ) -> Executable:
+        return on_conflict_upsert(insert, table, rows, conflict_columns, update_columns)
+
+    def server_version(self, connection: Connection) -> str:
+        return sqlite3.sqlite_version
+
+
+class SQLiteProvisioning(Provisioning):
+    """A test database is a new file."""
+
+    def embedded_test_url(self, directory: Path, name: str) -> URL:
+        return URL.create("sqlite+pysqlite", database=str(directory / f"{name}.db"))
+
+
 class SQLiteBackend(Backend):
     """The embedded default backend."""
 
@@ -50,23 +105,22 @@ class SQLiteBackend(Backend):
     dialect = "sqlite"
     default_driver = "pysqlite"
     async_driver = "aiosqlite"
-    backups: ClassVar[BackupStrategy | None] = backup_strategy
     install_hint = "storelayer-sqlite (installed with storelayer)"
+    # The others as by default: row_locks by the write lock a write unit takes when it
+    # begins, constraint_names by the columns SQLite names.
     features = Features(
         returning=True,
         upsert=True,
-        for_update=False,
-        skip_locked=False,
-        savepoints=True,
-        replicas=False,
-        server_side_cursors=False,
         transactional_ddl=True,
         batch_alter=True,
-        single_writer=True,
-        timezone_aware_datetimes=False,
         server=False,
         backup_format="sqlite-online",
     )
+    errors = SQLiteErrors()
+    ops = SQLiteOperations()
+    backups: ClassVar[BackupStrategy] = backup_strategy
+    provisioning = SQLiteProvisioning()
+    migrations = SQLiteMigrations()
 
     def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
         connect_args: dict[str, Any] = {
@@ -127,46 +181,3 @@ class SQLiteBackend(Backend):
                 return
             read_only = options.get(READ_ONLY_OPTION, False)
             conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
-
-    def migration_lock(
-        self, connection: Connection, name: str, timeout: float, report: Callable[[str], None]
-    ) -> AbstractContextManager[None]:
-        from storelayer_sqlite import migration_lock
-
-        return migration_lock.migration_lock(connection, name, timeout, report)
-
-    def is_transient(self, exc_: BaseException) -> bool:
-        if super().is_transient(exc_):
-            return True
-        orig = getattr(exc_, "orig", exc_)
-        if not isinstance(orig, sqlite3.OperationalError):
-            return False
-        code = getattr(orig, "sqlite_errorcode", None)
-        return code in _BUSY_CODES or "locked" in str(orig) or "busy" in str(orig)
-
-    def is_connection_refused_for_good(self, exc_: BaseException) -> bool:
-        return True  # a file that cannot be opened will not open on retry
-
-    def is_read_only_error(self, exc_: BaseException) -> bool:
-        # SQLITE_READONLY: a read-only file or mode=ro, or PRAGMA query_only.
-        return "readonly database" in str(getattr(exc_, "orig", exc_))
-
-    def constraint_name(self, error: exc.IntegrityError) -> str | None:
-        # SQLite names the columns, not the constraint: "UNIQUE constraint failed: t.c".
-        message = str(error.orig)
-        return message.split(":", 1)[1].strip() if ":" in message else None
-
-    def upsert(
-        self,
-        table: Table,
-        rows: Sequence[Mapping[str, Any]],
-        conflict_columns: Sequence[str],
-        update_columns: Sequence[str],
-    ) -> Executable:
-        return on_conflict_upsert(insert, table, rows, conflict_columns, update_columns)
-
-    def server_version(self, connection: Connection) -> str:
-        return sqlite3.sqlite_version
-
-    def embedded_test_url(self, directory: Path, name: str) -> URL:
-        return URL.create("sqlite+pysqlite", database=str(directory / f"{name}.db"))

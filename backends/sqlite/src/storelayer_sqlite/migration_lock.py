@@ -6,19 +6,16 @@ checked before the commit."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Connection
 
-from storelayer.migrations.errors import MigrationError
-from storelayer.migrations.locks import (
-    WAITING,
-    Report,
-    timed_out,
-)
+from storelayer.backend import Migrations
+from storelayer.backend.concerns import WAITING, timed_out
+from storelayer.errors import MigrationError
 
 
 def _sqlite_pragma(raw: Any, name: str) -> Any:
@@ -47,31 +44,34 @@ def check_foreign_keys(connection: Connection) -> None:
         )
 
 
-@contextmanager
-def migration_lock(
-    connection: Connection, name: str, timeout: float, report: Report
-) -> Iterator[None]:
+class SQLiteMigrations(Migrations):
     """The database's write lock, held by one transaction around the whole run."""
-    if connection.in_transaction():
-        raise MigrationError("a SQLite migration must start outside a transaction")
-    raw: Any = connection.connection.driver_connection
-    foreign_keys, busy = _sqlite_pragma(raw, "foreign_keys"), _sqlite_pragma(raw, "busy_timeout")
-    # Batch mode rebuilds a table by copy, drop and rename: with foreign keys on, the
-    # drop would delete (or cascade to) the rows that reference it.
-    raw.execute("PRAGMA foreign_keys=OFF")
-    try:
-        if not _sqlite_write_lock_free(raw):
-            report(WAITING)
-        raw.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-        with connection.begin():  # storelayer's SQLite backend: BEGIN IMMEDIATE
-            if not raw.in_transaction:
-                raw.execute("BEGIN EXCLUSIVE")
-            yield
-            check_foreign_keys(connection)
-    except (sqlite3.OperationalError, exc.OperationalError) as error:
-        if "database is locked" in str(error):
-            raise timed_out(name, timeout) from error
-        raise
-    finally:
-        raw.execute(f"PRAGMA busy_timeout={int(busy)}")
-        raw.execute(f"PRAGMA foreign_keys={int(foreign_keys)}")
+
+    @contextmanager
+    def lock(
+        self, connection: Connection, name: str, timeout: float, report: Callable[[str], None]
+    ) -> Iterator[None]:
+        if connection.in_transaction():
+            raise MigrationError("a SQLite migration must start outside a transaction")
+        raw: Any = connection.connection.driver_connection
+        foreign_keys = _sqlite_pragma(raw, "foreign_keys")
+        busy = _sqlite_pragma(raw, "busy_timeout")
+        # Batch mode rebuilds a table by copy, drop and rename: with foreign keys on, the
+        # drop would delete (or cascade to) the rows that reference it.
+        raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            if not _sqlite_write_lock_free(raw):
+                report(WAITING)
+            raw.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            with connection.begin():  # storelayer's SQLite backend: BEGIN IMMEDIATE
+                if not raw.in_transaction:
+                    raw.execute("BEGIN EXCLUSIVE")
+                yield
+                check_foreign_keys(connection)
+        except (sqlite3.OperationalError, exc.OperationalError) as error:
+            if "database is locked" in str(error):
+                raise timed_out(name, timeout) from error
+            raise
+        finally:
+            raw.execute(f"PRAGMA busy_timeout={int(busy)}")
+            raw.execute(f"PRAGMA foreign_keys={int(foreign_keys)}")

@@ -1,5 +1,6 @@
 """Concurrent units of work on one ``Database``: read-then-write under a row lock loses
-no update, and a unique constraint admits one winner."""
+no update, ``SKIP LOCKED`` passes over a locked row, and a unique constraint admits one
+winner."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
+
+import pytest
+from sqlalchemy import select
 
 from storelayer.database import Database
 from storelayer.errors import Conflict
@@ -71,12 +75,25 @@ def hammer(database: Database, threads: int, per_thread: int, pause: float) -> i
     return read_counter(database, key)
 
 
+@pytest.mark.requires("row_locks")
 def test_two_threads_incrementing_under_a_row_lock_lose_no_update(database: Database) -> None:
     assert hammer(database, threads=2, per_thread=50, pause=0.002) == 100
 
 
+@pytest.mark.requires("row_locks")
 def test_four_threads_times_200_increments_end_at_exactly_800(database: Database) -> None:
     assert hammer(database, threads=4, per_thread=200, pause=0.0) == 800
+
+
+@pytest.mark.requires("for_update", "skip_locked")
+def test_skip_locked_passes_over_the_row_another_unit_locked(database: Database) -> None:
+    keys = [new_counter(database), new_counter(database)]
+    query = select(ConformanceCounter.id).where(ConformanceCounter.id.in_(keys))
+    with database.session() as holder:
+        holder.repository(ConformanceCounter).get_or_raise(keys[0], for_update=True)
+        with database.engine.connect() as other:  # no repository API for SKIP LOCKED
+            free = other.execute(query.with_for_update(skip_locked=True)).scalars().all()
+    assert free == keys[1:]
 
 
 def test_racing_creates_of_one_unique_value_admit_one_winner(database: Database) -> None:

@@ -192,6 +192,7 @@ def test_bad_limit_or_offset_is_a_query_error(database: Database, bad: object) -
             users.list(offset=bad)  # type: ignore[arg-type]
 
 
+@pytest.mark.requires("constraint_names")
 def test_duplicate_unique_value_is_a_conflict_naming_the_constraint(database: Database) -> None:
     seed_users(database, 1)
     with pytest.raises(Conflict) as raised, database.session() as s:
@@ -210,6 +211,7 @@ def test_duplicate_primary_key_is_a_conflict(database: Database) -> None:
         assert s.repository(ConformanceMembership).get_or_raise(("acme", 1)).role == "owner"
 
 
+@pytest.mark.requires("foreign_keys")
 def test_foreign_key_violation_on_insert_is_a_conflict(database: Database) -> None:
     with pytest.raises(Conflict), database.session() as s:
         s.repository(ConformanceChild).create(parent_id=424242, name="orphan")
@@ -217,6 +219,7 @@ def test_foreign_key_violation_on_insert_is_a_conflict(database: Database) -> No
         assert s.repository(ConformanceChild).count() == 0
 
 
+@pytest.mark.requires("foreign_keys")
 def test_deleting_a_referenced_row_is_a_conflict(database: Database) -> None:
     with database.session() as s:
         parent = s.repository(ConformanceParent).create(name="p")

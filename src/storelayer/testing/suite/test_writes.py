@@ -7,6 +7,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import insert
 
 from storelayer.database import Database
 from storelayer.errors import Conflict, QueryError
@@ -18,7 +19,11 @@ from storelayer.testing.suite.fixtures import (
     user_row,
     usernames,
 )
-from storelayer.testing.suite.models import ConformanceMembership, ConformanceUser
+from storelayer.testing.suite.models import (
+    ConformanceCounter,
+    ConformanceMembership,
+    ConformanceUser,
+)
 
 
 def snapshot(database: Database) -> dict[str, tuple[object, ...]]:
@@ -28,6 +33,15 @@ def snapshot(database: Database) -> dict[str, tuple[object, ...]]:
             u.username: (u.id, u.email, u.full_name, u.score, u.is_active)
             for u in s.repository(ConformanceUser).list(order_by="id")
         }
+
+
+@pytest.mark.requires("returning")
+def test_insert_returning_gives_back_the_new_row(database: Database) -> None:
+    statement = insert(ConformanceCounter).values(value=7).returning(ConformanceCounter.id)
+    with database.engine.begin() as connection:  # what the database and its dialect do
+        key = connection.execute(statement).scalar_one()
+    with database.read_session() as s:
+        assert s.repository(ConformanceCounter).get_or_raise(key).value == 7
 
 
 # -- bulk_create / bulk_update ------------------------------------------------------------

@@ -1,0 +1,247 @@
+"""The concern objects of a backend, one small class each with working defaults: a plugin
+subclasses those its database needs and sets an instance on its ``Backend`` class
+(``errors = MyErrors()``), as Django's backends supply ``ops`` and ``creation``."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import insert, text
+
+from storelayer.errors import MigrationLockTimeout
+
+if TYPE_CHECKING:
+    from sqlalchemy import Table
+    from sqlalchemy.engine import URL, Connection, Engine
+    from sqlalchemy.sql import Executable
+
+    from storelayer.backup.options import BackupOptions
+    from storelayer.config import Settings
+
+logger = logging.getLogger("storelayer.migrations")
+
+#: ``progress(done, total)``; ``total`` is None when unknown.
+Progress = Callable[[int, int | None], None]
+
+
+class Errors:
+    """``Backend.errors``: what a driver error means."""
+
+    def is_transient(self, exc: BaseException) -> bool:
+        """Whether retrying the whole unit of work may succeed (deadlock, serialization
+        failure, lost connection, database is locked)."""
+        return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+
+    def is_connection_refused_for_good(self, exc: BaseException) -> bool:
+        """Whether a failed connect is permanent (bad credentials, unknown database)."""
+        return False
+
+    def is_read_only(self, exc: BaseException) -> bool:
+        """Whether a write failed because the database accepts only reads (a replica, a
+        server or transaction in read-only mode): it becomes ``ReadOnlyDatabase``."""
+        return False
+
+    def constraint_name(self, error: sa_exc.IntegrityError) -> str | None:
+        """The constraint an integrity error violated (or its columns), when the driver
+        says: ``Conflict.constraint`` (``features.constraint_names``)."""
+        return None
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What the server allows, as far as the backend can tell (None: unknown)."""
+
+    # Connections the server accepts at once (PostgreSQL/MySQL max_connections).
+    max_connections: int | None = None
+    # Seconds after which the server closes an idle connection (MySQL wait_timeout).
+    idle_timeout: float | None = None
+
+
+class Operations:
+    """``Backend.ops``: SQL the core cannot build portably, and facts about the server."""
+
+    def upsert(
+        self,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        conflict_columns: Sequence[str],
+        update_columns: Sequence[str],
+    ) -> Executable:
+        """One atomic insert-or-update statement for ``rows``; with no rows, the same
+        statement without ``VALUES``, to be executed with many parameter sets."""
+        raise NotImplementedError("this backend builds no upsert (features.upsert is off)")
+
+    def bulk_upsert(
+        self,
+        connection: Connection,
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        conflict_columns: Sequence[str],
+        update_columns: Sequence[str],
+    ) -> None:
+        """Upsert ``rows`` (same keys, no conflict key twice) by the fastest correct path:
+        by default ``upsert(table, [], ...)`` through the driver's executemany; override
+        it where executemany is slow (psycopg2: one round trip a row)."""
+        stmt = self.upsert(table, [], conflict_columns, update_columns)
+        connection.execute(stmt, list(rows))
+
+    def bulk_insert(
+        self, connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Insert ``rows`` (same keys) by the fastest correct path, column defaults
+        applied: by default one executemany ``INSERT`` (multi-row ``VALUES`` batches)."""
+        connection.execute(insert(table), list(rows))
+
+    def reset_sequences(self, connection: Connection, tables: Sequence[Table]) -> None:
+        """After rows were inserted with explicit keys (``storelayer copy``), move the
+        tables' sequences or auto-increment counters past the largest key."""
+
+    def server_version(self, connection: Connection) -> str:
+        """The server's version as a string."""
+        info = connection.dialect.server_version_info or ()
+        return ".".join(str(part) for part in info) or "unknown"
+
+    def server_limits(self, dbapi_connection: Any) -> ServerLimits:
+        """The server's connection limits, read on the first connection of an engine
+        (to warn about oversized pools and derive ``pool_recycle``)."""
+        return ServerLimits()
+
+
+class Replication:
+    """``Backend.replication``: what read routing asks a replica and its primary
+    (``features.replicas``; docs/operations/replicas.md). The defaults know nothing."""
+
+    def lag(self, connection: Connection) -> float | None:
+        """Seconds this replica is behind its primary, 0.0 when caught up; None when it
+        is not replicating or cannot tell (the replica then gets no reads)."""
+        return None
+
+    def pool_options(self, url: URL, settings: Settings) -> dict[str, Any]:
+        """Pool settings of a replica's engine that differ from ``engine_options()``
+        (the user's explicit pool settings still win). Pure: no connection is made."""
+        return {}
+
+    def write_position(self, connection: Connection) -> str | None:
+        """The primary's write position, read on ``connection`` right after a commit: a
+        replica that has replayed it sees that commit. None when the backend cannot
+        tell (read-your-writes then falls back to a time window)."""
+        return None
+
+    def has_replayed(self, connection: Connection, position: str) -> bool | None:
+        """Whether the replica behind ``connection`` has replayed ``position`` (a value
+        of ``write_position()``), without waiting; None when the backend cannot tell.
+        Raise ``ValueError`` for a position this backend never writes."""
+        return None
+
+
+class BackupStrategy(Protocol):
+    """What ``Backend.backups`` names: usually the plugin's ``backup`` module."""
+
+    def backup(
+        self,
+        engine: Engine,
+        target: Path,
+        progress: Progress | None = None,
+        options: BackupOptions | None = None,
+    ) -> str | None: ...
+
+    def restore(
+        self,
+        engine: Engine,
+        source: Path,
+        progress: Progress | None = None,
+        options: BackupOptions | None = None,
+    ) -> None: ...
+
+    def inspect(self, source: Path) -> dict[str, int]: ...
+
+
+class NoBackups:
+    """The default ``Backend.backups``: no native dumps (``features.backup_format`` None)."""
+
+    def backup(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise NotImplementedError("this backend has no backup strategy (Backend.backups)")
+
+    restore = inspect = backup
+
+
+class Provisioning:
+    """``Backend.provisioning``: databases for test runs, ``verify-backup`` and ``copy``."""
+
+    def create_database(self, server_url: URL, name: str) -> URL:
+        """Create database ``name`` on the server and return its URL."""
+        raise NotImplementedError("this backend cannot create databases")
+
+    def drop_database(self, server_url: URL, name: str) -> None:
+        """Drop database ``name`` from the server, if it exists."""
+        raise NotImplementedError("this backend cannot drop databases")
+
+    def embedded_test_url(self, directory: Path, name: str) -> URL:
+        """For an embedded database (``features.server`` false): a fresh test database."""
+        raise NotImplementedError("this backend is not an embedded database")
+
+
+#: What ``report`` is told before a migration lock is waited for.
+WAITING = "waiting for the migration lock: another process is migrating this database"
+#: Seconds between two attempts to take a lock that cannot be waited on natively.
+POLL_SECONDS = 0.2
+
+
+def lock_key(name: str) -> int:
+    """A signed 64-bit key for ``name`` (PostgreSQL advisory locks take a bigint)."""
+    digest = hashlib.sha256(f"storelayer-migrate:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def timed_out(name: str, timeout: float) -> MigrationLockTimeout:
+    return MigrationLockTimeout(
+        f"gave up after {timeout:g} s waiting for the migration lock {name!r}: another "
+        "process is still migrating this database (or died holding a lock); try again later"
+    )
+
+
+def finish_transaction(connection: Connection) -> None:
+    """End whatever transaction the lock statement began, keeping session locks."""
+    if connection.in_transaction():
+        connection.commit()
+
+
+def release_lock(connection: Connection, statement: str, params: dict[str, Any]) -> None:
+    try:
+        if connection.in_transaction():
+            connection.rollback()
+        connection.execute(text(statement), params)
+        finish_transaction(connection)
+    except sa_exc.SQLAlchemyError as error:  # a lost connection has released the lock
+        logger.warning("could not release the migration lock: %s", error)
+
+
+@contextmanager
+def no_migration_lock(
+    connection: Connection, name: str, timeout: float, report: Callable[[str], None]
+) -> Iterator[None]:
+    """For a database without a known lock: run one migrator at a time yourself."""
+    logger.warning(
+        "no migration lock for dialect %r: do not run two migrations at once",
+        connection.dialect.name,
+    )
+    yield
+
+
+class Migrations:
+    """``Backend.migrations``: the lock that serializes ``storelayer migrate`` runs."""
+
+    def lock(
+        self, connection: Connection, name: str, timeout: float, report: Callable[[str], None]
+    ) -> AbstractContextManager[None]:
+        """Hold a database-wide lock for the block, waiting at most ``timeout`` seconds
+        (``report(WAITING)`` first, ``timed_out()`` after), on the migrations' connection
+        outside a transaction. The default takes no lock and logs a warning."""
+        return no_migration_lock(connection, name, timeout, report)
