@@ -52,17 +52,11 @@ async def unit(manager: Any) -> AsyncIterator[Any]:
             yield value
 
 
-def connection_id_sql(backend: Backend) -> str:
-    pg = backend.dialect == "postgresql"
-    return "SELECT pg_backend_pid()" if pg else "SELECT CONNECTION_ID()"
-
-
-def kill_sql(backend: Backend, pid: int) -> str:
-    if backend.dialect == "postgresql":
-        return f"SELECT pg_terminate_backend({int(pid)})"
-    return f"KILL {int(pid)}"
-
-
+#: SQL giving this connection's id, and SQL ending the connection with that id.
+KILL_SQL = {
+    "postgresql": ("SELECT pg_backend_pid()", "SELECT pg_terminate_backend({})"),
+    "mysql": ("SELECT CONNECTION_ID()", "KILL {}"),
+}
 READ_ONLY_SQL = {
     "sqlite": "PRAGMA query_only = ON",
     "postgresql": "SET TRANSACTION READ ONLY",
@@ -107,13 +101,14 @@ async def commit_lost_injected(c: Context) -> Any:
 
 
 async def commit_lost_for_real(c: Context) -> Any:
+    own_id, kill = KILL_SQL[c.backend.dialect]
     admin = create_engine(c.backend.normalize_url(c.url))
     try:
         async with unit(c.db.session()) as s:
             await aw(s.execute(text("INSERT INTO parity_items (id, name) VALUES (1, 'x')")))
-            pid = (await aw(s.execute(text(connection_id_sql(c.backend))))).scalar()
+            pid = (await aw(s.execute(text(own_id)))).scalar()
             with admin.connect() as conn:
-                conn.execute(text(kill_sql(c.backend, pid)))
+                conn.execute(text(kill.format(int(pid))))
                 conn.commit()
             await asyncio.sleep(0.2)  # the server closes the killed connection
     finally:
@@ -121,15 +116,11 @@ async def commit_lost_for_real(c: Context) -> Any:
 
 
 async def retries_counted(c: Context) -> Any:
-    async def work(s: Any) -> None:
-        await aw(s.repository(Item).create(id=1, name="retried"))
+    def work(s: Any) -> Any:  # async: a coroutine, which run_in_transaction awaits
+        return s.repository(Item).create(id=1, name="retried")
 
-    def sync_work(s: Any) -> None:
-        s.repository(Item).create(id=1, name="retried")
-
-    fn = work if isinstance(c.db, storelayer.AsyncDatabase) else sync_work
     with inject_transient_errors(c.db, times=2, match="INSERT"):
-        await aw(c.db.run_in_transaction(fn, retries=3))
+        await aw(c.db.run_in_transaction(work, retries=3))
     return c.db.metrics()["engines"]["primary"]["retries"]
 
 

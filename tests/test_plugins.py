@@ -20,6 +20,7 @@ from storelayer.backend import on_conflict_upsert
 from storelayer.registry import BackendRegistry
 from storelayer.testing.suite.fixtures import user_row
 from storelayer.testing.suite.models import ConformanceBase, ConformanceUser
+from storelayer_sqlite.replication import reader_url
 
 Make = Callable[..., PluginManager]
 
@@ -172,8 +173,9 @@ def test_engine_created_hook_sees_every_engine(tmp_path: Path) -> None:
 
     manager = PluginManager()
     manager.register(Recorder(), name="recorder")
-    storelayer.connect(f"sqlite:///{tmp_path}/x.db", plugins=manager).dispose()
-    assert seen == [("sqlite", "primary")]
+    path = tmp_path / "x.db"
+    storelayer.connect(f"sqlite:///{path}", replicas=[reader_url(path)], plugins=manager).dispose()
+    assert seen == [("sqlite", "primary"), ("sqlite", "replica")]
 
 
 # -- plugins written against the old Backend members -----------------------------------

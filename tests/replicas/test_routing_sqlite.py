@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event, exc, text
 
 import storelayer
-from storelayer import ConfigurationError, PluginManager, ReplicaUnavailable
+from storelayer import ConfigurationError, ReplicaUnavailable
 from storelayer.routing import RoutingPolicy, session_target, write_token
 from storelayer_sqlite.replication import reader_url
 
@@ -190,22 +190,6 @@ def test_without_replicas_nothing_changes(path: Path) -> None:
         assert db.last_write_token() is None
         assert db.routing_stats().reads == {}
         assert list(db.engines()) == ["primary"]
-
-
-def test_the_engine_hook_is_told_replica(path: Path) -> None:
-    seen: list[str] = []
-
-    class Recorder:
-        @storelayer.hookimpl
-        def storelayer_engine_created(
-            self, engine: object, backend: storelayer.Backend, role: str
-        ) -> None:
-            seen.append(role)
-
-    manager = PluginManager()
-    manager.register(Recorder(), name="recorder")
-    storelayer.connect(f"sqlite:///{path}", replicas=[reader_url(path)], plugins=manager).dispose()
-    assert seen == ["primary", "replica"]
 
 
 def test_health_judges_replicas_by_the_routing_rule(path: Path, tmp_path: Path) -> None:

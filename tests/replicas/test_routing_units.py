@@ -110,14 +110,10 @@ def test_policy_reads_the_environment_and_keywords_win() -> None:
         "STORELAYER_REPLICA_COOLOFF": "3",
         "STORELAYER_READ_YOUR_WRITES_WINDOW": "2",
     }
-    policy = RoutingPolicy.from_env(env, cooloff=7.0)
-    assert policy.selection == "least_lag"
-    assert policy.automatic is True
-    assert policy.fallback == "error"
-    assert policy.token_wait == 0.2
-    assert policy.sample_interval == 0.5
-    assert policy.cooloff == 7.0
-    assert policy.window(5.0) == 2.0
+    assert RoutingPolicy.from_env(env, cooloff=7.0) == RoutingPolicy(  # selection, automatic...
+        "least_lag", True, "error", token_wait=0.2, sample_interval=0.5, cooloff=7.0, time_window=2
+    )
+    assert RoutingPolicy(time_window=2).window(5.0) == 2.0
     assert RoutingPolicy().window(5.0) == 5.0
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -18,20 +18,15 @@ from sqlalchemy.util import await_only
 from storelayer._conflicts import one_line
 from storelayer.aio._session import AsyncSession
 from storelayer.routing._session import RoutedSession, RoutedWriteSession
-from storelayer.routing._sync import RoutedFactory, Routing, replica_engines
-from storelayer.session import session_info
+from storelayer.routing._sync import RoutedFactory, Routing
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import URL, Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from storelayer.backend import Backend
-    from storelayer.config import Settings
-    from storelayer.routing._policy import RoutingPolicy
     from storelayer.routing._replicas import ReplicaSet
     from storelayer.routing._token import ConsistencyToken
-
-#: ``create_engine(url, role, overrides)``: the async database's engine factory.
-AsyncEngineFactory = Callable[[Any, str, Mapping[str, Any]], "AsyncEngine"]
 
 
 class RoutedAsyncSession(AsyncSession):
@@ -46,44 +41,25 @@ class RoutedAsyncWriteSession(AsyncSession):
     sync_session_class = RoutedWriteSession
 
 
-def greenlet_sleep(seconds: float) -> None:
-    """Sleep without blocking the event loop, from sync code run by an async session."""
-    await_only(asyncio.sleep(seconds))
-
-
 class AsyncRouting(Routing["AsyncEngine", AsyncSession]):
     """Replica engines and routed session factories of one ``AsyncDatabase``."""
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        backend: Backend,
-        primary: AsyncEngine,
-        create_engine: AsyncEngineFactory,
-        policy: RoutingPolicy | None = None,
-    ) -> None:
-        engines = replica_engines(settings, backend, create_engine, backend.async_url)
-        sessions = {
-            read: async_sessionmaker(
-                primary,
-                class_=RoutedAsyncSession if read else RoutedAsyncWriteSession,
-                expire_on_commit=False,
-                info=session_info(backend),
-            )
-            for read in (True, False)
-        }
-        super().__init__(
-            settings=settings,
-            backend=backend,
-            policy=policy,
-            engines=engines,
-            sync_engines={name: engine.sync_engine for name, engine in engines.items()},
-            primary=primary.sync_engine,
-            sessions=sessions,
-            sleep=greenlet_sleep,
-        )
+    make_sessions = async_sessionmaker
+    session_classes = (RoutedAsyncSession, RoutedAsyncWriteSession)
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.sampler = AsyncSampler(self.replicas, self._probe)
+
+    def replica_url(self, backend: Backend, url: URL) -> URL:
+        return backend.async_url(url)
+
+    def sync_engine(self, engine: AsyncEngine) -> Engine:
+        return engine.sync_engine
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep without blocking the event loop, from sync code run by an async session."""
+        await_only(asyncio.sleep(seconds))
 
     async def factory(
         self,
@@ -94,12 +70,10 @@ class AsyncRouting(Routing["AsyncEngine", AsyncSession]):
         autocommit: bool = False,
     ) -> RoutedFactory[AsyncSession] | None:
         """A routed session factory; None when the plain primary session is right."""
-        mode = self._mode(using, read=read)
-        if mode is None:
-            return None
-        if mode != "primary":
+        routed = self._factory(using, token, read, autocommit)
+        if routed is not None and routed.mode != "primary":
             await self.sampler.ensure_started()
-        return RoutedFactory(self, mode, token, autocommit and mode == "read")
+        return routed
 
     async def _probe(self, name: str) -> float | None:
         async with self.engines[name].connect() as connection:

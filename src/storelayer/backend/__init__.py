@@ -5,11 +5,13 @@ capability flags ``Features``, and the concern objects it supplies, one small cl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import InitVar, dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import pool, types
+from sqlalchemy import create_engine, pool, types
 from sqlalchemy.engine import URL
 
 from storelayer.backend._moved import BackendType, moved_member
@@ -27,7 +29,7 @@ from storelayer.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
     from sqlalchemy.sql import Executable
 
     from storelayer.config import Settings
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 #: Execution option of ``read_session(autocommit=True)`` connections, for backends
 #: that run those reads without a transaction by their own means.
 AUTOCOMMIT_OPTION = "storelayer_autocommit"
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def queue_pool_options(
@@ -69,6 +72,29 @@ def on_conflict_upsert(
         index_elements=list(conflict_columns),
         set_={name: stmt.excluded[name] for name in update_columns},
     )
+
+
+@contextmanager
+def server_connection(
+    url: URL, name: str, max_identifier_length: int, connect_args: Mapping[str, Any]
+) -> Iterator[tuple[Connection, str]]:
+    """For ``CREATE DATABASE name`` and ``DROP DATABASE``: an AUTOCOMMIT connection to the
+    server at ``url`` (a normalized URL) and ``name``, checked to be a plain identifier
+    the server keeps as is, quoted."""
+    if not _IDENTIFIER.match(name) or len(name) > max_identifier_length:
+        raise ConfigurationError(
+            f"database name {name!r} is not a plain identifier: use letters, digits and "
+            f"underscores, starting with a letter or underscore, at most "
+            f"{max_identifier_length} characters"
+        )
+    engine = create_engine(
+        url, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool, connect_args=connect_args
+    )
+    try:
+        with engine.connect() as connection:
+            yield connection, engine.dialect.identifier_preparer.quote_identifier(name)
+    finally:
+        engine.dispose()
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@ daemon thread per replica, so a hung replica delays only its own samples) and th
 session factories that route units of work.
 
 ``Routing`` is everything it shares with its twin ``aio._routing.AsyncRouting``: the replica
-engines, the ``ReplicaSet`` deciding over their sync engines, and the routed sessions.
+engines, the ``ReplicaSet`` deciding over their sync engines, and the routed sessions;
+a twin names its session classes, its engines' URL and sync engine, and how it sleeps.
 Only starting the sampler and disposing differ, because the async twin awaits them.
 """
 
@@ -15,7 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 from sqlalchemy.orm import sessionmaker
 
@@ -58,57 +59,69 @@ E = TypeVar("E")  # the engines of the front: Engine or AsyncEngine
 S = TypeVar("S", bound=_HasInfo)  # its sessions: Session or AsyncSession
 
 
-def replica_engines(
-    settings: Settings,
-    backend: Backend,
-    create_engine: EngineFactory,
-    to_url: Callable[[URL], URL] = lambda url: url,
-) -> dict[str, Any]:
-    """One engine per replica URL, named ``replica:0``, ``replica:1``...: the backend's
-    replica pool options, minus those the user set explicitly."""
-    explicit = set(settings.pool_overrides()) | set(settings.engine_options)
-    engines = {}
-    for index, raw in enumerate(settings.replica_urls):
-        url = to_url(backend.normalize_url(raw))
-        options = backend.replication.pool_options(url, settings)
-        overrides = {key: value for key, value in options.items() if key not in explicit}
-        engines[f"replica:{index}"] = create_engine(url, f"replica:{index}", overrides)
-    return engines
-
-
 class Routing(Generic[E, S]):
-    """Replica engines (``engines``, by role) and routed session factories."""
+    """Replica engines (``engines``, by role) and routed session factories. A front
+    names how it makes sessions and reaches a replica, and how its sampler starts."""
+
+    #: ``sessionmaker`` or ``async_sessionmaker``, and the classes of read and of
+    #: write sessions.
+    make_sessions: ClassVar[Callable[..., Any]]
+    session_classes: ClassVar[tuple[type, type]]
 
     def __init__(
         self,
         *,
         settings: Settings,
         backend: Backend,
-        policy: RoutingPolicy | None,
-        engines: dict[str, E],
-        sync_engines: Mapping[str, Engine],
-        primary: Engine,
-        sessions: Mapping[bool, Callable[[], S]],
-        sleep: Callable[[float], object] = time.sleep,
+        primary: E,
+        create_engine: EngineFactory,
+        policy: RoutingPolicy | None = None,
     ) -> None:
         self.policy = policy or RoutingPolicy.from_env()
-        self.engines = engines
+        # One engine per replica URL, with the backend's replica pool options minus
+        # those the user set explicitly.
+        explicit = set(settings.pool_overrides()) | set(settings.engine_options)
+        self.engines: dict[str, E] = {}
+        for index, raw in enumerate(settings.replica_urls):
+            url = self.replica_url(backend, backend.normalize_url(raw))
+            options = backend.replication.pool_options(url, settings)
+            overrides = {key: value for key, value in options.items() if key not in explicit}
+            self.engines[f"replica:{index}"] = create_engine(url, f"replica:{index}", overrides)
+        sync = {name: self.sync_engine(engine) for name, engine in self.engines.items()}
         autocommit = {**READ_ONLY, **backend.autocommit_read_options()}
         self.replicas = ReplicaSet(
-            read_engines={n: e.execution_options(**READ_ONLY) for n, e in sync_engines.items()},
-            autocommit_engines={
-                n: e.execution_options(**autocommit) for n, e in sync_engines.items()
-            },
+            read_engines={n: e.execution_options(**READ_ONLY) for n, e in sync.items()},
+            autocommit_engines={n: e.execution_options(**autocommit) for n, e in sync.items()},
             backend=backend,
             policy=self.policy,
             max_lag=settings.max_replica_lag,
-            sleep=sleep,
+            sleep=self.sleep,
         )
-        self._primary, self._primary_read = primary, primary.execution_options(**READ_ONLY)
-        self._sessions = sessions  # by "is a read session"
+        self._primary = self.sync_engine(primary)
+        self._primary_read = self._primary.execution_options(**READ_ONLY)
+        self._sessions: dict[bool, Callable[[], S]] = {  # by "is a read session"
+            read: self.make_sessions(
+                primary, class_=cls, expire_on_commit=False, info=session_info(backend)
+            )
+            for read, cls in zip((True, False), self.session_classes, strict=True)
+        }
 
-    def _mode(self, using: str | None, *, read: bool) -> str | None:
-        """The route mode of a unit of work, ``read_session()`` (``read``) or
+    def replica_url(self, backend: Backend, url: URL) -> URL:
+        """The URL of this front's engine on a replica's ``url``."""
+        return url
+
+    def sync_engine(self, engine: E) -> Engine:
+        """The sync engine of one of this front's engines."""
+        return engine  # type: ignore[return-value]
+
+    def sleep(self, seconds: float) -> None:
+        """How a read waiting for its token sleeps."""
+        time.sleep(seconds)
+
+    def _factory(
+        self, using: str | None, token: str | ConsistencyToken | None, read: bool, autocommit: bool
+    ) -> RoutedFactory[S] | None:
+        """The session factory of a unit of work, ``read_session()`` (``read``) or
         ``session()``, with ``using`` overriding the policy; None when the plain
         primary session is right."""
         if using is not None and using not in USING:
@@ -118,10 +131,12 @@ class Routing(Generic[E, S]):
         if not self.engines or (read and using == "primary"):
             return None
         if using == "primary":
-            return "primary"
-        if read or using == "replica":
-            return "read"
-        return "auto" if using == "auto" or self.policy.automatic else "primary"
+            mode = "primary"
+        elif read or using == "replica":
+            mode = "read"
+        else:
+            mode = "auto" if using == "auto" or self.policy.automatic else "primary"
+        return RoutedFactory(self, mode, token, autocommit and mode == "read")
 
     def new_session(self, mode: str, token: str | ConsistencyToken | None, autocommit: bool) -> S:
         """A routed session (see ``RoutedFactory``)."""
@@ -175,34 +190,11 @@ class RoutedFactory(Generic[S]):
 class SyncRouting(Routing["Engine", Session]):
     """Replica engines and routed session factories of one ``Database``."""
 
-    def __init__(
-        self,
-        *,
-        settings: Settings,
-        backend: Backend,
-        primary: Engine,
-        create_engine: EngineFactory,
-        policy: RoutingPolicy | None = None,
-    ) -> None:
-        engines = replica_engines(settings, backend, create_engine)
-        sessions = {
-            read: sessionmaker(
-                primary,
-                class_=RoutedSession if read else RoutedWriteSession,
-                expire_on_commit=False,
-                info=session_info(backend),
-            )
-            for read in (True, False)
-        }
-        super().__init__(
-            settings=settings,
-            backend=backend,
-            policy=policy,
-            engines=engines,
-            sync_engines=engines,
-            primary=primary,
-            sessions=sessions,
-        )
+    make_sessions = sessionmaker
+    session_classes = (RoutedSession, RoutedWriteSession)
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
         self.sampler = ThreadSampler(self.replicas, self._probe)
 
     def factory(
@@ -214,12 +206,10 @@ class SyncRouting(Routing["Engine", Session]):
         autocommit: bool = False,
     ) -> RoutedFactory[Session] | None:
         """A routed session factory; None when the plain primary session is right."""
-        mode = self._mode(using, read=read)
-        if mode is None:
-            return None
-        if mode != "primary":
+        routed = self._factory(using, token, read, autocommit)
+        if routed is not None and routed.mode != "primary":
             self.sampler.ensure_started()
-        return RoutedFactory(self, mode, token, autocommit and mode == "read")
+        return routed
 
     def _probe(self, name: str) -> float | None:
         with self.engines[name].connect() as connection:

@@ -6,16 +6,15 @@ lost connections. Reasons: docs/backends/mysql.md."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import create_engine, event, exc, pool, text
-from sqlalchemy.dialects import mysql
+from sqlalchemy import event, exc, text
 from sqlalchemy.dialects.mysql import insert
 from sqlalchemy.engine import URL
 
-from storelayer import Backend, ConfigurationError, Features
+from storelayer import Backend, Features
 from storelayer.backend import (
     BackupStrategy,
     Errors,
@@ -23,8 +22,8 @@ from storelayer.backend import (
     Provisioning,
     ServerLimits,
     queue_pool_options,
+    server_connection,
 )
-from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
 from storelayer_mysql import staging
 from storelayer_mysql.connection import (
     HANDSHAKE_TIMEOUTS,
@@ -85,7 +84,6 @@ _DUPLICATE_KEY = re.compile(r"for key '(?P<name>[^']+)'\s*$")
 _NAMED_CONSTRAINT = re.compile(r"CONSTRAINT `(?P<name>[^`]+)`")
 # MySQL 8 checks (3819): "Check constraint 'name' is violated."
 _CHECK_CONSTRAINT = re.compile(r"Check constraint '(?P<name>[^']+)' is violated")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VERSION = re.compile(r"^\d+(\.\d+)*")
 
 
@@ -112,22 +110,6 @@ def as_integrity_error(context: ExceptionContext) -> exc.IntegrityError | None:
         hide_parameters=wrapped.hide_parameters,
         ismulti=wrapped.ismulti,
     )
-
-
-class UTCDateTime(AwareAsUTC, mysql.DATETIME):
-    """MySQL's ``DATETIME``, storing an aware value as its UTC instant. Typed columns
-    go through it on every driver; the ``conv`` encoder covers raw SQL."""
-
-
-def checked_identifier(name: str) -> str:
-    """``name`` if it is a plain identifier, else an error."""
-    if not _IDENTIFIER.match(name) or len(name) > MAX_IDENTIFIER_LENGTH:
-        raise ConfigurationError(
-            f"database name {name!r} is not a plain identifier: use letters, digits and "
-            f"underscores, starting with a letter or underscore, at most "
-            f"{MAX_IDENTIFIER_LENGTH} characters"
-        )
-    return name
 
 
 class MySQLErrors(Errors):
@@ -204,15 +186,20 @@ class MySQLOperations(Operations):
 class MySQLProvisioning(Provisioning):
     """``CREATE DATABASE`` (utf8mb4) and ``DROP DATABASE`` on the server."""
 
+    def connect(self, url: URL, name: str) -> AbstractContextManager[tuple[Connection, str]]:
+        url, seconds = MySQLBackend().normalize_url(url), PROVISION_CONNECT_TIMEOUT
+        timeouts = dict.fromkeys(("connect_timeout", *HANDSHAKE_TIMEOUTS), seconds)
+        return server_connection(url, name, MAX_IDENTIFIER_LENGTH, timeouts)
+
     def create_database(self, server_url: URL, name: str) -> URL:
-        with server_connection(server_url, name) as (connection, quoted):
+        with self.connect(server_url, name) as (connection, quoted):
             connection.exec_driver_sql(
                 f"CREATE DATABASE {quoted} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
             )
         return server_url.set(database=name)
 
     def drop_database(self, server_url: URL, name: str) -> None:
-        with server_connection(server_url, name) as (connection, quoted):
+        with self.connect(server_url, name) as (connection, quoted):
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
 
 
@@ -273,7 +260,9 @@ class MySQLBackend(Backend):
             enable_keepalive_probes(dbapi_connection)
 
         event.listen(engine, "handle_error", as_integrity_error)
-        store_aware_datetimes_as_utc(engine, UTCDateTime)
+        # DATETIME keeps no offset: typed columns bind an aware value as its UTC instant
+        # on every driver (the default), the ``conv`` encoder covers raw SQL.
+        super().configure_engine(engine)
 
     def start_test_replicas(self, count: int = 1) -> Any:
         """For tests: a private MariaDB primary with ``count`` GTID replicas, as a
@@ -281,23 +270,3 @@ class MySQLBackend(Backend):
         from storelayer_mysql.testing import MariaDBReplicaSet
 
         return MariaDBReplicaSet(replicas=count)
-
-
-@contextmanager
-def server_connection(url: URL, name: str) -> Iterator[tuple[Connection, str]]:
-    """An AUTOCOMMIT connection to the server at ``url`` and ``name`` checked and quoted
-    as an identifier."""
-    checked_identifier(name)
-    engine = create_engine(
-        MySQLBackend().normalize_url(url),
-        isolation_level="AUTOCOMMIT",
-        poolclass=pool.NullPool,
-        connect_args=dict.fromkeys(
-            ("connect_timeout", "read_timeout", "write_timeout"), PROVISION_CONNECT_TIMEOUT
-        ),
-    )
-    try:
-        with engine.connect() as connection:
-            yield connection, engine.dialect.identifier_preparer.quote_identifier(name)
-    finally:
-        engine.dispose()

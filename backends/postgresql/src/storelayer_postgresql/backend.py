@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import psycopg2  # type: ignore[import-untyped]
-from sqlalchemy import create_engine, event, exc, pool, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import URL
 
-from storelayer import Backend, ConfigurationError, Features
+from storelayer import Backend, Features
 from storelayer.backend import (
     AUTOCOMMIT_OPTION,
     BackupStrategy,
@@ -26,6 +27,7 @@ from storelayer.backend import (
     ServerLimits,
     on_conflict_upsert,
     queue_pool_options,
+    server_connection,
 )
 from storelayer_postgresql import backup as backup_strategy
 from storelayer_postgresql import fastpath
@@ -35,7 +37,6 @@ from storelayer_postgresql.replication import PostgreSQLReplication
 if TYPE_CHECKING:
     from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine
-    from sqlalchemy.sql import Executable
 
     from storelayer import Settings
 
@@ -98,7 +99,6 @@ _NETWORK_FAILURE = re.compile(
     r"|shutting down|in recovery mode)|too many clients|terminating connection",
     re.IGNORECASE,
 )
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def driver_error(error: BaseException) -> BaseException:
@@ -154,17 +154,6 @@ def connect_args(url: URL, settings: Settings) -> dict[str, Any]:
     return {key: value for key, value in wanted.items() if key not in url.query}
 
 
-def checked_identifier(name: str) -> str:
-    """``name`` if it is a plain identifier PostgreSQL keeps as is, else an error."""
-    if not _IDENTIFIER.match(name) or len(name) > MAX_IDENTIFIER_LENGTH:
-        raise ConfigurationError(
-            f"database name {name!r} is not a plain identifier: use letters, digits and "
-            f"underscores, starting with a letter or underscore, at most "
-            f"{MAX_IDENTIFIER_LENGTH} characters"
-        )
-    return name
-
-
 class PostgreSQLErrors(Errors):
     """SQLSTATEs where the driver reports one, libpq's words where it does not."""
 
@@ -198,14 +187,7 @@ class PostgreSQLErrors(Errors):
 class PostgreSQLOperations(Operations):
     """``INSERT ... ON CONFLICT``, ``COPY`` and paged ``VALUES`` (``fastpath``), sequences."""
 
-    def upsert(
-        self,
-        table: Table,
-        rows: Sequence[Mapping[str, Any]],
-        conflict_columns: Sequence[str],
-        update_columns: Sequence[str],
-    ) -> Executable:
-        return on_conflict_upsert(insert, table, rows, conflict_columns, update_columns)
+    upsert = staticmethod(partial(on_conflict_upsert, insert))
 
     def bulk_insert(
         self, connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
@@ -260,13 +242,17 @@ class PostgreSQLOperations(Operations):
 class PostgreSQLProvisioning(Provisioning):
     """``CREATE DATABASE`` and ``DROP DATABASE`` on the server."""
 
+    def connect(self, url: URL, name: str) -> AbstractContextManager[tuple[Connection, str]]:
+        url, timeout = PostgreSQLBackend().normalize_url(url), PROVISION_CONNECT_TIMEOUT
+        return server_connection(url, name, MAX_IDENTIFIER_LENGTH, {"connect_timeout": timeout})
+
     def create_database(self, server_url: URL, name: str) -> URL:
-        with server_connection(server_url, name) as (connection, quoted):
+        with self.connect(server_url, name) as (connection, quoted):
             connection.exec_driver_sql(f"CREATE DATABASE {quoted}")
         return server_url.set(database=name)
 
     def drop_database(self, server_url: URL, name: str) -> None:
-        with server_connection(server_url, name) as (connection, quoted):
+        with self.connect(server_url, name) as (connection, quoted):
             # WITH (FORCE) (PostgreSQL 13+) ends the sessions still connected to it.
             force = (connection.dialect.server_version_info or (0,)) >= (13,)
             connection.exec_driver_sql(
@@ -318,21 +304,3 @@ class PostgreSQLBackend(Backend):
         from storelayer_postgresql.testing import PostgreSQLReplicaSet
 
         return PostgreSQLReplicaSet(replicas=count)
-
-
-@contextmanager
-def server_connection(url: URL, name: str) -> Iterator[tuple[Connection, str]]:
-    """An AUTOCOMMIT connection to the server at ``url`` (CREATE and DROP DATABASE refuse
-    to run in a transaction) and ``name`` checked and quoted as an identifier."""
-    checked_identifier(name)
-    engine = create_engine(
-        PostgreSQLBackend().normalize_url(url),
-        isolation_level="AUTOCOMMIT",
-        poolclass=pool.NullPool,
-        connect_args={"connect_timeout": PROVISION_CONNECT_TIMEOUT},
-    )
-    try:
-        with engine.connect() as connection:
-            yield connection, engine.dialect.identifier_preparer.quote_identifier(name)
-    finally:
-        engine.dispose()

@@ -4,12 +4,11 @@ that take the write lock up front and wait for it. Reasons: docs/backends/sqlite
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import event, exc, pool
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.sqlite import insert
 from sqlalchemy.engine import URL
 
@@ -22,14 +21,11 @@ from storelayer.backend import (
     Provisioning,
     on_conflict_upsert,
 )
-from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
 from storelayer_sqlite import backup as backup_strategy
 from storelayer_sqlite.migration_lock import SQLiteMigrations
 
 if TYPE_CHECKING:
-    from sqlalchemy import Table
     from sqlalchemy.engine import Connection, Engine
-    from sqlalchemy.sql import Executable
 
     from storelayer import Settings
 
@@ -37,11 +33,6 @@ if TYPE_CHECKING:
 BUSY_TIMEOUT_SECONDS = 30.0
 READ_ONLY_OPTION = "storelayer_read_only"
 _BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (constants only in Python 3.11+)
-
-
-class UTCDateTime(AwareAsUTC, sqlite.DATETIME):
-    """SQLite's text ``DATETIME``, storing an aware value as its UTC instant (SQLite
-    keeps no offset: without this, 12:30+05:30 would read back as 12:30)."""
 
 
 def is_memory(url: URL) -> bool:
@@ -77,14 +68,7 @@ class SQLiteErrors(Errors):
 class SQLiteOperations(Operations):
     """``INSERT ... ON CONFLICT``, and the library's version."""
 
-    def upsert(
-        self,
-        table: Table,
-        rows: Sequence[Mapping[str, Any]],
-        conflict_columns: Sequence[str],
-        update_columns: Sequence[str],
-    ) -> Executable:
-        return on_conflict_upsert(insert, table, rows, conflict_columns, update_columns)
+    upsert = staticmethod(partial(on_conflict_upsert, insert))
 
     def server_version(self, connection: Connection) -> str:
         return sqlite3.sqlite_version
@@ -166,7 +150,7 @@ class SQLiteBackend(Backend):
         return {AUTOCOMMIT_OPTION: True}
 
     def configure_engine(self, engine: Engine) -> None:
-        store_aware_datetimes_as_utc(engine, UTCDateTime)
+        super().configure_engine(engine)  # SQLite keeps no offset: aware values as UTC
 
         @event.listens_for(engine, "begin")
         def begin(conn: Connection) -> None:
