@@ -5,6 +5,7 @@ capability flags ``Features``, and the concern objects it supplies, one small cl
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,17 +41,33 @@ AUTOCOMMIT_OPTION = "storelayer_autocommit"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+#: Data the server has not acknowledged for this long (a network that silently drops
+#: packets) fails the connection, instead of ~15 minutes of retransmissions. A slow
+#: query is not affected: the server's kernel acknowledges what it receives.
+TCP_USER_TIMEOUT_MS = 10_000
+
+
+def connect_timeout_seconds(settings: Settings) -> int:
+    """``connect_timeout`` for drivers that take whole seconds and wait forever on (or
+    reject) 0: rounded up, at least 1."""
+    return max(1, math.ceil(settings.connect_timeout))
+
+
 def queue_pool_options(
-    defaults: Mapping[str, Any], connect_args: Mapping[str, Any], settings: Settings
+    url: URL, connect_args: Mapping[str, Any], settings: Settings, pool_recycle: int
 ) -> dict[str, Any]:
-    """``engine_options()`` of a server backend: a ``QueuePool`` with the backend's
-    ``defaults`` (sizes, timeout, recycle), pre-ping, its ``connect_args``, and the
-    pool settings the user set explicitly on top."""
+    """``engine_options()`` of a server backend: a pre-pinged ``QueuePool`` of 5
+    connections and 10 more on demand (30 s to wait for one), recycled after
+    ``pool_recycle`` seconds; ``connect_args`` but those the URL query sets; the pool
+    settings the user set explicitly on top."""
     options: dict[str, Any] = {
         "poolclass": pool.QueuePool,
-        **defaults,
+        "pool_size": 5,
+        "max_overflow": 10,
+        "pool_timeout": 30,
+        "pool_recycle": pool_recycle,
         "pool_pre_ping": True,
-        "connect_args": dict(connect_args),
+        "connect_args": {k: v for k, v in connect_args.items() if k not in url.query},
     }
     options.update(settings.pool_overrides())
     return options

@@ -21,16 +21,15 @@ from storelayer.backend import (
     Operations,
     Provisioning,
     ServerLimits,
+    connect_timeout_seconds,
     queue_pool_options,
     server_connection,
 )
 from storelayer_mysql import staging
 from storelayer_mysql.connection import (
     HANDSHAKE_TIMEOUTS,
-    POOL_DEFAULTS,
     bounded_async_connect,
     connect_args,
-    connect_timeout_seconds,
     enable_keepalive_probes,
     lift_handshake_timeouts,
 )
@@ -234,7 +233,9 @@ class MySQLBackend(Backend):
     migrations = MySQLMigrations()
 
     def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
-        return queue_pool_options(POOL_DEFAULTS, connect_args(url, settings), settings)
+        # The server closes a connection idle for wait_timeout (default 28800 s, often
+        # lowered by hosting providers); recycling after an hour stays well inside it.
+        return queue_pool_options(url, connect_args(settings), settings, pool_recycle=3600)
 
     def async_engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
         """aiomysql bounds only the TCP connect by ``connect_timeout``, like PyMySQL, and

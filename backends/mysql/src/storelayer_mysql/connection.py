@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import math
 import socket
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
@@ -15,20 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from pymysql import converters  # type: ignore[import-untyped]
 from pymysql.err import OperationalError  # type: ignore[import-untyped]
-from sqlalchemy.engine import URL
+
+from storelayer.backend import TCP_USER_TIMEOUT_MS, connect_timeout_seconds
 
 if TYPE_CHECKING:
     from storelayer import Settings
-
-#: Pool tuning used unless the user overrides it (STORELAYER_POOL_* or connect()). The
-#: server closes a connection idle for wait_timeout (default 28800 s, often lowered by
-#: hosting providers); recycling after an hour stays well inside it.
-POOL_DEFAULTS: Mapping[str, Any] = {
-    "pool_size": 5,
-    "max_overflow": 10,
-    "pool_timeout": 30,
-    "pool_recycle": 3600,
-}
 
 #: Strict mode: reject (never truncate or zero) bad values, in every storage engine.
 SQL_MODE = (
@@ -40,11 +30,6 @@ INIT_COMMAND = f"SET SESSION sql_mode='{SQL_MODE}', time_zone='+00:00'"
 
 #: TCP keepalive probes (idle, interval, count): a dead peer is noticed in about 25 s.
 KEEPALIVE = (10, 5, 3)
-
-#: Data the server has not acknowledged for this long (a network that silently drops
-#: packets) fails the connection, instead of ~15 minutes of retransmissions. A slow
-#: query is not affected: the server's kernel acknowledges what it receives.
-TCP_USER_TIMEOUT_MS = 10_000
 
 HANDSHAKE_TIMEOUTS = ("read_timeout", "write_timeout")
 
@@ -63,20 +48,15 @@ def escape_datetime_as_utc(value: dt.datetime, mapping: Any = None) -> str:
 CONVERSIONS: Mapping[Any, Any] = {**converters.conversions, dt.datetime: escape_datetime_as_utc}
 
 
-def connect_timeout_seconds(settings: Settings) -> int:
-    """Whole seconds, at least 1 (PyMySQL rejects 0), rounded up like PostgreSQL's."""
-    return max(1, math.ceil(settings.connect_timeout))
-
-
-def connect_args(url: URL, settings: Settings) -> dict[str, Any]:
-    """PyMySQL arguments from ``settings``, leaving alone those the URL query sets.
+def connect_args(settings: Settings) -> dict[str, Any]:
+    """PyMySQL arguments from ``settings``.
 
     PyMySQL bounds only the TCP connect by ``connect_timeout``; the handshake that
     follows reads with ``read_timeout`` (default: forever). So both read and write
     timeouts start at ``connect_timeout`` and are lifted once connected.
     """
     seconds = connect_timeout_seconds(settings)
-    wanted: dict[str, Any] = {
+    return {
         "charset": "utf8mb4",
         "connect_timeout": seconds,
         "read_timeout": seconds,
@@ -84,7 +64,6 @@ def connect_args(url: URL, settings: Settings) -> dict[str, Any]:
         "init_command": INIT_COMMAND,
         "conv": CONVERSIONS,
     }
-    return {key: value for key, value in wanted.items() if key not in url.query}
 
 
 def lift_handshake_timeouts(dbapi_connection: Any, url_query: Mapping[str, Any]) -> None:

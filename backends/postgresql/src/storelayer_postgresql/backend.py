@@ -5,7 +5,6 @@ docs/backends/postgresql.md."""
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -20,11 +19,13 @@ from sqlalchemy.engine import URL
 from storelayer import Backend, Features
 from storelayer.backend import (
     AUTOCOMMIT_OPTION,
+    TCP_USER_TIMEOUT_MS,
     BackupStrategy,
     Errors,
     Operations,
     Provisioning,
     ServerLimits,
+    connect_timeout_seconds,
     on_conflict_upsert,
     queue_pool_options,
     server_connection,
@@ -40,13 +41,6 @@ if TYPE_CHECKING:
 
     from storelayer import Settings
 
-#: Pool tuning used unless the user overrides it (STORELAYER_POOL_* or connect()).
-POOL_DEFAULTS: Mapping[str, Any] = {
-    "pool_size": 5,
-    "max_overflow": 10,
-    "pool_timeout": 30,
-    "pool_recycle": 1800,
-}
 #: TCP keepalives: probe after 10 s of silence, every 5 s, give up after 3 misses, so a
 #: dead peer is noticed in about 25 s instead of the kernel's two hours.
 KEEPALIVES: Mapping[str, int] = {
@@ -55,10 +49,6 @@ KEEPALIVES: Mapping[str, int] = {
     "keepalives_interval": 5,
     "keepalives_count": 3,
 }
-#: Data the server has not acknowledged for this long (a network that silently drops
-#: packets) fails the connection, instead of ~15 minutes of retransmissions. A slow
-#: query is not affected: the server's kernel acknowledges what it receives.
-TCP_USER_TIMEOUT_MS = 10_000
 #: Seconds to wait for the server when creating or dropping a database.
 PROVISION_CONNECT_TIMEOUT = 10
 #: PostgreSQL truncates identifiers longer than this (NAMEDATALEN - 1).
@@ -129,11 +119,6 @@ def switch_autocommit_for_reads(engine: Engine) -> None:
     event.listen(engine, "rollback", lambda conn: switch(conn, False))
 
 
-def connect_timeout_seconds(settings: Settings) -> int:
-    """libpq takes whole seconds and waits forever on 0, so round up to at least 1."""
-    return max(1, math.ceil(settings.connect_timeout))
-
-
 def statement_timeout_ms(settings: Settings) -> int:
     """Milliseconds for the server; a positive timeout never rounds down to 0, which
     would mean "no limit"."""
@@ -141,8 +126,8 @@ def statement_timeout_ms(settings: Settings) -> int:
     return max(1, round(seconds * 1000)) if seconds > 0 else 0
 
 
-def connect_args(url: URL, settings: Settings) -> dict[str, Any]:
-    """libpq parameters from ``settings``, leaving alone those the URL query sets."""
+def connect_args(settings: Settings) -> dict[str, Any]:
+    """libpq parameters from ``settings``."""
     wanted: dict[str, Any] = {
         "connect_timeout": connect_timeout_seconds(settings),
         "application_name": settings.application_name,
@@ -151,7 +136,7 @@ def connect_args(url: URL, settings: Settings) -> dict[str, Any]:
     }
     if settings.statement_timeout is not None:
         wanted["options"] = f"-c statement_timeout={statement_timeout_ms(settings)}"
-    return {key: value for key, value in wanted.items() if key not in url.query}
+    return wanted
 
 
 class PostgreSQLErrors(Errors):
@@ -290,7 +275,7 @@ class PostgreSQLBackend(Backend):
     migrations = PostgreSQLMigrations()
 
     def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
-        return queue_pool_options(POOL_DEFAULTS, connect_args(url, settings), settings)
+        return queue_pool_options(url, connect_args(settings), settings, pool_recycle=1800)
 
     def autocommit_read_options(self) -> dict[str, Any]:
         return {AUTOCOMMIT_OPTION: True}
