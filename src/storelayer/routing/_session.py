@@ -64,13 +64,6 @@ def is_write(clause: Any) -> bool:
     return True
 
 
-def is_connection_failure(error: BaseException) -> bool:
-    """Whether ``error`` means the server or the connection to it is gone."""
-    if isinstance(error, ConnectionFailed):
-        return True
-    return isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
-
-
 class SessionRoute:
     """Where one session's statements go; see the module docstring for the modes."""
 
@@ -109,7 +102,9 @@ class SessionRoute:
         let the error propagate."""
         if self.target in (None, "primary") or self.replica is None:
             return False
-        gone = is_connection_failure(error)
+        gone = isinstance(error, ConnectionFailed) or (  # the server or connection is gone
+            isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated
+        )
         if not gone and not self.replicas.backend.errors.is_transient(error):
             return False
         if gone:

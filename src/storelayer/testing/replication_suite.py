@@ -23,6 +23,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -110,21 +111,17 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.02)
 
 
-class Delayed:
+@contextmanager
+def delayed(cluster: ReplicaSet, seconds: float, indexes: tuple[int, ...]) -> Iterator[None]:
     """Inject replication delay on some replicas; always removed on exit."""
-
-    def __init__(self, cluster: ReplicaSet, seconds: float, indexes: tuple[int, ...]) -> None:
-        self.cluster, self.seconds, self.indexes = cluster, seconds, indexes
-
-    def __enter__(self) -> Delayed:
-        for index in self.indexes:
-            self.cluster.set_delay(index, self.seconds)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        for index in self.indexes:
-            self.cluster.set_delay(index, 0)
-        self.cluster.wait_replayed(60)
+    for index in indexes:
+        cluster.set_delay(index, seconds)
+    try:
+        yield
+    finally:
+        for index in indexes:
+            cluster.set_delay(index, 0)
+        cluster.wait_replayed(60)
 
 
 def test_reads_reach_replicas_and_writes_the_primary(
@@ -152,7 +149,7 @@ def test_token_reads_are_never_stale_under_replication_delay(
     fresh: Counter[str] = Counter()
     aged: Counter[str] = Counter()
     history: deque[tuple[float, str, int]] = deque()
-    with routed(replication_cluster) as db, Delayed(replication_cluster, DELAY, (0, 1)):
+    with routed(replication_cluster) as db, delayed(replication_cluster, DELAY, (0, 1)):
         for n in range(tries):
             row_id = add(db, f"try {n}")
             token = db.last_write_token()
@@ -203,7 +200,7 @@ def test_a_token_gives_read_your_writes_in_another_process(
         "STORELAYER_REPLICA_TOKEN_WAIT": "0.01",
         "PATH": "",
     }
-    with routed(replication_cluster) as db, Delayed(replication_cluster, DELAY, (0, 1)):
+    with routed(replication_cluster) as db, delayed(replication_cluster, DELAY, (0, 1)):
         row_id = add(db, "across processes")
         token = db.last_write_token()
         assert token is not None
@@ -232,7 +229,7 @@ def test_a_replica_past_the_lag_threshold_receives_no_reads(
     writer = threading.Thread(target=keep_writing, daemon=True)
     with routed(replication_cluster, max_lag=1.0) as db:
         try:
-            with Delayed(replication_cluster, 3.0, (1,)):
+            with delayed(replication_cluster, 3.0, (1,)):
                 writer.start()
 
                 def lagging() -> bool:
@@ -360,7 +357,7 @@ def test_the_async_database_routes_on_real_replication(
         finally:
             await db.dispose()
 
-    with Delayed(replication_cluster, DELAY, (0, 1)):
+    with delayed(replication_cluster, DELAY, (0, 1)):
         read_with, found, read_without, token = asyncio.run(scenario())
     assert found, token
     assert read_with == "primary"  # no replica replays within the 5 ms wait
