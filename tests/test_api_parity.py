@@ -174,15 +174,6 @@ def down_url(url: URL, backend: Backend, tmp_path: Any) -> URL:
     return url.set(host="127.0.0.1", port=9)  # discard: nothing listens
 
 
-def outcome(run: Callable[[], Any]) -> Any:
-    try:
-        return run()
-    except storelayer.StorelayerError as error:
-        return type(error)
-    except Exception as error:  # a raw driver or SQLAlchemy error: the leak under test
-        return f"raw {type(error).__module__}.{type(error).__name__}"
-
-
 def run_scenario(
     mode: str,
     scenario: Scenario,
@@ -207,7 +198,12 @@ def run_scenario(
         finally:
             await aw(db.dispose())
 
-    return outcome(lambda: asyncio.run(go()))
+    try:
+        return asyncio.run(go())
+    except storelayer.StorelayerError as error:
+        return type(error)
+    except Exception as error:  # a raw driver or SQLAlchemy error: the leak under test
+        return f"raw {type(error).__module__}.{type(error).__name__}"
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))

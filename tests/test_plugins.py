@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 import storelayer
 from fake_plugins import faulty
 from fake_plugins.entry_points import entry_point
+from fake_plugins.lite_backend import LiteBackend
 from storelayer import BackendNotFound, ConfigurationError, PluginError, PluginManager
 from storelayer.backend import on_conflict_upsert
 from storelayer.registry import BackendRegistry
@@ -77,9 +78,7 @@ def test_faulty_registration_marks_only_that_plugin_broken(
     assert list(manager.backends()) == ["lite"]
 
 
-def test_duplicate_backend_name_is_a_clear_error(fake_plugin_path: Path) -> None:
-    from lite_backend import LiteBackend  # type: ignore[import-not-found]
-
+def test_duplicate_backend_name_is_a_clear_error() -> None:
     registry = BackendRegistry()
     registry.bind("first")(LiteBackend())
     with pytest.raises(PluginError, match="'lite', which plugin 'first' already registered"):
@@ -88,8 +87,6 @@ def test_duplicate_backend_name_is_a_clear_error(fake_plugin_path: Path) -> None
 
 @pytest.fixture
 def lite_twice(make_manager: Make, fake_plugin_path: Path) -> PluginManager:
-    from lite_backend import LiteBackend  # type: ignore[import-not-found]
-
     class OtherLite(LiteBackend):
         name = "otherlite"
 
