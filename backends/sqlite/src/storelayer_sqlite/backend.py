@@ -114,27 +114,24 @@ class SQLiteBackend(Backend):
             # off so configure_engine() can issue BEGIN IMMEDIATE itself.
             "isolation_level": None,
         }
+        # A file cannot go away like a server: no pre-ping.
+        options = {
+            "poolclass": pool.QueuePool,
+            "pool_pre_ping": False,
+            "connect_args": connect_args,
+        }
         if is_memory(url):
             # One connection holds the whole database: share it between threads, one
             # unit of work at a time, and never recycle it (that would drop the data).
+            timeout = settings.pool_timeout or BUSY_TIMEOUT_SECONDS
             return {
-                "poolclass": pool.QueuePool,
+                **options,
                 "pool_size": 1,
                 "max_overflow": 0,
-                "pool_timeout": settings.pool_timeout or BUSY_TIMEOUT_SECONDS,
+                "pool_timeout": timeout,
                 "pool_recycle": -1,
-                "pool_pre_ping": False,
-                "connect_args": connect_args,
             }
-        options: dict[str, Any] = {
-            "poolclass": pool.QueuePool,
-            "pool_size": 5,
-            "max_overflow": 10,
-            "pool_pre_ping": False,  # a file cannot go away like a server
-            "connect_args": connect_args,
-        }
-        options.update(settings.pool_overrides())
-        return options
+        return {**options, "pool_size": 5, "max_overflow": 10, **settings.pool_overrides()}
 
     def on_connect(self, dbapi_connection: Any) -> None:
         cursor = dbapi_connection.cursor()
