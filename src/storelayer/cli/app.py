@@ -11,6 +11,7 @@ from storelayer.cli.group import StorelayerGroup
 from storelayer.cli.health import health_command
 from storelayer.cli.info import info_command
 from storelayer.cli.migrate import migrate_group
+from storelayer.cli.migrate_scripts import COMMANDS as MIGRATE_SCRIPT_COMMANDS
 from storelayer.cli.plugins import plugins_command
 from storelayer.cli.state import CliState
 
@@ -34,6 +35,8 @@ def cli(ctx: click.Context, url: str | None, backend: str | None, as_json: bool,
 
 for command in (info_command, plugins_command, health_command, migrate_group, demo_command):
     cli.add_command(command)
+for command in MIGRATE_SCRIPT_COMMANDS:
+    migrate_group.add_command(command)
 for command in backup_commands.COMMANDS:
     cli.add_command(command)
 
