@@ -37,7 +37,7 @@ def open_counts(db: Database) -> dict[str, int]:
                   isouter=True)
             .group_by(Project.name)
         )
-        return dict(rows.tuples())
+        return {str(name): int(count) for name, count in rows}
 
 
 async def project_titles(db: AsyncDatabase, name: str) -> list[str]:
