@@ -6,11 +6,14 @@ import click
 
 from storelayer import __version__
 from storelayer.cli import backup as backup_commands
+from storelayer.cli import dump as dump_commands
 from storelayer.cli.demo import demo_command
 from storelayer.cli.group import StorelayerGroup
 from storelayer.cli.health import health_command
 from storelayer.cli.info import info_command
+from storelayer.cli.inspect import inspect_command
 from storelayer.cli.migrate import migrate_group
+from storelayer.cli.migrate_scripts import COMMANDS as MIGRATE_SCRIPT_COMMANDS
 from storelayer.cli.plugins import plugins_command
 from storelayer.cli.state import CliState
 
@@ -32,9 +35,12 @@ def cli(ctx: click.Context, url: str | None, backend: str | None, as_json: bool,
     state.json = state.json or as_json
 
 
-for command in (info_command, plugins_command, health_command, migrate_group, demo_command):
+for command in (info_command, inspect_command, plugins_command, health_command, migrate_group,
+                demo_command):
     cli.add_command(command)
-for command in backup_commands.COMMANDS:
+for command in MIGRATE_SCRIPT_COMMANDS:
+    migrate_group.add_command(command)
+for command in (*dump_commands.COMMANDS, *backup_commands.COMMANDS):
     cli.add_command(command)
 
 

@@ -1,11 +1,13 @@
 """The root command group: every storelayer error and usage problem becomes one line.
 
 ``storelayer: error: <message>`` on stderr and exit status 2; with ``--debug`` the full
-traceback comes first.
+traceback comes first; with ``--json`` the error is also the JSON document on stdout,
+``{"error": "<message>", "exit_code": 2}``.
 """
 
 from __future__ import annotations
 
+import json
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,10 +28,14 @@ class CliError(click.ClickException):
     """An error shown as one masked line."""
 
     exit_code = 2
+    #: Also print the error as the JSON document on stdout (``--json``).
+    as_json = False
 
     def show(self, file: IO[Any] | None = None) -> None:
         line = " ".join(mask_url(self.format_message()).split())
         click.echo(f"{PREFIX} {line}", file=file, err=file is None)
+        if self.as_json:
+            click.echo(json.dumps({"error": line, "exit_code": self.exit_code}))
 
 
 def _usage_message(error: click.ClickException) -> str:
@@ -45,16 +51,32 @@ def one_line_errors(ctx: click.Context | None) -> Iterator[None]:
     """Turn ``StorelayerError`` and click usage errors into a :class:`CliError`."""
     try:
         yield
-    except (CliError, click.exceptions.NoArgsIsHelpError):
+    except click.exceptions.NoArgsIsHelpError:
+        raise
+    except CliError as error:
+        error.as_json = error.as_json or _wants_json(ctx)
         raise
     except click.ClickException as error:
-        raise CliError(_usage_message(error)) from error
+        raise _cli_error(ctx, _usage_message(error)) from error
     except StorelayerError as error:
         _traceback_if_debug(ctx)
-        raise CliError(str(error)) from error
+        raise _cli_error(ctx, str(error)) from error
     except sa_exc.SQLAlchemyError as error:  # a database error no storelayer API explained
         _traceback_if_debug(ctx)
-        raise CliError(f"database error ({type(error).__name__}): {one_line(error)}") from error
+        raise _cli_error(
+            ctx, f"database error ({type(error).__name__}): {one_line(error)}"
+        ) from error
+
+
+def _wants_json(ctx: click.Context | None) -> bool:
+    state = ctx.find_object(CliState) if ctx is not None else None
+    return state is not None and state.json
+
+
+def _cli_error(ctx: click.Context | None, message: str) -> CliError:
+    error = CliError(message)
+    error.as_json = _wants_json(ctx)
+    return error
 
 
 def _traceback_if_debug(ctx: click.Context | None) -> None:

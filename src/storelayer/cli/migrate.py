@@ -1,8 +1,13 @@
 """``storelayer migrate``: Alembic migrations of the reference schema (or of your own
-directory, ``--directory``) on the configured database, behind the migration lock."""
+directory, ``--directory``) on the configured database, behind the migration lock.
+
+The working directory is on the import path, as for ``python -m``: an ``env.py`` imports
+the application's models from where the command runs."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,8 +22,6 @@ from storelayer.cli.state import CliState, json_option, pass_state
 if TYPE_CHECKING:
     from storelayer.migrations import MigrationManager
 
-#: Exit status of ``check`` when the models and the migrations disagree.
-DIFFERENCES = 1
 OPTIONS_KEY = "storelayer.migrate"
 #: Lets a relative revision such as ``-1`` through as an argument, not an option.
 RELATIVE_REVISIONS = {"ignore_unknown_options": True}
@@ -30,6 +33,20 @@ class MigrateOptions:
 
     directory: Path | None = None
     lock_timeout: float | None = None
+    version_table: str | None = None
+
+
+def app_on_path() -> None:
+    """Put the working directory on the import path, where ``python -m`` puts it."""
+    here = os.getcwd()
+    if here not in sys.path and "" not in sys.path:
+        sys.path.insert(0, here)
+
+
+def options() -> MigrateOptions:
+    """The ``migrate`` group's options of the command in progress."""
+    found: MigrateOptions | None = click.get_current_context().meta.get(OPTIONS_KEY)
+    return found or MigrateOptions()
 
 
 def _tell(message: str) -> None:
@@ -42,23 +59,25 @@ def manager(state: CliState) -> Iterator[MigrationManager]:
     is imported here, not when the CLI starts.)"""
     from storelayer.migrations import DEFAULT_LOCK_TIMEOUT, MigrationManager
 
-    options = click.get_current_context().meta.get(OPTIONS_KEY) or MigrateOptions()
-    timeout = DEFAULT_LOCK_TIMEOUT if options.lock_timeout is None else options.lock_timeout
+    chosen = options()
+    timeout = DEFAULT_LOCK_TIMEOUT if chosen.lock_timeout is None else chosen.lock_timeout
+    app_on_path()
     with state.connect() as db:
         yield MigrationManager(
-            db, script_location=options.directory, lock_timeout=timeout, report=_tell
+            db, script_location=chosen.directory, version_table=chosen.version_table,
+            lock_timeout=timeout, report=_tell,
         )
 
 
-def _revisions(revisions: tuple[str, ...] | list[str]) -> str:
+def revisions_text(revisions: tuple[str, ...] | list[str]) -> str:
     return ", ".join(revisions) or "base (no migration applied)"
 
 
 def _steps_text(steps: list[dict[str, Any]], verb: str, current: tuple[str, ...]) -> str:
     if not steps:
-        return f"nothing to do: the database is at {_revisions(current)}"
+        return f"nothing to do: the database is at {revisions_text(current)}"
     lines = [f"{verb} {step['revision']}: {step['message']}" for step in steps]
-    return "\n".join([*lines, f"the database is at {_revisions(current)}"])
+    return "\n".join([*lines, f"the database is at {revisions_text(current)}"])
 
 
 @click.group("migrate")
@@ -70,16 +89,22 @@ def _steps_text(steps: list[dict[str, Any]], verb: str, current: tuple[str, ...]
     "--lock-timeout", type=float, default=None, metavar="SECONDS",
     help="Seconds to wait while another process migrates the same database (default 600).",
 )
+@click.option(
+    "--version-table", default=None, metavar="NAME",
+    help="Table that records the applied revisions (one per application sharing a "
+    "database); default: the one env.py names, else alembic_version.",
+)
 @json_option
 @click.pass_context
 def migrate_group(
-    ctx: click.Context, directory: Path | None, lock_timeout: float | None
+    ctx: click.Context, directory: Path | None, lock_timeout: float | None,
+    version_table: str | None,
 ) -> None:
     """Upgrade, downgrade and inspect the database schema (Alembic).
 
     Two processes migrating one database at once are safe: the second waits for the
     first, then finds nothing to do."""
-    ctx.meta[OPTIONS_KEY] = MigrateOptions(directory, lock_timeout)
+    ctx.meta[OPTIONS_KEY] = MigrateOptions(directory, lock_timeout, version_table)
 
 
 def _apply(state: CliState, verb: str, action: str, revision: str) -> None:
@@ -131,8 +156,8 @@ def current_command(state: CliState) -> None:
         emit_json({"current": list(current), "heads": list(heads), "up_to_date": up_to_date,
                    "directory": str(migrations.script_location)})
         return
-    status = "(head)" if up_to_date else f"(head is {_revisions(heads)}: run 'migrate upgrade')"
-    click.echo(f"{_revisions(current)} {status}")
+    status = "(head)" if up_to_date else f"(head is {revisions_text(heads)}: run 'migrate upgrade')"
+    click.echo(f"{revisions_text(current)} {status}")
 
 
 @migrate_group.command("history")
@@ -152,44 +177,3 @@ def history_command(state: CliState) -> None:
         for info in revisions
     ]
     click.echo(table(("REVISION", "REVISES", "STATE", "MESSAGE"), rows))
-
-
-@migrate_group.command("revision")
-@click.option("-m", "--message", required=True, help="What the migration does.")
-@click.option("--autogenerate/--empty", default=True, show_default=True,
-              help="Fill in what the models have and the database (at head) lacks.")
-@click.option("--rev-id", default=None, help="Revision id (default: a random one).")
-@json_option
-@pass_state
-def revision_command(state: CliState, message: str, autogenerate: bool,
-                     rev_id: str | None) -> None:
-    """Write a new migration script into the migration directory."""
-    with manager(state) as migrations:
-        written = migrations.revision(message, autogenerate=autogenerate, rev_id=rev_id)
-    if state.json:
-        emit_json({"written": [str(path) for path in written]})
-    else:
-        click.echo("\n".join(f"wrote {path}" for path in written))
-
-
-@migrate_group.command("check")
-@json_option
-@pass_state
-@click.pass_context
-def check_command(ctx: click.Context, state: CliState) -> None:
-    """Compare the models with the database at head: exit 0 when they agree, 1 when a
-    migration is missing (the differences are listed)."""
-    with manager(state) as migrations:
-        differences = migrations.check()
-        current = migrations.current()
-    if state.json:
-        emit_json({"clean": not differences, "differences": differences,
-                   "current": list(current)})
-    elif differences:
-        click.echo("\n".join(f"- {line}" for line in differences))
-        click.echo(f"{len(differences)} difference(s) between the models and the migrations: "
-                   "write a migration (storelayer migrate revision -m '...')")
-    else:
-        click.echo(f"the models and the migrations agree (database at {_revisions(current)})")
-    if differences:
-        ctx.exit(DIFFERENCES)

@@ -13,8 +13,10 @@ run where DDL is transactional and one per migration where it is not.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Callable, Sequence
 from logging.config import fileConfig
+from pathlib import Path
 from typing import Any, Literal
 
 from alembic import context
@@ -40,6 +42,7 @@ APPLIED = "storelayer.applied"
 VERSION_TABLE = "version_table"
 
 IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
+IncludeName = Callable[[str | None, str, dict[str, str | None]], bool]
 
 
 def run_migrations(
@@ -50,7 +53,12 @@ def run_migrations(
 ) -> None:
     """Run the Alembic command in progress (upgrade, downgrade, stamp, check,
     revision --autogenerate) against the configured database. ``configure`` goes to
-    ``context.configure()`` last, so it can override any choice made here."""
+    ``context.configure()`` last, so it can override any choice made here.
+
+    Autogenerate and ``check`` consider only the tables of ``target_metadata``: a table
+    of the database that the models do not declare (another application's, the
+    reference schema's, a version table) is never dropped. Pass ``include_name`` to
+    choose otherwise."""
     if context.is_offline_mode():
         raise MigrationError(
             "offline (--sql) migrations are not supported: run them against a database"
@@ -76,11 +84,7 @@ def _run_online(
     include_object: IncludeObject | None,
     configure: dict[str, Any],
 ) -> None:
-    version_table = (
-        configure.pop("version_table", None)
-        or config.get_main_option(VERSION_TABLE)
-        or "alembic_version"
-    )
+    version_table = _version_table(config, configure.pop("version_table", None))
     report: Report | None = config.attributes.get(REPORT)
     timeout = float(config.attributes.get(LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT))
     applied: list[dict[str, Any]] = config.attributes.setdefault(APPLIED, [])
@@ -90,6 +94,7 @@ def _run_online(
         options = context_options(database.backend, version_table)
         options.update(
             target_metadata=target_metadata,
+            include_name=own_tables(target_metadata),
             include_object=include_object,
             on_version_apply=lambda **kw: applied.append(describe_step(kw["step"])),
         )
@@ -99,6 +104,54 @@ def _run_online(
             context.run_migrations()
             if applied and applied[-1]["direction"] == "downgrade":
                 _drop_empty_version_table(connection, version_table)
+
+
+def _version_table(config: Config, declared: str | None) -> str:
+    """The version table: ``env.py``'s choice must match the one ``MigrationManager`` (the
+    CLI's ``--version-table``) reads, or it would report the wrong revision."""
+    given = config.get_main_option(VERSION_TABLE)
+    if declared and given and declared != given and DATABASE in config.attributes:
+        raise MigrationError(
+            f"env.py keeps its revisions in the version table {declared!r} but this "
+            f"command reads {given!r}: pass --version-table {declared} "
+            f"(MigrationManager(version_table={declared!r}))"
+        )
+    return declared or given or "alembic_version"
+
+
+def declared_version_table(env_py: Path) -> str | None:
+    """The version table an ``env.py`` names as a literal in ``run_migrations(...,
+    version_table="...")``, read without running it; None when it names none."""
+    try:
+        tree = ast.parse(env_py.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "run_migrations":
+            for keyword in node.keywords:
+                value = keyword.value
+                if (keyword.arg == "version_table" and isinstance(value, ast.Constant)
+                        and isinstance(value.value, str)):
+                    return value.value
+    return None
+
+
+def own_tables(
+    target_metadata: MetaData | Sequence[MetaData] | None,
+) -> IncludeName | None:
+    """An ``include_name`` hook that lets autogenerate see only the tables of
+    ``target_metadata`` (None: every table)."""
+    if target_metadata is None:
+        return None
+    metadatas = [target_metadata] if isinstance(target_metadata, MetaData) else target_metadata
+    known = {key for metadata in metadatas for key in metadata.tables}
+
+    def include_name(name: str | None, type_: str, parents: dict[str, str | None]) -> bool:
+        if type_ != "table":
+            return True
+        return (parents.get("schema_qualified_table_name") or name) in known
+
+    return include_name
 
 
 def _drop_empty_version_table(connection: Connection, version_table: str) -> None:

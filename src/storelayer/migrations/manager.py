@@ -25,6 +25,7 @@ from sqlalchemy.engine import URL, Engine
 
 from storelayer._conflicts import one_line
 from storelayer.database import Database, connect
+from storelayer.errors import StorelayerError
 from storelayer.migrations import environment as env
 from storelayer.migrations.errors import MigrationError
 from storelayer.migrations.locks import DEFAULT_LOCK_TIMEOUT, Report
@@ -77,7 +78,9 @@ class MigrationManager:
 
     ``database`` is a ``Database``, a URL, or None for ``DATABASE_URL``;
     ``script_location`` a directory with ``env.py`` and ``versions/`` (default: the
-    reference schema); ``target_metadata`` the models ``verify_schema`` compares with
+    reference schema); ``version_table`` where the applied revisions are recorded
+    (default: the one ``env.py`` passes to ``run_migrations``, else ``alembic_version``);
+    ``target_metadata`` the models ``verify_schema`` compares with
     (default: the reference schema's when the location is the default). ``report``
     hears progress (waiting for the lock); ``lock_timeout`` bounds that wait.
     """
@@ -88,7 +91,7 @@ class MigrationManager:
         *,
         script_location: str | Path | None = None,
         target_metadata: MetaData | None = None,
-        version_table: str = "alembic_version",
+        version_table: str | None = None,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         report: Report | None = None,
     ) -> None:
@@ -102,7 +105,11 @@ class MigrationManager:
             )
         self._metadata = target_metadata
         self._metadata_is_reference = is_reference and target_metadata is None
-        self.version_table = version_table
+        self.version_table = (
+            version_table
+            or env.declared_version_table(self.script_location / "env.py")
+            or "alembic_version"
+        )
         self.lock_timeout = lock_timeout
         self.report = report
 
@@ -147,7 +154,8 @@ class MigrationManager:
 
     def scripts(self) -> ScriptDirectory:
         """The migration scripts."""
-        return ScriptDirectory.from_config(self.config())
+        with self._alembic_errors():
+            return ScriptDirectory.from_config(self.config())
 
     @contextmanager
     def _alembic_errors(self) -> Iterator[None]:
@@ -159,6 +167,18 @@ class MigrationManager:
             raise MigrationError(f"{error} (migrations in {self.script_location})") from error
         except exc.SQLAlchemyError as error:
             raise MigrationError(self._failure(error)) from error
+        except StorelayerError:
+            raise
+        except ImportError as error:  # env.py cannot import the application's models
+            raise MigrationError(
+                f"{self.script_location / 'env.py'} failed to import: {error} (run from the "
+                "directory that holds your package, or put it on PYTHONPATH)"
+            ) from error
+        except Exception as error:  # a mistake in env.py or a migration script
+            raise MigrationError(
+                f"the migrations in {self.script_location} raised "
+                f"{type(error).__name__}: {one_line(error, self.database.url.password)}"
+            ) from error
 
     def _failure(self, error: exc.SQLAlchemyError) -> str:
         if self.database.backend.features.transactional_ddl:
@@ -200,7 +220,8 @@ class MigrationManager:
 
     def heads(self) -> tuple[str, ...]:
         """The newest revisions of the scripts."""
-        return tuple(self.scripts().get_heads())
+        with self._alembic_errors():
+            return tuple(self.scripts().get_heads())
 
     def is_up_to_date(self) -> bool:
         """Whether the database is at the scripts' heads."""
@@ -224,6 +245,17 @@ class MigrationManager:
             )
         scripts = written if isinstance(written, list) else [written]
         return [Path(script.path) for script in scripts if script is not None]
+
+    def merge(
+        self, message: str, revisions: tuple[str, ...] = ("heads",), rev_id: str | None = None
+    ) -> Path:
+        """Write a migration that joins ``revisions`` (default: every head) into one."""
+        with self._alembic_errors():
+            script = command.merge(self.config(), list(revisions), message=message,
+                                   rev_id=rev_id)
+        if script is None:
+            raise MigrationError(f"nothing to merge in {self.script_location}")
+        return Path(script.path)
 
     def check(self) -> list[str]:
         """The differences between the models (as the migration environment declares

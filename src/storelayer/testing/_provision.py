@@ -8,7 +8,9 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
+import pytest
 from sqlalchemy import create_engine, pool, text
 from sqlalchemy.engine import URL
 
@@ -120,3 +122,19 @@ def docker_answers() -> bool:
     except Exception:
         return False
     return True
+
+
+def provision_or_skip(provisioner: Provisioner, backend: Backend) -> URL:
+    """``provisioner.create(backend)``; an unreachable server skips, or fails in CI."""
+    try:
+        return provisioner.create(backend)
+    except Unavailable as exc:
+        skip_or_fail(str(exc))
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the test for ``reason``; fail it instead when ``CI`` is set, because what a
+    CI run is configured to test must run there."""
+    if in_ci():
+        pytest.fail(f"{reason} (CI is set)")
+    pytest.skip(reason)

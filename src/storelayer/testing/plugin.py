@@ -1,6 +1,10 @@
 """The storelayer pytest plugin (entry point ``pytest11``).
 
-Fixtures: ``backend_name`` (parametrized over the backends under test), ``backend``,
+For applications (storelayer.testing.app, docs/guide/testing-your-app.md):
+``storelayer_schema``, ``migrated_database``, ``migrated_url``, ``rollback_database``,
+``rollback_session``, ``async_rollback_database``.
+
+For backends: ``backend_name`` (parametrized over the backends under test), ``backend``,
 ``database_url`` (a scratch database per backend and run), ``database`` (a connected
 ``Database``), ``storelayer_provisioner``, ``fault_proxy`` (a fault-injecting TCP
 proxy, see storelayer.testing.proxy), ``replica_set`` (a private primary with two
@@ -17,7 +21,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import fields
-from typing import NoReturn
 
 import pytest
 from sqlalchemy.engine import URL
@@ -27,7 +30,15 @@ from storelayer.backend import Backend
 from storelayer.database import Database, connect
 from storelayer.plugins import get_plugin_manager
 from storelayer.testing._bridge import BridgedDatabase
-from storelayer.testing._provision import Provisioner, Unavailable, in_ci
+from storelayer.testing._provision import Provisioner
+from storelayer.testing._provision import provision_or_skip as provision_or_skip
+from storelayer.testing._provision import skip_or_fail as skip_or_fail
+from storelayer.testing.app import async_rollback_database as async_rollback_database
+from storelayer.testing.app import migrated_database as migrated_database
+from storelayer.testing.app import migrated_url as migrated_url
+from storelayer.testing.app import rollback_database as rollback_database
+from storelayer.testing.app import rollback_session as rollback_session
+from storelayer.testing.app import storelayer_schema as storelayer_schema
 from storelayer.testing.proxy import fault_proxy as fault_proxy  # a fixture
 from storelayer.testing.replicas import replica_set as replica_set  # a fixture
 
@@ -46,6 +57,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="API modes for tests marked api_modes: sync, async or both (default: "
         "STORELAYER_TEST_MODES, else both)",
     )
+    parser.addini("storelayer_migrations", "the application's migration directory, "
+                  "relative to the rootdir (migrated_database upgrades it to head)")
+    parser.addini("storelayer_models", "module:Base of the application's models "
+                  "(migrated_database runs create_all when no migration directory is set)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -112,22 +127,6 @@ def backend(backend_name: str) -> Backend:
 def database_url(backend: Backend, storelayer_provisioner: Provisioner) -> URL:
     """A scratch database of the backend under test, for the whole session."""
     return provision_or_skip(storelayer_provisioner, backend)
-
-
-def provision_or_skip(provisioner: Provisioner, backend: Backend) -> URL:
-    """``provisioner.create(backend)``; an unreachable server skips, or fails in CI."""
-    try:
-        return provisioner.create(backend)
-    except Unavailable as exc:
-        skip_or_fail(str(exc))
-
-
-def skip_or_fail(reason: str) -> NoReturn:
-    """Skip the test for ``reason``; fail it instead when ``CI`` is set, because what a
-    CI run is configured to test must run there."""
-    if in_ci():
-        pytest.fail(f"{reason} (CI is set)")
-    pytest.skip(reason)
 
 
 @pytest.fixture

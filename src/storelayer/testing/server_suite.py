@@ -53,8 +53,12 @@ from storelayer.config import Settings
 from storelayer.database import Database
 from storelayer.errors import ConnectionFailed
 from storelayer.plugins import PluginManager
-from storelayer.testing._provision import Provisioner, Unavailable
-from storelayer.testing.plugin import provision_or_skip, skip_or_fail
+from storelayer.testing._provision import (
+    Provisioner,
+    Unavailable,
+    provision_or_skip,
+    skip_or_fail,
+)
 
 # -- helpers ------------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""taskboard: a small application on storelayer (projects, tasks, comments)."""
