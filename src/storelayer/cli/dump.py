@@ -104,7 +104,7 @@ def load_lines(db: Database, lines: IO[str]) -> dict[str, int]:
                 if len(batch) >= BATCH:
                     _flush(connection, table, batch)
         _flush(connection, table, batch)
-        db.backend.reset_sequences(connection, [metadata.tables[n] for n in loaded])
+        db.backend.ops.reset_sequences(connection, [metadata.tables[n] for n in loaded])
     return loaded
 
 
