@@ -11,11 +11,13 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import event, exc, text
+from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.mysql import insert
 from sqlalchemy.engine import URL
 
 from storelayer import Backend, Features
 from storelayer.backend import (
+    AwareAsUTC,
     BackupStrategy,
     Errors,
     Operations,
@@ -24,7 +26,9 @@ from storelayer.backend import (
     connect_timeout_seconds,
     queue_pool_options,
     server_connection,
+    store_aware_datetimes_as_utc,
 )
+from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
 from storelayer_mysql import staging
 from storelayer_mysql.connection import (
     HANDSHAKE_TIMEOUTS,
@@ -109,6 +113,11 @@ def as_integrity_error(context: ExceptionContext) -> exc.IntegrityError | None:
         hide_parameters=wrapped.hide_parameters,
         ismulti=wrapped.ismulti,
     )
+
+
+class UTCDateTime(AwareAsUTC, mysql.DATETIME):
+    """MySQL's ``DATETIME`` (its fractional seconds kept), storing an aware value as its
+    UTC instant."""
 
 
 class MySQLErrors(Errors):
@@ -262,8 +271,8 @@ class MySQLBackend(Backend):
 
         event.listen(engine, "handle_error", as_integrity_error)
         # DATETIME keeps no offset: typed columns bind an aware value as its UTC instant
-        # on every driver (the default), the ``conv`` encoder covers raw SQL.
-        super().configure_engine(engine)
+        # on every driver, the ``conv`` encoder covers raw SQL.
+        store_aware_datetimes_as_utc(engine, UTCDateTime)
 
     def start_test_replicas(self, count: int = 1) -> Any:
         """For tests: a private MariaDB primary with ``count`` GTID replicas, as a
