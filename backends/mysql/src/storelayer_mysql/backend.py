@@ -17,7 +17,6 @@ from sqlalchemy.engine import URL
 
 from storelayer import Backend, Features
 from storelayer.backend import (
-    AwareAsUTC,
     BackupStrategy,
     Errors,
     Operations,
@@ -26,7 +25,6 @@ from storelayer.backend import (
     connect_timeout_seconds,
     queue_pool_options,
     server_connection,
-    store_aware_datetimes_as_utc,
 )
 from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
 from storelayer_mysql import staging
