@@ -30,7 +30,6 @@ from storelayer.testing.server_suite import (
     connect_error,
     db_error,
     engine_options,
-    pool_settings,
     quantities,
 )
 from storelayer_mysql import MySQLBackend
@@ -57,6 +56,13 @@ def expected_errors() -> dict[str, str]:
         "wrong password": "Access denied",
         "primary key": "PRIMARY",
     }
+
+
+@pytest.fixture(scope="module")
+def default_options() -> dict[str, Any]:
+    timeouts = {"connect_timeout": 10, "read_timeout": 10, "write_timeout": 10}
+    conversions = {"init_command": INIT_COMMAND, "conv": CONVERSIONS}
+    return {"pool_recycle": 3600, "connect_args": {"charset": "utf8mb4", **timeouts, **conversions}}
 
 
 @pytest.fixture(scope="module")
@@ -88,37 +94,6 @@ def code(error: sa_exc.DBAPIError) -> Any:
 
 
 # -- pure: URLs and engine options ------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "pasted",
-    [
-        "mysql://u:pw@db.example:3306/app",
-        "mariadb://u:pw@db.example:3306/app",
-        "mysql+pymysql://u:pw@db.example:3306/app",
-        "mariadb+pymysql://u:pw@db.example:3306/app",
-    ],
-)
-def test_every_pasted_form_normalizes_to_pymysql(pasted: str) -> None:
-    url = BACKEND.normalize_url(make_url(pasted))
-    assert url.drivername == "mysql+pymysql"
-    parts = (url.username, url.password, url.host, url.port, url.database)
-    assert parts == ("u", "pw", "db.example", 3306, "app")
-
-
-def test_default_engine_options() -> None:
-    opts = options()
-    assert opts["poolclass"].__name__ == "QueuePool"
-    assert pool_settings(opts) == (5, 10, 30, 3600)
-    assert opts["pool_pre_ping"] is True
-    assert opts["connect_args"] == {
-        "charset": "utf8mb4",
-        "connect_timeout": 10,
-        "read_timeout": 10,
-        "write_timeout": 10,
-        "init_command": INIT_COMMAND,
-        "conv": CONVERSIONS,
-    }
 
 
 def test_init_command_sets_strict_mode_and_utc() -> None:

@@ -1,7 +1,7 @@
 """The server-backend suite: what a client/server backend must get right beyond the
 conformance suite. Engine options, connect failures sorted into "retry" and "give up",
 passwords, constraint names, upserts, health and provisioning, against a real server.
-A backend's test module imports it with one line and supplies three fixtures::
+A backend's test module imports it with one line and supplies four fixtures::
 
     from storelayer.testing.server_suite import *  # noqa: F403
 
@@ -9,6 +9,8 @@ A backend's test module imports it with one line and supplies three fixtures::
     def server_backend() -> Backend: ...        # the backend under test
     @pytest.fixture(scope="module")
     def expected_errors() -> dict[str, str]: ...  # see below
+    @pytest.fixture(scope="module")
+    def default_options() -> dict[str, Any]: ...  # pool_recycle and connect_args by default
     @pytest.fixture
     def password_url() -> URL: ...              # an account whose password is checked
 
@@ -159,6 +161,32 @@ def test_the_plugin_is_found_through_its_entry_point(server_backend: Backend) ->
     explicit = f"{server_backend.schemes[0]}+{server_backend.default_driver}"
     for scheme in (*server_backend.schemes, explicit):
         assert isinstance(manager.resolve(scheme), type(server_backend)), scheme
+
+
+def test_every_pasted_form_normalizes_to_the_default_driver(server_backend: Backend) -> None:
+    backend, driver = server_backend, server_backend.default_driver
+    for scheme in (*backend.schemes, *(f"{s}+{driver}" for s in backend.schemes)):
+        url = backend.normalize_url(make_url(f"{scheme}://u:pw@db.example:1234/app"))
+        assert url.drivername == f"{backend.dialect}+{driver}", scheme
+        assert (url.username, url.password, url.host, url.port, url.database) == (
+            "u", "pw", "db.example", 1234, "app"
+        )
+    other = backend.normalize_url(make_url(f"{backend.schemes[-1]}+other://u@h/db"))
+    assert other.drivername == f"{backend.dialect}+other"  # an explicit driver is kept
+
+
+def test_default_engine_options(server_backend: Backend, default_options: dict[str, Any]) -> None:
+    options = engine_options(server_backend)
+    assert options["poolclass"].__name__ == "QueuePool" and options["pool_pre_ping"] is True
+    assert pool_settings(options) == (5, 10, 30, default_options["pool_recycle"])
+    assert options["connect_args"] == default_options["connect_args"]
+
+
+def test_pool_settings_from_the_environment_win(server_backend: Backend) -> None:
+    env = {"STORELAYER_POOL_SIZE": "7", "STORELAYER_POOL_RECYCLE": "60"}
+    url = make_url(f"{server_backend.schemes[0]}://u@h/db")
+    options = server_backend.engine_options(url, Settings.from_env(url, environ=env))
+    assert (options["pool_size"], options["pool_recycle"], options["max_overflow"]) == (7, 60, 10)
 
 
 def test_user_pool_settings_win(server_backend: Backend) -> None:
