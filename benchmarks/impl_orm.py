@@ -30,31 +30,20 @@ class OrmImplementation(Implementation):
         with self.sessions.begin() as s:
             s.add_all([BenchItem(**row) for row in rows])
 
-    def get_by_id(self, ids: list[int]) -> Expected:
-        found = total = 0
-        for id_ in ids:
-            with self.sessions.begin() as s:
-                item = s.get(BenchItem, id_)
-            if item is not None:
-                found += 1
-                total += item.quantity
-        return Expected(found, total)
+    def get_one(self, id_: int) -> int | None:
+        with self.sessions.begin() as s:
+            item = s.get(BenchItem, id_)
+        return None if item is None else item.quantity
 
-    def pages(self, queries: list[PageQuery]) -> Expected:
-        rows = total = 0
-        for q in queries:
-            with self.sessions.begin() as s:
-                items = s.scalars(page_statement(q, BenchItem)).all()
-            rows += len(items)
-            total += sum(item.id for item in items)
-        return Expected(rows, total)
+    def page(self, q: PageQuery) -> list[int]:
+        with self.sessions.begin() as s:
+            items = s.scalars(page_statement(q, BenchItem)).all()
+        return [item.id for item in items]
 
-    def counts(self, queries: list[CountQuery]) -> int:
-        total = 0
-        for q in queries:
-            with self.sessions.begin() as s:
-                total += s.execute(count_statement(q)).scalar_one()
-        return total
+    def count(self, q: CountQuery) -> int:
+        with self.sessions.begin() as s:
+            count: int = s.execute(count_statement(q)).scalar_one()
+        return count
 
     def upsert(self, rows: list[Row]) -> None:
         stmt = upsert_statement(self.engine.dialect.name, [BenchItem.name], BenchItem)

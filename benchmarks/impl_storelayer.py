@@ -58,36 +58,25 @@ class StorelayerImplementation(Implementation):
             bulk_create = _method(s.repository(BenchItem), "bulk_create")
             _call(lambda: bulk_create(rows))
 
-    def get_by_id(self, ids: list[int]) -> Expected:
-        found = total = 0
-        for id_ in ids:
-            with self.db.read_session(autocommit=True) as s:
-                item = s.repository(BenchItem).get(id_)
-            if item is not None:
-                found += 1
-                total += item.quantity
-        return Expected(found, total)
+    def get_one(self, id_: int) -> int | None:
+        with self.db.read_session(autocommit=True) as s:
+            item = s.repository(BenchItem).get(id_)
+        return None if item is None else item.quantity
 
-    def pages(self, queries: list[PageQuery]) -> Expected:
-        rows = total = 0
-        for q in queries:
-            with self.db.read_session(autocommit=True) as s:
-                items = s.repository(BenchItem).list(
-                    category=q.category, price__gte=q.min_price,
-                    order_by="-id", limit=q.limit, offset=q.offset,
-                )
-            rows += len(items)
-            total += sum(item.id for item in items)
-        return Expected(rows, total)
+    def page(self, q: PageQuery) -> list[int]:
+        with self.db.read_session(autocommit=True) as s:
+            items = s.repository(BenchItem).list(
+                category=q.category, price__gte=q.min_price,
+                order_by="-id", limit=q.limit, offset=q.offset,
+            )
+        return [item.id for item in items]
 
-    def counts(self, queries: list[CountQuery]) -> int:
-        total = 0
-        for q in queries:
-            with self.db.read_session(autocommit=True) as s:
-                total += s.repository(BenchItem).count(
-                    category=q.category, quantity__gte=q.min_quantity
-                )
-        return total
+    def count(self, q: CountQuery) -> int:
+        with self.db.read_session(autocommit=True) as s:
+            count: int = s.repository(BenchItem).count(
+                category=q.category, quantity__gte=q.min_quantity
+            )
+        return count
 
     def upsert(self, rows: list[Row]) -> None:
         with self.db.session() as s:
