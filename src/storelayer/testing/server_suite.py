@@ -266,14 +266,22 @@ def test_unknown_database_is_refused_for_good(
 
 
 def test_connect_failures_through_connect_say_whether_to_retry(server_url: URL) -> None:
+    """... in one line that names the host and never the password, as health does."""
+    port, secret = free_port(), "Sup3r-s3cret-pw"
     missing = storelayer.connect(server_url.set(database=f"missing_{uuid.uuid4().hex[:8]}"))
-    refused = storelayer.connect(server_url.set(host="127.0.0.1", port=free_port()))
+    refused = storelayer.connect(server_url.set(host="127.0.0.1", port=port, password=secret))
     try:
         for db, transient in ((missing, False), (refused, True)):
             with pytest.raises(ConnectionFailed) as caught:
                 db.engine.connect()
             assert caught.value.transient is transient
             assert db.is_transient(caught.value) is transient
+        with pytest.raises(ConnectionFailed) as caught, refused.session() as s:
+            s.execute(text("SELECT 1"))
+        message, report = str(caught.value), refused.health()
+        assert "\n" not in message and secret not in message and caught.value.transient
+        assert f"127.0.0.1:{port}" in message and "refused" in message.lower()
+        assert not report.healthy and secret not in str(report.to_dict())
     finally:
         missing.dispose()
         refused.dispose()
