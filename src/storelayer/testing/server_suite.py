@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from typing import Any
 
 import pytest
@@ -223,35 +223,20 @@ def scratch_url(server_backend: Backend, storelayer_provisioner: Provisioner) ->
     return provision_or_skip(storelayer_provisioner, server_backend)
 
 
-def test_closed_port_is_transient(
-    server_backend: Backend, server_url: URL, expected_errors: Mapping[str, str]
+@pytest.mark.parametrize("failure", ["closed port", "silent server", "hang-up"])
+def test_connect_failures_end_within_connect_timeout_and_are_transient(
+    server_backend: Backend, server_url: URL, expected_errors: Mapping[str, str], failure: str
 ) -> None:
-    error = connect_error(server_backend, server_url.set(host="127.0.0.1", port=free_port()))
-    assert expected_errors["closed port"] in str(error)
-    assert_transient(server_backend, error)
-
-
-def test_silent_server_fails_within_connect_timeout_and_is_transient(
-    server_backend: Backend, server_url: URL, expected_errors: Mapping[str, str]
-) -> None:
-    """The server accepts the TCP connection and never says a word: the timeout must
-    cover the handshake too, not only the TCP connect."""
-    with listener() as port:
+    """Nothing listens; or the server accepts the TCP connection and never says a word (the
+    timeout must cover the handshake too, not only the TCP connect); or it hangs up."""
+    serve = (lambda conn: None) if failure == "hang-up" else None
+    with nullcontext(free_port()) if failure == "closed port" else listener(serve) as port:
         started = time.monotonic()
         url = server_url.set(host="127.0.0.1", port=port)
         error = connect_error(server_backend, url, connect_timeout=1)
         elapsed = time.monotonic() - started
-    assert expected_errors["silent server"] in str(error)
+    assert expected_errors[failure] in str(error)
     assert elapsed < 6  # libpq makes a 1 s timeout 2 s
-    assert_transient(server_backend, error)
-
-
-def test_server_hanging_up_during_the_handshake_is_transient(
-    server_backend: Backend, server_url: URL, expected_errors: Mapping[str, str]
-) -> None:
-    with listener(lambda conn: None) as port:
-        error = connect_error(server_backend, server_url.set(host="127.0.0.1", port=port))
-    assert expected_errors["hang-up"] in str(error)
     assert_transient(server_backend, error)
 
 
