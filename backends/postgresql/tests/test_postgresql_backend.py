@@ -128,13 +128,9 @@ def test_upsert_compiles_to_on_conflict() -> None:
 # -- a real server ----------------------------------------------------------------------
 
 
-def connect_kwargs(url: URL) -> dict[str, Any]:
-    kwargs = url.translate_connect_args(username="user", database="dbname")
-    return {**kwargs, **url.query}
-
-
 def raw_connect(url: URL, *, autocommit: bool = False) -> Any:
-    conn = psycopg2.connect(**connect_kwargs(url))
+    args = url.translate_connect_args(username="user", database="dbname")
+    conn = psycopg2.connect(**args, **url.query)
     conn.autocommit = autocommit
     return conn
 
