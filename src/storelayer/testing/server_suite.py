@@ -156,16 +156,14 @@ def connect_timeout_args() -> tuple[str, ...]:
     return ("connect_timeout",)
 
 
-def test_the_plugin_is_found_through_its_entry_point(server_backend: Backend) -> None:
-    manager = PluginManager(environ={})
-    explicit = f"{server_backend.schemes[0]}+{server_backend.default_driver}"
-    for scheme in (*server_backend.schemes, explicit):
-        assert isinstance(manager.resolve(scheme), type(server_backend)), scheme
-
-
-def test_every_pasted_form_normalizes_to_the_default_driver(server_backend: Backend) -> None:
+def test_every_scheme_finds_the_plugin_and_normalizes_to_the_default_driver(
+    server_backend: Backend,
+) -> None:
+    """The plugin is found through its entry point; a pasted URL keeps all but its scheme."""
     backend, driver = server_backend, server_backend.default_driver
+    manager = PluginManager(environ={})
     for scheme in (*backend.schemes, *(f"{s}+{driver}" for s in backend.schemes)):
+        assert isinstance(manager.resolve(scheme), type(backend)), scheme
         url = backend.normalize_url(make_url(f"{scheme}://u:pw@db.example:1234/app"))
         assert url.drivername == f"{backend.dialect}+{driver}", scheme
         assert (url.username, url.password, url.host, url.port, url.database) == (
@@ -182,17 +180,13 @@ def test_default_engine_options(server_backend: Backend, default_options: dict[s
     assert options["connect_args"] == default_options["connect_args"]
 
 
-def test_pool_settings_from_the_environment_win(server_backend: Backend) -> None:
+def test_user_pool_settings_win_from_keywords_or_the_environment(server_backend: Backend) -> None:
+    settings = {"pool_size": 20, "max_overflow": 0, "pool_timeout": 2.5, "pool_recycle": -1}
+    assert pool_settings(engine_options(server_backend, None, **settings)) == (20, 0, 2.5, -1)
     env = {"STORELAYER_POOL_SIZE": "7", "STORELAYER_POOL_RECYCLE": "60"}
     url = make_url(f"{server_backend.schemes[0]}://u@h/db")
     options = server_backend.engine_options(url, Settings.from_env(url, environ=env))
     assert (options["pool_size"], options["pool_recycle"], options["max_overflow"]) == (7, 60, 10)
-
-
-def test_user_pool_settings_win(server_backend: Backend) -> None:
-    settings = {"pool_size": 20, "max_overflow": 0, "pool_timeout": 2.5, "pool_recycle": -1}
-    options = engine_options(server_backend, None, **settings)
-    assert pool_settings(options) == (20, 0, 2.5, -1)
 
 
 @pytest.mark.parametrize(("given", "sent"), [(0.2, 1), (1, 1), (2.5, 3), (10, 10), (0, 1)])
