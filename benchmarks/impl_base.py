@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
 from benchmarks.targets import Target
@@ -18,6 +18,15 @@ IMPLEMENTATIONS = {
     "django": "benchmarks.impl_django:DjangoImplementation",
     "storelayer": "benchmarks.impl_storelayer:StorelayerImplementation",
 }
+
+
+def tally(quantities: Iterable[int]) -> Expected:
+    """(rows, sum of quantity) of rows read one at a time."""
+    rows = total = 0
+    for quantity in quantities:
+        rows += 1
+        total += quantity
+    return Expected(rows, total)
 
 
 class Unavailable(Exception):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.impl_base import Implementation, Unavailable
+from benchmarks.impl_base import Implementation, Unavailable, tally
 from benchmarks.schema import TABLE, UPDATE_COLUMNS
 from benchmarks.targets import Target
 from benchmarks.workload import CountQuery, Expected, PageQuery, Row
@@ -141,9 +141,5 @@ class DjangoImplementation(Implementation):
             )
 
     def stream(self, batch_size: int) -> Expected:
-        rows = total = 0
         with self._atomic():
-            for item in self.objects.iterator(chunk_size=batch_size):
-                rows += 1
-                total += item.quantity
-        return Expected(rows, total)
+            return tally(item.quantity for item in self.objects.iterator(chunk_size=batch_size))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from benchmarks.impl_base import Implementation
+from benchmarks.impl_base import Implementation, tally
 from benchmarks.impl_core import count_statement, new_engine, page_statement, upsert_statement
 from benchmarks.schema import BenchItem
 from benchmarks.workload import CountQuery, Expected, PageQuery, Row
@@ -51,10 +51,6 @@ class OrmImplementation(Implementation):
             s.execute(stmt, rows)
 
     def stream(self, batch_size: int) -> Expected:
-        rows = total = 0
         with self.sessions.begin() as s:
             query = select(BenchItem).execution_options(yield_per=batch_size)
-            for item in s.scalars(query):
-                rows += 1
-                total += item.quantity
-        return Expected(rows, total)
+            return tally(item.quantity for item in s.scalars(query))

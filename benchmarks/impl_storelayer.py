@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from benchmarks.impl_base import Implementation, Unavailable
+from benchmarks.impl_base import Implementation, Unavailable, tally
 from benchmarks.schema import BenchItem
 from benchmarks.workload import CountQuery, Expected, PageQuery, Row
 
@@ -70,9 +70,6 @@ class StorelayerImplementation(Implementation):
             _call(lambda: s.repository(BenchItem).upsert_many(rows, on=["name"]))
 
     def stream(self, batch_size: int) -> Expected:
-        rows = total = 0
         with self.db.read_session() as s:
-            for item in _call(lambda: s.repository(BenchItem).stream(batch_size=batch_size)):
-                rows += 1
-                total += item.quantity
-        return Expected(rows, total)
+            items = _call(lambda: s.repository(BenchItem).stream(batch_size=batch_size))
+            return tally(item.quantity for item in items)

@@ -73,12 +73,6 @@ def password_url() -> Iterator[URL]:
         yield server.url
 
 
-def sqlstate(error: sa_exc.DBAPIError) -> str | None:
-    """The SQLSTATE psycopg2 attached to the error behind ``error``."""
-    code: str | None = getattr(error.orig, "pgcode", None)
-    return code
-
-
 # -- pure: URLs and engine options ------------------------------------------------------
 
 
@@ -266,7 +260,7 @@ def test_terminated_session_is_transient(counter: URL) -> None:
         engine.dispose()
     # libpq reports the server's FATAL 57P01 as "server closed the connection
     # unexpectedly", with no SQLSTATE: the message and the invalidation must do.
-    assert sqlstate(caught.value) in (None, "57P01")
+    assert getattr(caught.value.orig, "pgcode", None) in (None, "57P01")
     assert caught.value.connection_invalidated
     assert_transient(caught.value)
     assert_transient(caught.value.orig or caught.value)
@@ -281,7 +275,7 @@ def test_statement_timeout_cancels_a_long_query_and_is_not_transient(scratch_url
         assert time.monotonic() - started < 2
     finally:
         db.dispose()
-    assert sqlstate(caught.value) == "57014"
+    assert getattr(caught.value.orig, "pgcode", None) == "57014"
     assert not BACKEND.errors.is_transient(caught.value)
 
 
