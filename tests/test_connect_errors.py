@@ -8,6 +8,7 @@ import asyncio
 import socket
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -39,35 +40,32 @@ def test_unknown_scheme_is_one_line() -> None:
     assert "'cassandra'" in str(info.value)
 
 
-def attempt_sync(url: str) -> None:
-    db = storelayer.connect(url, connect_timeout=2)
-    try:
+def run_select_1(db: storelayer.Database | storelayer.AsyncDatabase) -> None:
+    async def in_async(db: storelayer.AsyncDatabase) -> None:
+        async with db.session() as s:
+            await s.execute(text("SELECT 1"))
+
+    if isinstance(db, storelayer.AsyncDatabase):
+        asyncio.run(in_async(db))
+    else:
         with db.session() as s:
             s.execute(text("SELECT 1"))
-    finally:
-        db.dispose()
 
 
-def attempt_async(url: str) -> None:
-    async def attempt() -> None:
-        db = storelayer.connect_async(url, connect_timeout=2)
-        try:
-            async with db.session() as s:
-                await s.execute(text("SELECT 1"))
-        finally:
-            await db.dispose()
-
-    asyncio.run(attempt())
-
-
-@pytest.mark.parametrize("attempt", [attempt_sync, attempt_async], ids=["sync", "async"])
+@pytest.mark.parametrize(
+    "opener", [storelayer.connect, storelayer.connect_async], ids=["sync", "async"]
+)
 @pytest.mark.parametrize("scheme", ["mysql", "postgresql"])
 def test_silent_host_fails_within_connect_timeout(
-    scheme: str, attempt: Callable[[str], None], silent_port: int
+    scheme: str, opener: Callable[..., Any], silent_port: int
 ) -> None:
+    db = opener(f"{scheme}://app:{SECRET}@127.0.0.1:{silent_port}/app", connect_timeout=2)
     started = time.monotonic()
     with pytest.raises(ConnectionFailed) as info:
-        attempt(f"{scheme}://app:{SECRET}@127.0.0.1:{silent_port}/app")
+        run_select_1(db)
     elapsed = time.monotonic() - started
     assert elapsed < 2 + 1.5, f"took {elapsed:.1f}s with connect_timeout=2"
     assert_one_clean_line(str(info.value))
+    result = db.dispose()
+    if asyncio.iscoroutine(result):
+        asyncio.run(result)
