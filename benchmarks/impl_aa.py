@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemySyncRepository
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from benchmarks.impl_base import Implementation, Unavailable
-from benchmarks.impl_core import new_engine
+from benchmarks.impl_base import Unavailable
+from benchmarks.impl_orm import OrmImplementation
 from benchmarks.schema import BenchItem
 from benchmarks.workload import CountQuery, Expected, PageQuery, Row
 
@@ -22,17 +22,11 @@ class ItemRepository(SQLAlchemySyncRepository[BenchItem]):
     model_type = BenchItem
 
 
-class AdvancedAlchemyImplementation(Implementation):
-    """advanced-alchemy repositories; the session commits each unit of work."""
+class AdvancedAlchemyImplementation(OrmImplementation):
+    """advanced-alchemy repositories on the ORM implementation's engine and sessions;
+    the session commits each unit of work."""
 
     name = "advanced_alchemy"
-
-    def open(self) -> None:
-        self.engine = new_engine(self.target.url())
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-
-    def close(self) -> None:
-        self.engine.dispose()
 
     def _repo(self, session: Session) -> ItemRepository:
         return ItemRepository(session=session)
@@ -41,37 +35,26 @@ class AdvancedAlchemyImplementation(Implementation):
         with self.sessions.begin() as s:
             self._repo(s).add_many([BenchItem(**row) for row in rows])
 
-    def get_by_id(self, ids: list[int]) -> Expected:
-        found = total = 0
-        for id_ in ids:
-            with self.sessions.begin() as s:
-                item = self._repo(s).get(id_)
-            found += 1
-            total += item.quantity
-        return Expected(found, total)
+    def get_one(self, id_: int) -> int | None:
+        with self.sessions.begin() as s:
+            quantity: int = self._repo(s).get(id_).quantity
+        return quantity
 
-    def pages(self, queries: list[PageQuery]) -> Expected:
-        rows = total = 0
-        for q in queries:
-            with self.sessions.begin() as s:
-                items = self._repo(s).get_many(
-                    BenchItem.category == q.category,
-                    BenchItem.price >= q.min_price,
-                    OrderBy(field_name="id", sort_order="desc"),
-                    LimitOffset(limit=q.limit, offset=q.offset),
-                )
-            rows += len(items)
-            total += sum(item.id for item in items)
-        return Expected(rows, total)
+    def page(self, q: PageQuery) -> list[int]:
+        with self.sessions.begin() as s:
+            items = self._repo(s).get_many(
+                BenchItem.category == q.category,
+                BenchItem.price >= q.min_price,
+                OrderBy(field_name="id", sort_order="desc"),
+                LimitOffset(limit=q.limit, offset=q.offset),
+            )
+        return [item.id for item in items]
 
-    def counts(self, queries: list[CountQuery]) -> int:
-        total = 0
-        for q in queries:
-            with self.sessions.begin() as s:
-                total += self._repo(s).count(
-                    BenchItem.category == q.category, BenchItem.quantity >= q.min_quantity
-                )
-        return total
+    def count(self, q: CountQuery) -> int:
+        with self.sessions.begin() as s:
+            return self._repo(s).count(
+                BenchItem.category == q.category, BenchItem.quantity >= q.min_quantity
+            )
 
     def upsert(self, rows: list[Row]) -> None:
         with self.sessions.begin() as s:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
 from benchmarks.targets import Target
@@ -18,6 +18,15 @@ IMPLEMENTATIONS = {
     "django": "benchmarks.impl_django:DjangoImplementation",
     "storelayer": "benchmarks.impl_storelayer:StorelayerImplementation",
 }
+
+
+def tally(quantities: Iterable[int]) -> Expected:
+    """(rows, sum of quantity) of rows read one at a time."""
+    rows = total = 0
+    for quantity in quantities:
+        rows += 1
+        total += quantity
+    return Expected(rows, total)
 
 
 class Unavailable(Exception):
@@ -52,15 +61,29 @@ class Implementation:
         raise Unavailable("no bulk insert")
 
     def get_by_id(self, ids: list[int]) -> Expected:
-        """Fetch each id in its own unit of work; return (rows found, sum of quantity)."""
-        raise Unavailable("no get by id")
+        """Fetch each id with ``get_one``; return (rows found, sum of quantity)."""
+        found = [quantity for quantity in map(self.get_one, ids) if quantity is not None]
+        return Expected(len(found), sum(found))
 
     def pages(self, queries: list[PageQuery]) -> Expected:
-        """Run each page query in its own unit of work; return (rows, sum of ids)."""
-        raise Unavailable("no filtered pages")
+        """Run each page query with ``page``; return (rows, sum of ids)."""
+        pages = [self.page(q) for q in queries]
+        return Expected(sum(map(len, pages)), sum(map(sum, pages)))
 
     def counts(self, queries: list[CountQuery]) -> int:
-        """Run each count query in its own unit of work; return the sum of the counts."""
+        """Run each count query with ``count``; return the sum of the counts."""
+        return sum(map(self.count, queries))
+
+    def get_one(self, id_: int) -> int | None:
+        """The quantity of row ``id_`` (None when missing), in its own unit of work."""
+        raise Unavailable("no get by id")
+
+    def page(self, q: PageQuery) -> list[int]:
+        """The ids of page query ``q``, in its own unit of work."""
+        raise Unavailable("no filtered pages")
+
+    def count(self, q: CountQuery) -> int:
+        """The count of count query ``q``, in its own unit of work."""
         raise Unavailable("no filtered count")
 
     def upsert(self, rows: list[Row]) -> None:

@@ -77,31 +77,19 @@ class CoreImplementation(Implementation):
         with self.engine.begin() as conn:
             conn.execute(bench_item.insert(), rows)
 
-    def get_by_id(self, ids: list[int]) -> Expected:
-        found = total = 0
-        for id_ in ids:
-            with self.engine.begin() as conn:
-                row = conn.execute(select(bench_item).where(t.id == id_)).first()
-            if row is not None:
-                found += 1
-                total += row.quantity
-        return Expected(found, total)
+    def get_one(self, id_: int) -> int | None:
+        with self.engine.begin() as conn:
+            row = conn.execute(select(bench_item).where(t.id == id_)).first()
+        return None if row is None else row.quantity
 
-    def pages(self, queries: list[PageQuery]) -> Expected:
-        rows = total = 0
-        for q in queries:
-            with self.engine.begin() as conn:
-                fetched = conn.execute(page_statement(q)).all()
-            rows += len(fetched)
-            total += sum(row.id for row in fetched)
-        return Expected(rows, total)
+    def page(self, q: PageQuery) -> list[int]:
+        with self.engine.begin() as conn:
+            return [row.id for row in conn.execute(page_statement(q)).all()]
 
-    def counts(self, queries: list[CountQuery]) -> int:
-        total = 0
-        for q in queries:
-            with self.engine.begin() as conn:
-                total += conn.execute(count_statement(q)).scalar_one()
-        return total
+    def count(self, q: CountQuery) -> int:
+        with self.engine.begin() as conn:
+            count: int = conn.execute(count_statement(q)).scalar_one()
+        return count
 
     def upsert(self, rows: list[Row]) -> None:
         stmt = upsert_statement(self.engine.dialect.name, [t.name], bench_item)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.impl_base import Implementation, Unavailable
+from benchmarks.impl_base import Implementation, Unavailable, tally
 from benchmarks.schema import TABLE, UPDATE_COLUMNS
 from benchmarks.targets import Target
 from benchmarks.workload import CountQuery, Expected, PageQuery, Row
@@ -107,35 +107,25 @@ class DjangoImplementation(Implementation):
         with self._atomic():
             self.objects.bulk_create([self.model(**row) for row in rows])
 
-    def get_by_id(self, ids: list[int]) -> Expected:
-        found = total = 0
-        for id_ in ids:
-            with self._atomic():
-                item = self.objects.get(pk=id_)
-            found += 1
-            total += item.quantity
-        return Expected(found, total)
+    def get_one(self, id_: int) -> int | None:
+        with self._atomic():
+            quantity: int = self.objects.get(pk=id_).quantity
+        return quantity
 
-    def pages(self, queries: list[PageQuery]) -> Expected:
-        rows = total = 0
-        for q in queries:
-            with self._atomic():
-                items = list(
-                    self.objects.filter(category=q.category, price__gte=q.min_price)
-                    .order_by("-id")[q.offset : q.offset + q.limit]
-                )
-            rows += len(items)
-            total += sum(item.id for item in items)
-        return Expected(rows, total)
+    def page(self, q: PageQuery) -> list[int]:
+        with self._atomic():
+            items = list(
+                self.objects.filter(category=q.category, price__gte=q.min_price)
+                .order_by("-id")[q.offset : q.offset + q.limit]
+            )
+        return [item.id for item in items]
 
-    def counts(self, queries: list[CountQuery]) -> int:
-        total = 0
-        for q in queries:
-            with self._atomic():
-                total += self.objects.filter(
-                    category=q.category, quantity__gte=q.min_quantity
-                ).count()
-        return total
+    def count(self, q: CountQuery) -> int:
+        with self._atomic():
+            count: int = self.objects.filter(
+                category=q.category, quantity__gte=q.min_quantity
+            ).count()
+        return count
 
     def upsert(self, rows: list[Row]) -> None:
         from django.db import connections
@@ -151,9 +141,5 @@ class DjangoImplementation(Implementation):
             )
 
     def stream(self, batch_size: int) -> Expected:
-        rows = total = 0
         with self._atomic():
-            for item in self.objects.iterator(chunk_size=batch_size):
-                rows += 1
-                total += item.quantity
-        return Expected(rows, total)
+            return tally(item.quantity for item in self.objects.iterator(chunk_size=batch_size))

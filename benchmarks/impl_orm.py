@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from benchmarks.impl_base import Implementation
+from benchmarks.impl_base import Implementation, tally
 from benchmarks.impl_core import count_statement, new_engine, page_statement, upsert_statement
 from benchmarks.schema import BenchItem
 from benchmarks.workload import CountQuery, Expected, PageQuery, Row
@@ -30,31 +30,20 @@ class OrmImplementation(Implementation):
         with self.sessions.begin() as s:
             s.add_all([BenchItem(**row) for row in rows])
 
-    def get_by_id(self, ids: list[int]) -> Expected:
-        found = total = 0
-        for id_ in ids:
-            with self.sessions.begin() as s:
-                item = s.get(BenchItem, id_)
-            if item is not None:
-                found += 1
-                total += item.quantity
-        return Expected(found, total)
+    def get_one(self, id_: int) -> int | None:
+        with self.sessions.begin() as s:
+            item = s.get(BenchItem, id_)
+        return None if item is None else item.quantity
 
-    def pages(self, queries: list[PageQuery]) -> Expected:
-        rows = total = 0
-        for q in queries:
-            with self.sessions.begin() as s:
-                items = s.scalars(page_statement(q, BenchItem)).all()
-            rows += len(items)
-            total += sum(item.id for item in items)
-        return Expected(rows, total)
+    def page(self, q: PageQuery) -> list[int]:
+        with self.sessions.begin() as s:
+            items = s.scalars(page_statement(q, BenchItem)).all()
+        return [item.id for item in items]
 
-    def counts(self, queries: list[CountQuery]) -> int:
-        total = 0
-        for q in queries:
-            with self.sessions.begin() as s:
-                total += s.execute(count_statement(q)).scalar_one()
-        return total
+    def count(self, q: CountQuery) -> int:
+        with self.sessions.begin() as s:
+            count: int = s.execute(count_statement(q)).scalar_one()
+        return count
 
     def upsert(self, rows: list[Row]) -> None:
         stmt = upsert_statement(self.engine.dialect.name, [BenchItem.name], BenchItem)
@@ -62,10 +51,6 @@ class OrmImplementation(Implementation):
             s.execute(stmt, rows)
 
     def stream(self, batch_size: int) -> Expected:
-        rows = total = 0
         with self.sessions.begin() as s:
             query = select(BenchItem).execution_options(yield_per=batch_size)
-            for item in s.scalars(query):
-                rows += 1
-                total += item.quantity
-        return Expected(rows, total)
+            return tally(item.quantity for item in s.scalars(query))

@@ -62,46 +62,29 @@ class RawImplementation(Implementation):
         cur.close()
         self.conn.commit()
 
-    def get_by_id(self, ids: list[int]) -> Expected:
-        found = total = 0
-        sql, conn = self.sql["get"], self.conn
-        for id_ in ids:
-            cur = conn.cursor()
-            cur.execute(sql, (id_,))
-            row = cur.fetchone()
-            cur.close()
-            conn.commit()
-            if row is not None:
-                found += 1
-                total += row[4]
-        return Expected(found, total)
+    def _fetch(self, statement: str, params: tuple[Any, ...]) -> list[Any]:
+        """The rows of one statement, in its own transaction."""
+        cur = self.conn.cursor()
+        cur.execute(self.sql[statement], params)
+        rows = cur.fetchall()
+        cur.close()
+        self.conn.commit()
+        return list(rows)
+
+    def get_one(self, id_: int) -> int | None:
+        rows = self._fetch("get", (id_,))
+        return rows[0][4] if rows else None
 
     def _price(self, value: Any) -> Any:
         return value
 
-    def pages(self, queries: list[PageQuery]) -> Expected:
-        rows = total = 0
-        sql, conn = self.sql["page"], self.conn
-        for q in queries:
-            cur = conn.cursor()
-            cur.execute(sql, (q.category, self._price(q.min_price), q.limit, q.offset))
-            fetched = cur.fetchall()
-            cur.close()
-            conn.commit()
-            rows += len(fetched)
-            total += sum(row[0] for row in fetched)
-        return Expected(rows, total)
+    def page(self, q: PageQuery) -> list[int]:
+        params = (q.category, self._price(q.min_price), q.limit, q.offset)
+        return [row[0] for row in self._fetch("page", params)]
 
-    def counts(self, queries: list[CountQuery]) -> int:
-        total = 0
-        sql, conn = self.sql["count"], self.conn
-        for q in queries:
-            cur = conn.cursor()
-            cur.execute(sql, (q.category, q.min_quantity))
-            total += cur.fetchone()[0]
-            cur.close()
-            conn.commit()
-        return total
+    def count(self, q: CountQuery) -> int:
+        count: int = self._fetch("count", (q.category, q.min_quantity))[0][0]
+        return count
 
     def _stream_cursor(self, batch_size: int) -> Any:
         return self.conn.cursor()

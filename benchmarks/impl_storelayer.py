@@ -1,30 +1,20 @@
 """storelayer through its public API only: ``storelayer.connect(url)``, ``db.session()``
 for writes, ``db.read_session(autocommit=True)`` for reads that need no transaction
 (``read_session()`` for streaming), and the generic repository
-(``bulk_create``, ``get``, ``list``, ``count``, ``upsert_many``, ``stream``).
-
-While the repository package (``storelayer.repository``) does not exist yet, or a
-backend plugin is not installed, every operation reports why instead of a time."""
+(``bulk_create``, ``get``, ``list``, ``count``, ``upsert_many``, ``stream``). When a
+backend plugin is not installed, or a backend does not implement an operation, the
+operation reports why instead of a time."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from benchmarks.impl_base import Implementation, Unavailable
+from benchmarks.impl_base import Implementation, Unavailable, tally
 from benchmarks.schema import BenchItem
 from benchmarks.workload import CountQuery, Expected, PageQuery, Row
 
 T = TypeVar("T")
-
-
-def _method(repo: Any, name: str) -> Callable[..., Any]:
-    """``repo.<name>``, or ``Unavailable`` when the repository does not offer it."""
-    method = getattr(repo, name, None)
-    if method is None:
-        raise Unavailable(f"not implemented (Repository.{name})")
-    return method  # type: ignore[no-any-return]
 
 
 def _call(fn: Callable[[], T]) -> T:
@@ -41,8 +31,6 @@ class StorelayerImplementation(Implementation):
     name = "storelayer"
 
     def open(self) -> None:
-        if importlib.util.find_spec("storelayer.repository") is None:
-            raise Unavailable("not implemented (no storelayer.repository)")
         import storelayer
 
         try:
@@ -55,50 +43,33 @@ class StorelayerImplementation(Implementation):
 
     def insert(self, rows: list[Row]) -> None:
         with self.db.session() as s:
-            bulk_create = _method(s.repository(BenchItem), "bulk_create")
-            _call(lambda: bulk_create(rows))
+            _call(lambda: s.repository(BenchItem).bulk_create(rows))
 
-    def get_by_id(self, ids: list[int]) -> Expected:
-        found = total = 0
-        for id_ in ids:
-            with self.db.read_session(autocommit=True) as s:
-                item = s.repository(BenchItem).get(id_)
-            if item is not None:
-                found += 1
-                total += item.quantity
-        return Expected(found, total)
+    def get_one(self, id_: int) -> int | None:
+        with self.db.read_session(autocommit=True) as s:
+            item = s.repository(BenchItem).get(id_)
+        return None if item is None else item.quantity
 
-    def pages(self, queries: list[PageQuery]) -> Expected:
-        rows = total = 0
-        for q in queries:
-            with self.db.read_session(autocommit=True) as s:
-                items = s.repository(BenchItem).list(
-                    category=q.category, price__gte=q.min_price,
-                    order_by="-id", limit=q.limit, offset=q.offset,
-                )
-            rows += len(items)
-            total += sum(item.id for item in items)
-        return Expected(rows, total)
+    def page(self, q: PageQuery) -> list[int]:
+        with self.db.read_session(autocommit=True) as s:
+            items = s.repository(BenchItem).list(
+                category=q.category, price__gte=q.min_price,
+                order_by="-id", limit=q.limit, offset=q.offset,
+            )
+        return [item.id for item in items]
 
-    def counts(self, queries: list[CountQuery]) -> int:
-        total = 0
-        for q in queries:
-            with self.db.read_session(autocommit=True) as s:
-                total += s.repository(BenchItem).count(
-                    category=q.category, quantity__gte=q.min_quantity
-                )
-        return total
+    def count(self, q: CountQuery) -> int:
+        with self.db.read_session(autocommit=True) as s:
+            count: int = s.repository(BenchItem).count(
+                category=q.category, quantity__gte=q.min_quantity
+            )
+        return count
 
     def upsert(self, rows: list[Row]) -> None:
         with self.db.session() as s:
-            upsert_many = _method(s.repository(BenchItem), "upsert_many")
-            _call(lambda: upsert_many(rows, on=["name"]))
+            _call(lambda: s.repository(BenchItem).upsert_many(rows, on=["name"]))
 
     def stream(self, batch_size: int) -> Expected:
-        rows = total = 0
         with self.db.read_session() as s:
-            stream = _method(s.repository(BenchItem), "stream")
-            for item in _call(lambda: stream(batch_size=batch_size)):
-                rows += 1
-                total += item.quantity
-        return Expected(rows, total)
+            items = _call(lambda: s.repository(BenchItem).stream(batch_size=batch_size))
+            return tally(item.quantity for item in items)

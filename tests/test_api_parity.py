@@ -132,13 +132,8 @@ async def health_of_a_down_server(c: Context) -> Any:
 async def health_of_a_live_server(c: Context) -> Any:
     report = await aw(c.db.health())
     primary = report.engines[0]
-    return (
-        report.status,
-        report.ready,
-        primary.role,
-        primary.reachable,
-        sorted(k for k in primary.pool if k in {"size", "max_overflow", "checked_out"}),
-    )
+    pool = sorted(k for k in primary.pool if k in {"size", "max_overflow", "checked_out"})
+    return (report.status, report.ready, primary.role, primary.reachable, pool)
 
 
 Scenario = Callable[[Context], Awaitable[Any]]

@@ -15,6 +15,10 @@ from storelayer_sqlite.replication import reader_url
 FAST = RoutingPolicy(sample_interval=0.02, cooloff=0.1, token_wait=0.01, time_window=0.2)
 
 
+async def count_and_target(s: storelayer.AsyncSession) -> tuple[int, str | None]:
+    return (await s.execute(text("SELECT count(*) FROM items"))).scalar_one(), session_target(s)
+
+
 async def scenario(path: Path) -> None:
     db = storelayer.connect_async(
         f"sqlite+aiosqlite:///{path}", replicas=[reader_url(path)], routing=FAST
@@ -28,22 +32,17 @@ async def scenario(path: Path) -> None:
         assert list(db.engines()) == ["primary", "replica:0"]
 
         async with db.read_session() as s:
-            assert (await s.execute(text("SELECT count(*) FROM items"))).scalar() == 1
-            assert session_target(s) == "replica:0"
+            assert await count_and_target(s) == (1, "replica:0")
         async with db.read_session(token=token) as s:  # fresh, position-less: primary
-            assert (await s.execute(text("SELECT count(*) FROM items"))).scalar() == 1
-            assert session_target(s) == "primary"
+            assert await count_and_target(s) == (1, "primary")
         await asyncio.sleep(0.25)
         async with db.read_session(token=token) as s:
-            assert (await s.execute(text("SELECT count(*) FROM items"))).scalar() == 1
-            assert session_target(s) == "replica:0"
+            assert await count_and_target(s) == (1, "replica:0")
 
         async with db.session(using="auto") as s:
-            assert (await s.execute(text("SELECT count(*) FROM items"))).scalar() == 1
-            assert session_target(s) == "replica:0"
+            assert await count_and_target(s) == (1, "replica:0")
             await s.execute(text("INSERT INTO items (note) VALUES ('b')"))
-            assert (await s.execute(text("SELECT count(*) FROM items"))).scalar() == 2
-            assert session_target(s) == "primary"
+            assert await count_and_target(s) == (2, "primary")
 
         once = iter([True])
 
@@ -55,8 +54,7 @@ async def scenario(path: Path) -> None:
 
         event.listen(db.engines()["replica:0"].sync_engine, "before_cursor_execute", die_once)
         async with db.read_session() as s:
-            assert (await s.execute(text("SELECT count(*) FROM items"))).scalar() == 2
-            assert session_target(s) == "primary"
+            assert await count_and_target(s) == (2, "primary")
 
         stats = db.routing_stats()
         assert stats.reads == {"replica:0": 4, "primary": 2}

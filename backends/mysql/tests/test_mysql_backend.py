@@ -30,7 +30,6 @@ from storelayer.testing.server_suite import (
     connect_error,
     db_error,
     engine_options,
-    pool_settings,
     quantities,
 )
 from storelayer_mysql import MySQLBackend
@@ -57,6 +56,13 @@ def expected_errors() -> dict[str, str]:
         "wrong password": "Access denied",
         "primary key": "PRIMARY",
     }
+
+
+@pytest.fixture(scope="module")
+def default_options() -> dict[str, Any]:
+    timeouts = {"connect_timeout": 10, "read_timeout": 10, "write_timeout": 10}
+    conversions = {"init_command": INIT_COMMAND, "conv": CONVERSIONS}
+    return {"pool_recycle": 3600, "connect_args": {"charset": "utf8mb4", **timeouts, **conversions}}
 
 
 @pytest.fixture(scope="module")
@@ -88,37 +94,6 @@ def code(error: sa_exc.DBAPIError) -> Any:
 
 
 # -- pure: URLs and engine options ------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "pasted",
-    [
-        "mysql://u:pw@db.example:3306/app",
-        "mariadb://u:pw@db.example:3306/app",
-        "mysql+pymysql://u:pw@db.example:3306/app",
-        "mariadb+pymysql://u:pw@db.example:3306/app",
-    ],
-)
-def test_every_pasted_form_normalizes_to_pymysql(pasted: str) -> None:
-    url = BACKEND.normalize_url(make_url(pasted))
-    assert url.drivername == "mysql+pymysql"
-    parts = (url.username, url.password, url.host, url.port, url.database)
-    assert parts == ("u", "pw", "db.example", 3306, "app")
-
-
-def test_default_engine_options() -> None:
-    opts = options()
-    assert opts["poolclass"].__name__ == "QueuePool"
-    assert pool_settings(opts) == (5, 10, 30, 3600)
-    assert opts["pool_pre_ping"] is True
-    assert opts["connect_args"] == {
-        "charset": "utf8mb4",
-        "connect_timeout": 10,
-        "read_timeout": 10,
-        "write_timeout": 10,
-        "init_command": INIT_COMMAND,
-        "conv": CONVERSIONS,
-    }
 
 
 def test_init_command_sets_strict_mode_and_utc() -> None:
@@ -223,39 +198,32 @@ def test_sessions_are_strict_utc_utf8mb4_with_keepalive_probes(scratch_url: URL)
 INDIA = dt.timezone(dt.timedelta(hours=5, minutes=30))
 
 
-def test_aware_datetimes_are_stored_as_their_utc_instant(scratch_url: URL) -> None:
-    written = dt.datetime(2024, 3, 10, 12, 30, 45, 250, tzinfo=INDIA)
-    db = storelayer.connect(scratch_url)
-    try:
-        with db.session() as s:
-            s.execute(text("CREATE TABLE IF NOT EXISTS moments (at DATETIME(6))"))
-            s.execute(text("INSERT INTO moments VALUES (:at)"), {"at": written})
-            later = s.execute(
-                text("SELECT COUNT(*) FROM moments WHERE at < :t"),
-                {"t": dt.datetime(2024, 3, 10, 7, 1, tzinfo=dt.timezone.utc)},
-            )
-            assert later.scalar() == 1
-            stored = s.execute(text("SELECT at FROM moments")).scalar()
-            s.execute(text("DROP TABLE moments"))
-    finally:
-        db.dispose()
-    assert stored == dt.datetime(2024, 3, 10, 7, 0, 45, 250)  # naive, meaning UTC
-
-
-def test_async_raw_sql_stores_aware_datetimes_as_their_utc_instant(scratch_url: URL) -> None:
-    """aiomysql's escaping is replaced by PyMySQL's rules and ``conv`` encoders
+def test_aware_datetimes_are_stored_as_their_utc_instant_in_both_apis(scratch_url: URL) -> None:
+    """In async, aiomysql's escaping is replaced by PyMySQL's rules and ``conv`` encoders
     (``escape_like_pymysql``); its own ignored them."""
+    written = dt.datetime(2024, 3, 10, 12, 30, 45, 250, tzinfo=INDIA)
+    before = dt.datetime(2024, 3, 10, 7, 1, tzinfo=dt.timezone.utc)
+    statements = [
+        ("CREATE TABLE IF NOT EXISTS moments (at DATETIME(6))", {}),
+        ("INSERT INTO moments VALUES (:at)", {"at": written}),
+        ("SELECT COUNT(*) FROM moments WHERE at < :t", {"t": before}),
+        ("SELECT at FROM moments", {}),
+        ("DROP TABLE moments", {}),
+    ]
 
-    async def write_and_read() -> Any:
+    def scalar(result: Any) -> Any:
+        return result.scalar() if result.returns_rows else None
+
+    def run_sync() -> list[Any]:
+        with storelayer.connect(scratch_url) as db, db.session() as s:
+            return [scalar(s.execute(text(sql), params)) for sql, params in statements]
+
+    async def run_async() -> list[Any]:
         async with storelayer.connect_async(scratch_url) as db, db.session() as s:
-            await s.execute(text("CREATE TABLE IF NOT EXISTS async_moments (at DATETIME(6))"))
-            written = dt.datetime(2024, 3, 10, 12, 30, 45, 250, tzinfo=INDIA)
-            await s.execute(text("INSERT INTO async_moments VALUES (:at)"), {"at": written})
-            stored = (await s.execute(text("SELECT at FROM async_moments"))).scalar()
-            await s.execute(text("DROP TABLE async_moments"))
-            return stored
+            return [scalar(await s.execute(text(sql), params)) for sql, params in statements]
 
-    assert asyncio.run(write_and_read()) == dt.datetime(2024, 3, 10, 7, 0, 45, 250)
+    stored = dt.datetime(2024, 3, 10, 7, 0, 45, 250)  # naive, meaning UTC
+    assert run_sync() == asyncio.run(run_async()) == [None, None, 1, stored, None]
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 
 import storelayer
-from storelayer import Backend, ConfigurationError, Settings
+from storelayer import Backend, ConfigurationError
 from storelayer.testing import server_suite, skip_or_fail
 from storelayer.testing.server_suite import *  # noqa: F403
 from storelayer.testing.server_suite import (
@@ -28,7 +28,6 @@ from storelayer.testing.server_suite import (
     connect_error,
     engine_options,
     listener,
-    pool_settings,
 )
 from storelayer_postgresql import PostgreSQLBackend
 from storelayer_postgresql.testing import PostgreSQLServer, find_bindir, make_workdir
@@ -59,6 +58,13 @@ def expected_errors() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+def default_options() -> dict[str, Any]:
+    args = {"connect_timeout": 10, "application_name": "storelayer", "tcp_user_timeout": 10_000}
+    keepalives = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5}
+    return {"pool_recycle": 1800, "connect_args": {**args, **keepalives, "keepalives_count": 3}}
+
+
+@pytest.fixture(scope="module")
 def password_url() -> Iterator[URL]:
     """A private server that checks passwords (the shared one trusts every local user)."""
     if find_bindir() is None:
@@ -67,56 +73,7 @@ def password_url() -> Iterator[URL]:
         yield server.url
 
 
-def sqlstate(error: sa_exc.DBAPIError) -> str | None:
-    """The SQLSTATE psycopg2 attached to the error behind ``error``."""
-    code: str | None = getattr(error.orig, "pgcode", None)
-    return code
-
-
 # -- pure: URLs and engine options ------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "pasted",
-    [
-        "postgres://u:pw@db.example:5432/app",
-        "postgresql://u:pw@db.example:5432/app",
-        "postgresql+psycopg2://u:pw@db.example:5432/app",
-    ],
-)
-def test_every_pasted_form_normalizes_to_psycopg2(pasted: str) -> None:
-    url = BACKEND.normalize_url(make_url(pasted))
-    assert url.drivername == "postgresql+psycopg2"
-    parts = (url.username, url.password, url.host, url.port, url.database)
-    assert parts == ("u", "pw", "db.example", 5432, "app")
-
-
-def test_an_explicit_other_driver_is_kept() -> None:
-    url = BACKEND.normalize_url(make_url("postgres+psycopg://u@h/db"))
-    assert url.drivername == "postgresql+psycopg"
-
-
-def test_default_engine_options() -> None:
-    opts = options()
-    assert opts["poolclass"].__name__ == "QueuePool"
-    assert pool_settings(opts) == (5, 10, 30, 1800)
-    assert opts["pool_pre_ping"] is True
-    assert opts["connect_args"] == {
-        "connect_timeout": 10,
-        "application_name": "storelayer",
-        "keepalives": 1,
-        "keepalives_idle": 10,
-        "keepalives_interval": 5,
-        "keepalives_count": 3,
-        "tcp_user_timeout": 10_000,
-    }
-
-
-def test_pool_settings_from_the_environment_win() -> None:
-    env = {"STORELAYER_POOL_SIZE": "7", "STORELAYER_POOL_RECYCLE": "60"}
-    url = make_url("postgresql://u@h/db")
-    opts = BACKEND.engine_options(url, Settings.from_env(url, environ=env))
-    assert (opts["pool_size"], opts["pool_recycle"], opts["max_overflow"]) == (7, 60, 10)
 
 
 def test_application_name_follows_settings() -> None:
@@ -165,13 +122,9 @@ def test_upsert_compiles_to_on_conflict() -> None:
 # -- a real server ----------------------------------------------------------------------
 
 
-def connect_kwargs(url: URL) -> dict[str, Any]:
-    kwargs = url.translate_connect_args(username="user", database="dbname")
-    return {**kwargs, **url.query}
-
-
 def raw_connect(url: URL, *, autocommit: bool = False) -> Any:
-    conn = psycopg2.connect(**connect_kwargs(url))
+    args = url.translate_connect_args(username="user", database="dbname")
+    conn = psycopg2.connect(**args, **url.query)
     conn.autocommit = autocommit
     return conn
 
@@ -307,7 +260,7 @@ def test_terminated_session_is_transient(counter: URL) -> None:
         engine.dispose()
     # libpq reports the server's FATAL 57P01 as "server closed the connection
     # unexpectedly", with no SQLSTATE: the message and the invalidation must do.
-    assert sqlstate(caught.value) in (None, "57P01")
+    assert getattr(caught.value.orig, "pgcode", None) in (None, "57P01")
     assert caught.value.connection_invalidated
     assert_transient(caught.value)
     assert_transient(caught.value.orig or caught.value)
@@ -322,7 +275,7 @@ def test_statement_timeout_cancels_a_long_query_and_is_not_transient(scratch_url
         assert time.monotonic() - started < 2
     finally:
         db.dispose()
-    assert sqlstate(caught.value) == "57014"
+    assert getattr(caught.value.orig, "pgcode", None) == "57014"
     assert not BACKEND.errors.is_transient(caught.value)
 
 

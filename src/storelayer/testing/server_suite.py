@@ -1,7 +1,7 @@
 """The server-backend suite: what a client/server backend must get right beyond the
 conformance suite. Engine options, connect failures sorted into "retry" and "give up",
 passwords, constraint names, upserts, health and provisioning, against a real server.
-A backend's test module imports it with one line and supplies three fixtures::
+A backend's test module imports it with one line and supplies four fixtures::
 
     from storelayer.testing.server_suite import *  # noqa: F403
 
@@ -9,6 +9,8 @@ A backend's test module imports it with one line and supplies three fixtures::
     def server_backend() -> Backend: ...        # the backend under test
     @pytest.fixture(scope="module")
     def expected_errors() -> dict[str, str]: ...  # see below
+    @pytest.fixture(scope="module")
+    def default_options() -> dict[str, Any]: ...  # pool_recycle and connect_args by default
     @pytest.fixture
     def password_url() -> URL: ...              # an account whose password is checked
 
@@ -27,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from typing import Any
 
 import pytest
@@ -158,17 +160,37 @@ def connect_timeout_args() -> tuple[str, ...]:
     return ("connect_timeout",)
 
 
-def test_the_plugin_is_found_through_its_entry_point(server_backend: Backend) -> None:
+def test_every_scheme_finds_the_plugin_and_normalizes_to_the_default_driver(
+    server_backend: Backend,
+) -> None:
+    """The plugin is found through its entry point; a pasted URL keeps all but its scheme."""
+    backend, driver = server_backend, server_backend.default_driver
     manager = PluginManager(environ={})
-    explicit = f"{server_backend.schemes[0]}+{server_backend.default_driver}"
-    for scheme in (*server_backend.schemes, explicit):
-        assert isinstance(manager.resolve(scheme), type(server_backend)), scheme
+    for scheme in (*backend.schemes, *(f"{s}+{driver}" for s in backend.schemes)):
+        assert isinstance(manager.resolve(scheme), type(backend)), scheme
+        url = backend.normalize_url(make_url(f"{scheme}://u:pw@db.example:1234/app"))
+        assert url.drivername == f"{backend.dialect}+{driver}", scheme
+        assert (url.username, url.password, url.host, url.port, url.database) == (
+            "u", "pw", "db.example", 1234, "app"
+        )
+    other = backend.normalize_url(make_url(f"{backend.schemes[-1]}+other://u@h/db"))
+    assert other.drivername == f"{backend.dialect}+other"  # an explicit driver is kept
 
 
-def test_user_pool_settings_win(server_backend: Backend) -> None:
+def test_default_engine_options(server_backend: Backend, default_options: dict[str, Any]) -> None:
+    options = engine_options(server_backend)
+    assert options["poolclass"].__name__ == "QueuePool" and options["pool_pre_ping"] is True
+    assert pool_settings(options) == (5, 10, 30, default_options["pool_recycle"])
+    assert options["connect_args"] == default_options["connect_args"]
+
+
+def test_user_pool_settings_win_from_keywords_or_the_environment(server_backend: Backend) -> None:
     settings = {"pool_size": 20, "max_overflow": 0, "pool_timeout": 2.5, "pool_recycle": -1}
-    options = engine_options(server_backend, None, **settings)
-    assert pool_settings(options) == (20, 0, 2.5, -1)
+    assert pool_settings(engine_options(server_backend, None, **settings)) == (20, 0, 2.5, -1)
+    env = {"STORELAYER_POOL_SIZE": "7", "STORELAYER_POOL_RECYCLE": "60"}
+    url = make_url(f"{server_backend.schemes[0]}://u@h/db")
+    options = server_backend.engine_options(url, Settings.from_env(url, environ=env))
+    assert (options["pool_size"], options["pool_recycle"], options["max_overflow"]) == (7, 60, 10)
 
 
 @pytest.mark.parametrize(("given", "sent"), [(0.2, 1), (1, 1), (2.5, 3), (10, 10), (0, 1)])
@@ -199,35 +221,20 @@ def scratch_url(server_backend: Backend, storelayer_provisioner: Provisioner) ->
     return provision_or_skip(storelayer_provisioner, server_backend)
 
 
-def test_closed_port_is_transient(
-    server_backend: Backend, server_url: URL, expected_errors: Mapping[str, str]
+@pytest.mark.parametrize("failure", ["closed port", "silent server", "hang-up"])
+def test_connect_failures_end_within_connect_timeout_and_are_transient(
+    server_backend: Backend, server_url: URL, expected_errors: Mapping[str, str], failure: str
 ) -> None:
-    error = connect_error(server_backend, server_url.set(host="127.0.0.1", port=free_port()))
-    assert expected_errors["closed port"] in str(error)
-    assert_transient(server_backend, error)
-
-
-def test_silent_server_fails_within_connect_timeout_and_is_transient(
-    server_backend: Backend, server_url: URL, expected_errors: Mapping[str, str]
-) -> None:
-    """The server accepts the TCP connection and never says a word: the timeout must
-    cover the handshake too, not only the TCP connect."""
-    with listener() as port:
+    """Nothing listens; or the server accepts the TCP connection and never says a word (the
+    timeout must cover the handshake too, not only the TCP connect); or it hangs up."""
+    serve = (lambda conn: None) if failure == "hang-up" else None
+    with nullcontext(free_port()) if failure == "closed port" else listener(serve) as port:
         started = time.monotonic()
         url = server_url.set(host="127.0.0.1", port=port)
         error = connect_error(server_backend, url, connect_timeout=1)
         elapsed = time.monotonic() - started
-    assert expected_errors["silent server"] in str(error)
+    assert expected_errors[failure] in str(error)
     assert elapsed < 6  # libpq makes a 1 s timeout 2 s
-    assert_transient(server_backend, error)
-
-
-def test_server_hanging_up_during_the_handshake_is_transient(
-    server_backend: Backend, server_url: URL, expected_errors: Mapping[str, str]
-) -> None:
-    with listener(lambda conn: None) as port:
-        error = connect_error(server_backend, server_url.set(host="127.0.0.1", port=port))
-    assert expected_errors["hang-up"] in str(error)
     assert_transient(server_backend, error)
 
 
@@ -242,14 +249,22 @@ def test_unknown_database_is_refused_for_good(
 
 
 def test_connect_failures_through_connect_say_whether_to_retry(server_url: URL) -> None:
+    """... in one line that names the host and never the password, as health does."""
+    port, secret = free_port(), "Sup3r-s3cret-pw"
     missing = storelayer.connect(server_url.set(database=f"missing_{uuid.uuid4().hex[:8]}"))
-    refused = storelayer.connect(server_url.set(host="127.0.0.1", port=free_port()))
+    refused = storelayer.connect(server_url.set(host="127.0.0.1", port=port, password=secret))
     try:
         for db, transient in ((missing, False), (refused, True)):
             with pytest.raises(ConnectionFailed) as caught:
                 db.engine.connect()
             assert caught.value.transient is transient
             assert db.is_transient(caught.value) is transient
+        with pytest.raises(ConnectionFailed) as caught, refused.session() as s:
+            s.execute(text("SELECT 1"))
+        message, report = str(caught.value), refused.health()
+        assert "\n" not in message and secret not in message and caught.value.transient
+        assert f"127.0.0.1:{port}" in message and "refused" in message.lower()
+        assert not report.healthy and secret not in str(report.to_dict())
     finally:
         missing.dispose()
         refused.dispose()
