@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from storelayer.testing import skip_or_fail
+
+ROOT = Path(__file__).resolve().parent
 
 #: Test modules that start a throwaway server once (module fixture): under ``-n`` all
 #: their tests go to one worker. (``xdist_group`` would say it, but pytest-xdist 3.8
@@ -31,3 +37,28 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             return module if module in ONE_WORKER_MODULES else nodeid
 
     return ServerModulesTogether(config, log)
+
+
+def find_data(relative: str) -> Path | None:
+    """``relative`` under ``$STORELAYER_TEST_DATA``, else under the first ``shared/data``
+    in the repository root or a directory above it (the checkout and its worktrees sit
+    beside ``shared/``), whatever the working directory."""
+    if "STORELAYER_TEST_DATA" in os.environ:
+        candidates = [Path(os.environ["STORELAYER_TEST_DATA"])]
+    else:
+        candidates = [parent / "shared" / "data" for parent in (ROOT, *ROOT.parents)]
+    return next((d / relative for d in candidates if (d / relative).exists()), None)
+
+
+@pytest.fixture(scope="session")
+def chinook_sample() -> Path:
+    """The Chinook SQLite sample, read-only: copy it before writing. Fails, rather than
+    skips, when missing under ``CI``."""
+    relative = "chinook/Chinook_Sqlite.sqlite"
+    found = find_data(relative)
+    if found is None:
+        skip_or_fail(
+            f"the Chinook sample ({relative}) is in neither $STORELAYER_TEST_DATA nor a "
+            f"shared/data at or above {ROOT}; point STORELAYER_TEST_DATA at it"
+        )
+    return found

@@ -1,19 +1,39 @@
-"""The docs show every hook with its exact signature, every feature flag, and every
-member of ``Backend`` and of its concern objects."""
+"""The docs show every hook with its exact signature, every feature flag and every
+member of ``Backend`` and of its concern objects, and their runnable examples run.
+
+An example is runnable when the line before its fence is ``<!-- test: run -->``. An
+HTML comment ``<!-- test: setup ... -->`` holds code the page does not show (a model, a
+table) that runs first. A document's blocks run in order in one namespace, in an empty
+directory with ``DATABASE_URL`` unset: on a new ``./storelayer.db``.
+"""
 
 from __future__ import annotations
 
 import inspect
 import re
+import sys
+import types
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from storelayer import Backend, Features, hookspecs
 from storelayer.backend import Errors, Migrations, Operations, Provisioning, Replication
 
-DOC = (Path(__file__).parents[1] / "docs" / "plugins" / "writing-a-backend.md").read_text()
+ROOT = Path(__file__).parents[1]
+DOC = (ROOT / "docs" / "plugins" / "writing-a-backend.md").read_text()
+BLOCK = re.compile(
+    r"^<!-- test: setup\n(?P<setup>.*?)^-->$|^<!-- test: run -->\n```python\n(?P<run>.*?)^```$",
+    re.MULTILINE | re.DOTALL,
+)
+RUNNABLE = {
+    path.relative_to(ROOT).as_posix(): blocks
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    if (blocks := [m.group("setup") or m.group("run") for m in BLOCK.finditer(path.read_text())])
+}
 HOOKS = [
     (name, fn)
     for name, fn in vars(hookspecs).items()
@@ -62,3 +82,50 @@ def test_backend_itself_stays_small() -> None:
     assert len(public(Backend)) <= 21, public(Backend)
     assert "is_transient" not in public(Backend)
 
+
+@pytest.fixture
+def run_document(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Run a document's runnable blocks as a module of their own; its namespace. It and
+    the modules the blocks made up (an example's ``myapp``: no spec, not imported from
+    a file) leave ``sys.modules`` afterwards."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("DATABASE_URL", "DATABASE_REPLICA_URLS"):
+        monkeypatch.delenv(name, raising=False)
+    before = set(sys.modules)
+
+    def run(document: str) -> dict[str, Any]:
+        module = sys.modules[f"docs:{document}"] = types.ModuleType(f"docs:{document}")
+        for block in RUNNABLE[document]:
+            exec(compile(block, document, "exec", dont_inherit=True), vars(module))
+        return vars(module)
+
+    yield run
+    for name in set(sys.modules) - before:
+        if sys.modules[name].__spec__ is None:
+            del sys.modules[name]
+
+
+def test_the_readme_and_the_async_guide_have_runnable_examples() -> None:
+    assert {"README.md", "docs/async.md"} <= set(RUNNABLE)
+
+
+@pytest.mark.parametrize("document", sorted(RUNNABLE))
+def test_runnable_examples_run(document: str, run_document: Any) -> None:
+    namespace = run_document(document)
+    db = namespace.get("db")
+    if db is not None and not inspect.iscoroutinefunction(db.dispose):
+        db.dispose()
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")  # Python 3.10
+def test_the_starlette_example_serves_notes_with_read_your_writes(run_document: Any) -> None:
+    from starlette.testclient import TestClient
+
+    app = run_document("docs/async.md")["app"]
+    with TestClient(app) as client:  # runs the lifespan: the pools close at the end
+        created = client.post("/notes", json={"text": "first"})
+        assert created.status_code == 201
+        assert "sl_token" in created.cookies
+        listed = client.get("/notes")
+    assert listed.status_code == 200
+    assert listed.json() == [{"id": created.json()["id"], "text": "first"}]

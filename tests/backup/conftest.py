@@ -3,12 +3,11 @@ copy of the Chinook sample."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sample_tables import CHINOOK, wipe
+from sample_tables import wipe
 from sqlalchemy.engine import URL
 
 import storelayer
@@ -48,13 +47,8 @@ def new_database(
 
 
 @pytest.fixture
-def chinook(tmp_path: Path) -> Path:
+def chinook(chinook_sample: Path, tmp_path: Path) -> Path:
     """A private copy of the Chinook SQLite sample (read-only in shared/)."""
-    source = CHINOOK / "Chinook_Sqlite.sqlite"
-    if not source.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"the Chinook sample is missing at {source} (CI is set)")
-        pytest.skip(f"the Chinook sample is not at {source}")
     copy = tmp_path / "chinook.db"
-    copy.write_bytes(source.read_bytes())
+    copy.write_bytes(chinook_sample.read_bytes())
     return copy

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from pathlib import Path
 
 from sqlalchemy import (
     Boolean,
@@ -24,8 +23,6 @@ from sqlalchemy import (
 
 from storelayer import Database
 from storelayer.backup.counts import table_checksum
-
-CHINOOK = Path(__file__).parents[2] / ".." / "shared" / "data" / "chinook"
 
 
 def sample_metadata() -> MetaData:

@@ -29,13 +29,14 @@ def run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A virtualenv with the storelayer and storelayer-sqlite wheels, built from this
-    checkout, and their dependencies from the package index."""
+    checkout as for a release, and their dependencies from the package index."""
     uv = shutil.which("uv")
     if uv is None:
         pytest.skip("uv is needed to build the wheels (pip install uv)")
     work = tmp_path_factory.mktemp("wheel")
     dist = work / "dist"
-    run([uv, "build", "--all-packages", "--wheel", "--out-dir", str(dist)], cwd=ROOT)
+    release = {**os.environ, "STORELAYER_RELEASE": "1"}  # plain names, as on an index
+    run([uv, "build", "--all-packages", "--wheel", "--out-dir", str(dist)], cwd=ROOT, env=release)
     venv = work / "venv"
     run([sys.executable, "-m", "venv", str(venv)], cwd=work)
     python = venv / "bin" / "python"

@@ -29,7 +29,6 @@ from storelayer_postgresql.testing import PostgreSQLServer, find_bindir, make_wo
 
 BACKEND = PostgreSQLBackend()
 SECRET = "pa:ss\\wo'rd \"#1"
-CHINOOK = Path(__file__).parents[3] / ".." / "shared" / "data" / "chinook" / "Chinook_Sqlite.sqlite"
 HOSTILE = URL.create(
     "postgresql+psycopg2",
     username="-U evil",
@@ -204,12 +203,10 @@ def test_password_never_in_any_argv(
 
 
 def test_chinook_backup_restores_with_plain_pg_restore(
-    storelayer_provisioner: Provisioner, tmp_path: Path
+    storelayer_provisioner: Provisioner, chinook_sample: Path, tmp_path: Path
 ) -> None:
-    if not CHINOOK.exists():
-        skip_or_fail(f"the Chinook sample is not at {CHINOOK}")
     chinook = tmp_path / "chinook.db"
-    chinook.write_bytes(CHINOOK.read_bytes())
+    chinook.write_bytes(chinook_sample.read_bytes())
     source_url = provision_or_skip(storelayer_provisioner, BACKEND)
     target_url = provision_or_skip(storelayer_provisioner, BACKEND)
     copy_database(f"sqlite:///{chinook}", source_url)
