@@ -13,7 +13,7 @@ from sqlalchemy.orm import sessionmaker
 
 from storelayer._core import EngineCore, resolve
 from storelayer._engines import READ_ONLY_OPTION, is_transient
-from storelayer._retry import call_with_retries
+from storelayer._retry import RetryPolicy, call_with_retries
 from storelayer._units import commit_or_unknown
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
@@ -36,13 +36,15 @@ def connect(
     backend: str | None = None,
     plugins: PluginManager | None = None,
     routing: RoutingPolicy | None = None,
+    retry: RetryPolicy | None = None,
     **settings: Any,
 ) -> Database:
     """Open a ``Database`` on ``url`` (default: ``DATABASE_URL``, else the SQLite file
     ``./storelayer.db``). Keyword arguments override the ``STORELAYER_*`` environment;
-    ``routing`` tunes read-replica routing (default: ``RoutingPolicy.from_env()``)."""
+    ``routing`` tunes read-replica routing (default: ``RoutingPolicy.from_env()``),
+    ``retry`` the retries of ``run_in_transaction`` (default: ``RetryPolicy.from_env()``)."""
     resolved, chosen, manager = resolve(url, replicas, backend, plugins, settings)
-    return Database(resolved, chosen, manager, routing=routing)
+    return Database(resolved, chosen, manager, routing=routing, retry=retry)
 
 
 class DatabaseBase(Generic[EngineT]):
@@ -61,8 +63,11 @@ class DatabaseBase(Generic[EngineT]):
         plugins: PluginManager,
         *,
         routing: RoutingPolicy | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.settings = settings
+        #: How ``run_in_transaction`` retries, unless a call says otherwise.
+        self.retry_policy = retry or RetryPolicy.from_env()
         self.backend = backend
         self.plugins = plugins
         self._core = EngineCore(settings, backend, plugins, is_async=self._is_async)
@@ -95,6 +100,21 @@ class DatabaseBase(Generic[EngineT]):
     def engines(self) -> dict[str, EngineT]:
         """Every engine by role: "primary", then "replica:0", "replica:1"..."""
         return {"primary": self.engine, **self._routing.engines}
+
+    def _retrying(
+        self,
+        retry: RetryPolicy | None,
+        retries: int | None,
+        max_seconds: float | None,
+        idempotent: bool,
+    ) -> dict[str, Any]:
+        """How ``run_in_transaction`` retries: the call's policy (else the database's)
+        with ``retries``/``max_seconds`` on top, as ``call_with_retries`` arguments."""
+        return {
+            "is_transient": self._core.retryable(idempotent),
+            "policy": (retry or self.retry_policy).limited(retries, max_seconds),
+            "on_retry": self._core.on_retry(),
+        }
 
     def is_transient(self, error: BaseException) -> bool:
         """Whether retrying a unit of work that raised ``error`` may succeed."""
@@ -187,14 +207,17 @@ class Database(DatabaseBase[Engine]):
         self,
         fn: Callable[[Session], T],
         *,
-        retries: int = 3,
-        max_seconds: float = 30.0,
+        retry: RetryPolicy | None = None,
+        retries: int | None = None,
+        max_seconds: float | None = None,
         idempotent: bool = False,
     ) -> T:
         """Run ``fn(session)`` in its own unit of work; when it fails on an error the
         backend calls transient (deadlock, serialization failure, lost connection,
-        database locked), roll back and run the whole unit again, up to ``retries``
-        times with exponential backoff and jitter, within ``max_seconds``.
+        database locked), roll back and run the whole unit again as ``retry`` says
+        (default: the database's ``RetryPolicy``: exponential backoff with jitter
+        within a 30-second budget). ``retries`` (retries after the first run) and
+        ``max_seconds`` override its limits.
 
         A connection lost while COMMIT was in flight raises ``CommitOutcomeUnknown``
         and is not retried, unless ``idempotent=True`` says that running ``fn`` again
@@ -204,13 +227,7 @@ class Database(DatabaseBase[Engine]):
             with self.session() as s:
                 return fn(s)
 
-        return call_with_retries(
-            attempt,
-            is_transient=self._core.retryable(idempotent),
-            retries=retries,
-            max_seconds=max_seconds,
-            on_retry=self._core.on_retry(),
-        )
+        return call_with_retries(attempt, **self._retrying(retry, retries, max_seconds, idempotent))
 
     # -- operations -------------------------------------------------------------------
 

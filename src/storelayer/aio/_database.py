@@ -13,7 +13,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from storelayer._core import resolve
-from storelayer._retry import acall_with_retries
+from storelayer._retry import RetryPolicy, acall_with_retries
 from storelayer._units import acommit_or_unknown
 from storelayer.aio._routing import AsyncRouting
 from storelayer.aio._session import AsyncSession
@@ -35,12 +35,13 @@ def connect_async(
     backend: str | None = None,
     plugins: PluginManager | None = None,
     routing: RoutingPolicy | None = None,
+    retry: RetryPolicy | None = None,
     **settings: Any,
 ) -> AsyncDatabase:
-    """Open an ``AsyncDatabase``: the same ``DATABASE_URL`` and settings as
-    ``connect()``, served by the backend's async driver."""
+    """Open an ``AsyncDatabase``: the same ``DATABASE_URL``, settings, ``routing`` and
+    ``retry`` as ``connect()``, served by the backend's async driver."""
     resolved, chosen, manager = resolve(url, replicas, backend, plugins, settings)
-    return AsyncDatabase(resolved, chosen, manager, routing=routing)
+    return AsyncDatabase(resolved, chosen, manager, routing=routing, retry=retry)
 
 
 class AsyncDatabase(DatabaseBase[AsyncEngine]):
@@ -108,8 +109,9 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
         self,
         fn: Callable[[AsyncSession], Awaitable[T]],
         *,
-        retries: int = 3,
-        max_seconds: float = 30.0,
+        retry: RetryPolicy | None = None,
+        retries: int | None = None,
+        max_seconds: float | None = None,
         idempotent: bool = False,
     ) -> T:
         """Await ``fn(session)`` in its own unit of work, retried as a whole on errors
@@ -120,13 +122,8 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
             async with self.session() as s:
                 return await fn(s)
 
-        return await acall_with_retries(
-            attempt,
-            is_transient=self._core.retryable(idempotent),
-            retries=retries,
-            max_seconds=max_seconds,
-            on_retry=self._core.on_retry(),
-        )
+        plan = self._retrying(retry, retries, max_seconds, idempotent)
+        return await acall_with_retries(attempt, **plan)
 
     # -- operations: the sync ones, off the event loop --------------------------------
 
@@ -147,7 +144,9 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
         closed afterwards."""
 
         def run() -> T:
-            with Database(self.settings, self.backend, self.plugins) as db:
+            with Database(
+                self.settings, self.backend, self.plugins, retry=self.retry_policy
+            ) as db:
                 return work(db)
 
         return await asyncio.to_thread(run)
