@@ -9,6 +9,7 @@ the last error.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -21,7 +22,6 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     stop_any,
-    stop_before_delay,
     wait_exponential,
     wait_random_exponential,
 )
@@ -54,7 +54,7 @@ class RetryPolicy:
     at ``max_delay``; with ``jitter``, a random time between 0 and that ("full jitter",
     so that writers that collided do not collide again in step). Retrying stops after
     ``max_attempts`` runs of the unit, or before a wait that would end more than
-    ``max_seconds`` after the first run began, whichever comes first; None lifts that
+    ``max_seconds`` after the first failure, whichever comes first; None lifts that
     limit (one of the two must stay).
     """
 
@@ -137,7 +137,7 @@ class RetryPolicy:
         if self.max_attempts is not None:
             limits.append(stop_after_attempt(self.max_attempts))
         if self.max_seconds is not None:
-            limits.append(stop_before_delay(self.max_seconds))
+            limits.append(RetryingFor(self.max_seconds))
         wait = wait_random_exponential if self.jitter else wait_exponential
         options: dict[str, Any] = {
             "stop": stop_any(*limits),
@@ -150,6 +150,22 @@ class RetryPolicy:
         if on_retry is not None:
             options["before_sleep"] = _before_sleep(on_retry)
         return options
+
+
+class RetryingFor(stop_base):
+    """Stop before a wait that would end more than ``seconds`` after the first
+    failure: the budget is for retrying, so a slow first attempt (a long wait for a
+    pooled connection, a long query) does not use it up. One per retry loop."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.first_failure: float | None = None
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        now = retry_state.outcome_timestamp or time.monotonic()
+        if self.first_failure is None:
+            self.first_failure = now
+        return now - self.first_failure + (retry_state.upcoming_sleep or 0) >= self.seconds
 
 
 def _parse(name: str, variable: str, raw: str) -> Any:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import exc
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from storelayer._core import resolve
 from storelayer._retry import RetryPolicy, acall_with_retries
@@ -62,12 +63,17 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
 
     @asynccontextmanager
     async def session(
-        self, *, using: str | None = None, token: str | ConsistencyToken | None = None
+        self,
+        *,
+        using: str | None = None,
+        token: str | ConsistencyToken | None = None,
+        isolation: str | None = None,
     ) -> AsyncIterator[AsyncSession]:
         """A read-write unit of work: committed at the end, rolled back on error;
-        ``using`` as in ``Database.session``."""
-        factory = await self._routing.factory(using, token, read=False) or self._sessions
-        async with self._unit_of_work(factory) as s:
+        ``using`` and ``isolation`` as in ``Database.session``."""
+        plain, _, routing = self._routed_writes(isolation)
+        routed = await self._routing.factory(using, token, **routing)
+        async with self._unit_of_work(routed or plain, writes=True) as s:
             yield s
 
     @asynccontextmanager
@@ -82,12 +88,12 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
         ``using`` and ``token`` as in ``Database.read_session``."""
         plain = self._autocommit_sessions if autocommit else self._read_sessions
         routed = await self._routing.factory(using, token, read=True, autocommit=autocommit)
-        async with self._unit_of_work(routed or plain) as s:
+        async with self._unit_of_work(routed or plain, writes=bool(routed and routed.writes)) as s:
             yield s
 
     @asynccontextmanager
     async def _unit_of_work(
-        self, factory: Callable[[], AsyncSession]
+        self, factory: Callable[[], AsyncSession], writes: bool
     ) -> AsyncIterator[AsyncSession]:
         s = factory()
         try:
@@ -97,7 +103,6 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
         except BaseException as error:
             with suppress(exc.DBAPIError):  # the connection died; the pool invalidated it
                 await s.rollback()
-            writes = factory is self._sessions or getattr(factory, "writes", False)
             clearer = self._core.translate(error, s.get_bind, writes)
             if clearer is None:
                 raise
@@ -109,21 +114,51 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
         self,
         fn: Callable[[AsyncSession], Awaitable[T]],
         *,
+        isolation: str | None = "serializable",
         retry: RetryPolicy | None = None,
         retries: int | None = None,
         max_seconds: float | None = None,
         idempotent: bool = False,
     ) -> T:
         """Await ``fn(session)`` in its own unit of work, retried as a whole on errors
-        the backend calls transient; ``CommitOutcomeUnknown`` is retried only when
-        ``idempotent`` (see ``Database.run_in_transaction``)."""
-
-        async def attempt() -> T:
-            async with self.session() as s:
-                return await fn(s)
+        the backend calls transient, at ``isolation``; ``CommitOutcomeUnknown`` is
+        retried only when ``idempotent`` (see ``Database.run_in_transaction``)."""
 
         plan = self._retrying(retry, retries, max_seconds, idempotent)
-        return await acall_with_retries(attempt, **plan)
+        async with self._attempts(isolation) as factory:
+
+            async def attempt() -> T:
+                async with self._unit_of_work(await factory(), writes=True) as s:
+                    return await fn(s)
+
+            return await acall_with_retries(attempt, **plan)
+
+    @asynccontextmanager
+    async def _attempts(
+        self, isolation: str | None
+    ) -> AsyncIterator[Callable[[], Awaitable[Callable[[], AsyncSession]]]]:
+        """As ``Database._attempts``: one connection held for every attempt."""
+        plain, engine, routing = self._routed_writes(isolation)
+        routed: Callable[[], AsyncSession] | None = await self._routing.factory(
+            None, None, **routing
+        )
+        held: list[AsyncConnection] = []
+
+        async def factory() -> Callable[[], AsyncSession]:
+            if routed is not None:
+                return routed
+            if not held:
+                try:
+                    held.append(await engine.connect())
+                except exc.TimeoutError as error:
+                    raise self._connect_failed(error) from error
+            return partial(plain, bind=held[0])
+
+        try:
+            yield factory
+        finally:
+            for connection in held:
+                await connection.close()
 
     # -- operations: the sync ones, off the event loop --------------------------------
 
@@ -144,9 +179,7 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
         closed afterwards."""
 
         def run() -> T:
-            with Database(
-                self.settings, self.backend, self.plugins, retry=self.retry_policy
-            ) as db:
+            with Database(self.settings, self.backend, self.plugins, retry=self.retry_policy) as db:
                 return work(db)
 
         return await asyncio.to_thread(run)

@@ -22,6 +22,7 @@ from storelayer.routing._sync import RoutedFactory, Routing, replica_engines
 from storelayer.session import session_info
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from storelayer.backend import Backend
@@ -92,14 +93,16 @@ class AsyncRouting(Routing["AsyncEngine", AsyncSession]):
         *,
         read: bool,
         autocommit: bool = False,
+        primary: Engine | None = None,
     ) -> RoutedFactory[AsyncSession] | None:
-        """A routed session factory; None when the plain primary session is right."""
-        mode = self._mode(using, read=read)
+        """A routed session factory; None when the plain primary session is right;
+        ``primary`` as in ``SyncRouting.factory``."""
+        mode = self._mode(using, read=read, isolated=primary is not None)
         if mode is None:
             return None
         if mode != "primary":
             await self.sampler.ensure_started()
-        return RoutedFactory(self, mode, token, autocommit and mode == "read")
+        return RoutedFactory(self, mode, token, autocommit and mode == "read", primary)
 
     async def _probe(self, name: str) -> float | None:
         async with self.engines[name].connect() as connection:

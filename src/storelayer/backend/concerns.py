@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, text
@@ -66,6 +66,16 @@ class ServerLimits:
 
 class Operations:
     """``Backend.ops``: SQL the core cannot build portably, and facts about the server."""
+
+    #: The portable isolation levels a unit of work may ask for (``session(isolation=
+    #: ...)``, ``run_in_transaction``), each mapped to the ``isolation_level`` SQLAlchemy
+    #: sets on the connection for the unit; None where the database's write units give
+    #: that level without a switch. A name left out is refused with a clear error.
+    isolation_levels: ClassVar[Mapping[str, str | None]] = {
+        "read_committed": "READ COMMITTED",
+        "repeatable_read": "REPEATABLE READ",
+        "serializable": "SERIALIZABLE",
+    }
 
     def upsert(
         self,

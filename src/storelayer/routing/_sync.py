@@ -107,10 +107,11 @@ class Routing(Generic[E, S]):
         self._primary, self._primary_read = primary, primary.execution_options(**READ_ONLY)
         self._sessions = sessions  # by "is a read session"
 
-    def _mode(self, using: str | None, *, read: bool) -> str | None:
+    def _mode(self, using: str | None, *, read: bool, isolated: bool = False) -> str | None:
         """The route mode of a unit of work, ``read_session()`` (``read``) or
         ``session()``, with ``using`` overriding the policy; None when the plain
-        primary session is right."""
+        primary session is right. A unit at a chosen isolation level (``isolated``)
+        reads on the primary too: a replica takes no part in its transaction."""
         if using is not None and using not in USING:
             raise ConfigurationError(
                 f"using={using!r} is not a routing target; use one of {', '.join(USING)}"
@@ -121,21 +122,33 @@ class Routing(Generic[E, S]):
             return "primary"
         if read or using == "replica":
             return "read"
-        return "auto" if using == "auto" or self.policy.automatic else "primary"
+        automatic = using == "auto" or self.policy.automatic
+        return "auto" if automatic and not isolated else "primary"
 
-    def new_session(self, mode: str, token: str | ConsistencyToken | None, autocommit: bool) -> S:
-        """A routed session (see ``RoutedFactory``)."""
+    def new_session(
+        self,
+        mode: str,
+        token: str | ConsistencyToken | None,
+        autocommit: bool,
+        primary: Engine | None = None,
+    ) -> S:
+        """A routed session (see ``RoutedFactory``); ``primary``: the primary's engine
+        at the unit's isolation level."""
         s = self._sessions[mode == "read"]()
-        s.info[ROUTE_KEY] = self._route(mode, token, autocommit)
+        s.info[ROUTE_KEY] = self._route(mode, token, autocommit, primary)
         if autocommit:
             s.info[AUTOCOMMIT_KEY] = True
         return s
 
     def _route(
-        self, mode: str, token: str | ConsistencyToken | None, autocommit: bool
+        self,
+        mode: str,
+        token: str | ConsistencyToken | None,
+        autocommit: bool,
+        isolated: Engine | None,
     ) -> SessionRoute:
         """A new session's route; an unreadable token pins the reads to the primary."""
-        primary = self._primary_read if mode == "read" else self._primary
+        primary = self._primary_read if mode == "read" else isolated or self._primary
         try:
             parsed = as_token(token) if mode != "primary" else None
         except InvalidToken as error:
@@ -156,7 +169,8 @@ class Routing(Generic[E, S]):
 
 class RoutedFactory(Generic[S]):
     """Makes the sessions of one unit of work; ``writes`` tells the database whether
-    the unit may write (a read-only error is then explained)."""
+    the unit may write (a read-only error is then explained); ``primary`` is the
+    primary's engine at the unit's isolation level (None: the database's default)."""
 
     def __init__(
         self,
@@ -164,12 +178,14 @@ class RoutedFactory(Generic[S]):
         mode: str,
         token: str | ConsistencyToken | None,
         autocommit: bool,
+        primary: Engine | None = None,
     ) -> None:
         self.routing, self.mode, self.token, self.autocommit = routing, mode, token, autocommit
+        self.primary = primary
         self.writes = mode != "read"
 
     def __call__(self) -> S:
-        return self.routing.new_session(self.mode, self.token, self.autocommit)
+        return self.routing.new_session(self.mode, self.token, self.autocommit, self.primary)
 
 
 class SyncRouting(Routing["Engine", Session]):
@@ -212,14 +228,16 @@ class SyncRouting(Routing["Engine", Session]):
         *,
         read: bool,
         autocommit: bool = False,
+        primary: Engine | None = None,
     ) -> RoutedFactory[Session] | None:
-        """A routed session factory; None when the plain primary session is right."""
-        mode = self._mode(using, read=read)
+        """A routed session factory; None when the plain primary session is right.
+        ``primary``: the primary's engine at the isolation level the unit asked for."""
+        mode = self._mode(using, read=read, isolated=primary is not None)
         if mode is None:
             return None
         if mode != "primary":
             self.sampler.ensure_started()
-        return RoutedFactory(self, mode, token, autocommit and mode == "read")
+        return RoutedFactory(self, mode, token, autocommit and mode == "read", primary)
 
     def _probe(self, name: str) -> float | None:
         with self.engines[name].connect() as connection:
