@@ -15,7 +15,7 @@ from sqlalchemy.orm import sessionmaker
 from storelayer._core import EngineCore, resolve
 from storelayer._engines import READ_ONLY_OPTION, is_transient, isolation_options
 from storelayer._retry import RetryPolicy, call_with_retries
-from storelayer._units import commit_or_unknown
+from storelayer._units import commit_or_unknown, release
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
 from storelayer.health import HealthReport, MigrationState
@@ -117,6 +117,12 @@ class DatabaseBase(Generic[EngineT]):
         factory, engine = self._write_sessions(isolation)
         primary = None if isolation is None else getattr(engine, "sync_engine", engine)
         return factory, engine, {"read": False, "primary": primary}
+
+    @staticmethod
+    def _reusable(connection: Any) -> bool:
+        """Whether the next attempt of a unit may run on ``connection``: not lost, and
+        out of the last attempt's transaction (a session would join, not begin, one)."""
+        return not connection.invalidated and not connection.in_transaction()
 
     def _connect_failed(self, error: BaseException) -> BaseException:
         """storelayer's error for a connection a unit of work could not get."""
@@ -227,7 +233,8 @@ class Database(DatabaseBase[Engine]):
         try:
             yield s
             s.flush()  # errors before COMMIT is sent leave no doubt about the outcome
-            commit_or_unknown(s.commit, self.url)
+            marker = self._core.commit_marker(s) if writes else None
+            commit_or_unknown(s.commit, self.url, marker and partial(self._outcome, marker))
         except BaseException as error:
             with suppress(exc.DBAPIError):  # the connection died; the pool invalidated it
                 s.rollback()
@@ -237,6 +244,15 @@ class Database(DatabaseBase[Engine]):
             raise clearer from error
         finally:
             s.close()
+
+    def _outcome(self, marker: Any) -> bool | None:
+        """Whether the transaction ``marker`` names committed, asked on a new connection
+        (None when that cannot be told, the server still away included)."""
+        try:
+            with self.engine.connect() as connection:
+                return self.backend.ops.committed(connection, marker)
+        except exc.SQLAlchemyError:
+            return None
 
     def run_in_transaction(
         self,
@@ -287,6 +303,8 @@ class Database(DatabaseBase[Engine]):
         def factory() -> Callable[[], Session]:
             if routed is not None:
                 return routed
+            if held and not self._reusable(held[0]):
+                release(held.pop())
             if not held:
                 try:
                     held.append(engine.connect())
@@ -298,7 +316,7 @@ class Database(DatabaseBase[Engine]):
             yield factory
         finally:
             for connection in held:
-                connection.close()
+                release(connection)
 
     # -- operations -------------------------------------------------------------------
 

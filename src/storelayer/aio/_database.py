@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 
 from storelayer._core import resolve
 from storelayer._retry import RetryPolicy, acall_with_retries
-from storelayer._units import acommit_or_unknown
+from storelayer._units import acommit_or_unknown, arelease
 from storelayer.aio._routing import AsyncRouting
 from storelayer.aio._session import AsyncSession
 from storelayer.database import Database, DatabaseBase
@@ -99,7 +99,8 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
         try:
             yield s
             await s.flush()  # errors before COMMIT is sent leave no doubt about the outcome
-            await acommit_or_unknown(s.commit, self.url)
+            marker = await s.run_sync(self._core.commit_marker) if writes else None
+            await acommit_or_unknown(s.commit, self.url, marker and partial(self._outcome, marker))
         except BaseException as error:
             with suppress(exc.DBAPIError):  # the connection died; the pool invalidated it
                 await s.rollback()
@@ -109,6 +110,14 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
             raise clearer from error
         finally:
             await s.close()
+
+    async def _outcome(self, marker: Any) -> bool | None:
+        """Whether the transaction ``marker`` names committed, asked on a new connection."""
+        try:
+            async with self.engine.connect() as connection:
+                return await connection.run_sync(self.backend.ops.committed, marker)
+        except exc.SQLAlchemyError:
+            return None
 
     async def run_in_transaction(
         self,
@@ -147,6 +156,8 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
         async def factory() -> Callable[[], AsyncSession]:
             if routed is not None:
                 return routed
+            if held and not self._reusable(held[0]):
+                await arelease(held.pop())
             if not held:
                 try:
                     held.append(await engine.connect())
@@ -158,7 +169,7 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
             yield factory
         finally:
             for connection in held:
-                await connection.close()
+                await arelease(connection)
 
     # -- operations: the sync ones, off the event loop --------------------------------
 

@@ -123,6 +123,19 @@ class Operations:
         (to warn about oversized pools and derive ``pool_recycle``)."""
         return ServerLimits()
 
+    def commit_marker(self, connection: Connection) -> Any:
+        """Just before the COMMIT of a read-write unit, on its connection: what names
+        its transaction to ``committed()`` if the connection is lost during COMMIT
+        (PostgreSQL: its transaction id); None when the unit wrote nothing or the
+        backend cannot tell (the default, which costs no round trip)."""
+        return None
+
+    def committed(self, connection: Connection, marker: Any) -> bool | None:
+        """On a new connection, after the COMMIT of the transaction ``marker`` names was
+        lost: True if it committed, False if it was rolled back, None if the server
+        cannot tell (the unit then raises ``CommitOutcomeUnknown``)."""
+        return None
+
 
 class Replication:
     """``Backend.replication``: what read routing asks a replica and its primary
