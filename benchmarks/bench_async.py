@@ -16,7 +16,7 @@ import asyncio
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -149,13 +149,29 @@ async def measure(url: URL, gets: int, n_rows: int, repeats: int) -> dict[str, d
     return {op: {k: statistics.median(v[1:]) for k, v in t.items()} for op, t in times.items()}
 
 
-def scratch_url(backend: str, workdir: Path) -> tuple[URL, Callable[[], None]]:
+def scratch_url(
+    backend: str, workdir: Path, name: str = "bench_async"
+) -> tuple[URL, Callable[[], None]]:
+    """A scratch database ``storelayer_<name>`` (a file in ``workdir`` for SQLite) and
+    the function that drops it."""
     plugin = storelayer.get_plugin_manager().backends()[backend]
     if backend == "sqlite":
-        return plugin.provisioning.embedded_test_url(workdir, "bench_async"), lambda: None
+        return plugin.provisioning.embedded_test_url(workdir, name), lambda: None
     server = plugin.normalize_url(make_url(SERVERS[backend]))
-    url = plugin.provisioning.create_database(server, "storelayer_bench_async")
-    return url, lambda: plugin.provisioning.drop_database(server, "storelayer_bench_async")
+    url = plugin.provisioning.create_database(server, f"storelayer_{name}")
+    return url, lambda: plugin.provisioning.drop_database(server, f"storelayer_{name}")
+
+
+def scratch_databases(backends: str, name: str = "bench_async") -> Iterator[tuple[str, URL]]:
+    """(backend, URL of a scratch database) for each comma-separated backend in turn,
+    each database dropped once the next is asked for."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in backends.split(","):
+            url, drop = scratch_url(backend, Path(tmp), name)
+            try:
+                yield backend, url
+            finally:
+                drop()
 
 
 def main() -> None:
@@ -167,20 +183,15 @@ def main() -> None:
     args = parser.parse_args()
     print("| backend | operation | raw async | storelayer async | storelayer sync |")
     print("|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as tmp:
-        for backend in args.backend.split(","):
-            url, drop = scratch_url(backend, Path(tmp))
-            try:
-                result = asyncio.run(measure(url, args.gets, args.rows, args.repeats))
-            finally:
-                drop()
-            for op, medians in result.items():
-                raw = medians["raw async"]
-                cells = [f"{raw:.3f} s"] + [
-                    f"{medians[k]:.3f} s ({raw / medians[k]:.2f}x)"
-                    for k in ("storelayer async", "storelayer sync")
-                ]
-                print(f"| {backend} | {op} | " + " | ".join(cells) + " |")
+    for backend, url in scratch_databases(args.backend):
+        result = asyncio.run(measure(url, args.gets, args.rows, args.repeats))
+        for op, medians in result.items():
+            raw = medians["raw async"]
+            cells = [f"{raw:.3f} s"] + [
+                f"{medians[k]:.3f} s ({raw / medians[k]:.2f}x)"
+                for k in ("storelayer async", "storelayer sync")
+            ]
+            print(f"| {backend} | {op} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ async def task(db: storelayer.AsyncDatabase, n: int) -> None:
             await s.repository(Note).create(task=n, text=f"note {n} 🎉")
             await increment(s)
 
-        await db.run_in_transaction(write, retries=10)
+        await db.run_in_transaction(write)
     else:  # half read
         async with db.read_session() as s:
             notes = s.repository(Note)

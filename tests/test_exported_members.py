@@ -30,6 +30,7 @@ PUBLIC = [
     "ReadOnlyDatabase",
     "ReplicaUnavailable",
     "Repository",
+    "RetryPolicy",
     "Session",
     "Settings",
     "StorelayerError",

@@ -9,6 +9,7 @@ errors. This package only re-exports the public names; only cli and testing impo
 """
 
 from storelayer._markers import hookimpl, hookspec
+from storelayer._retry import RetryPolicy
 from storelayer.aio import AsyncDatabase, AsyncRepository, AsyncSession, connect_async
 from storelayer.backend import Backend, Features
 from storelayer.config import Settings, mask_url
@@ -62,6 +63,7 @@ __all__ = [
     "ReadOnlyDatabase",
     "ReplicaUnavailable",
     "Repository",
+    "RetryPolicy",
     "Session",
     "Settings",
     "StorelayerError",

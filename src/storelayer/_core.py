@@ -66,9 +66,7 @@ class EngineCore:
         self._probe_urls: dict[str, URL] = {}
         self._guards: dict[str, PoolGuard] = {}
 
-    def create_engine(
-        self, url: URL, role: str, overrides: Mapping[str, Any] | None = None
-    ) -> Any:
+    def create_engine(self, url: URL, role: str, overrides: Mapping[str, Any] | None = None) -> Any:
         """An instrumented ``Engine`` (``AsyncEngine`` in async mode) on ``url`` (the
         sync driver's URL; an async driver's URL is accepted too). ``overrides`` update
         the backend's tuning (replica pools); the hook is told "replica" for replicas."""
@@ -135,6 +133,14 @@ class EngineCore:
         if isinstance(error, (exc.TimeoutError, exc.DBAPIError)):
             return explained(error, self.backend, bind(), self.engines, writes)
         return None
+
+    def commit_marker(self, session: Any) -> Any:
+        """What names the transaction of a read-write ``Session`` (sync) before its
+        COMMIT, where the backend can be asked about it afterwards
+        (``features.commit_outcome``); else None, without a round trip."""
+        if not self.backend.features.commit_outcome:
+            return None
+        return self.backend.ops.commit_marker(session.connection())
 
     @property
     def engine(self) -> Engine:

@@ -21,6 +21,29 @@ READ_ONLY_OPTION = "storelayer_read_only"
 BACKEND_KEY = "storelayer.backend"
 #: ``Session.info`` key set in sessions that run without a transaction.
 AUTOCOMMIT_KEY = "storelayer.autocommit"
+#: The portable isolation levels of a unit of work, weakest first.
+ISOLATION_LEVELS = ("read_committed", "repeatable_read", "serializable")
+
+
+def isolation_options(backend: Backend, isolation: str | None) -> dict[str, Any]:
+    """Execution options of a read-write unit of work at ``isolation`` (a portable
+    name; None: the database's default): ``{}`` where the backend's write units give
+    that level without a switch (``ops.isolation_levels`` maps it to None)."""
+    if isolation is None:
+        return {}
+    if isolation not in ISOLATION_LEVELS:
+        raise ConfigurationError(
+            f"isolation={isolation!r} is not an isolation level; use one of "
+            f"{', '.join(ISOLATION_LEVELS)} (or None for the database's default)"
+        )
+    levels = backend.ops.isolation_levels
+    if isolation not in levels:
+        raise ConfigurationError(
+            f"backend {backend.name!r} offers no {isolation!r} isolation; it offers "
+            f"{', '.join(levels) or 'none'} (ops.isolation_levels)"
+        )
+    level = levels[isolation]
+    return {} if level is None else {"isolation_level": level}
 
 
 def engine_options(

@@ -4,6 +4,7 @@ pool, a write sent to a read-only database. Shared by the sync and async databas
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
 from typing import Any
 
 from sqlalchemy import exc
@@ -26,24 +27,49 @@ def commit_unknown(error: BaseException, url: Any) -> CommitOutcomeUnknown:
     )
 
 
-def commit_or_unknown(commit: Callable[[], None], url: Any) -> None:
-    """Run ``commit``; a lost connection becomes ``CommitOutcomeUnknown``."""
+def lost_commit(error: BaseException, url: Any, outcome: bool | None) -> BaseException | None:
+    """After a connection lost during COMMIT, what the unit raises given what the server
+    said (``Operations.committed``): nothing when it committed, the lost connection
+    (transient: the unit runs again) when it rolled back, ``CommitOutcomeUnknown``
+    when it could not tell."""
+    if outcome is True:
+        return None
+    return error if outcome is False else commit_unknown(error, url)
+
+
+def commit_or_unknown(
+    commit: Callable[[], None], url: Any, resolve: Callable[[], bool | None] | None = None
+) -> None:
+    """Run ``commit``; a lost connection is resolved by ``resolve()`` (see
+    :func:`lost_commit`; without it: ``CommitOutcomeUnknown``)."""
     try:
         commit()
     except Exception as error:
-        if is_disconnect(error):
-            raise commit_unknown(error, url) from error
-        raise
+        if not is_disconnect(error):
+            raise
+        clearer = lost_commit(error, url, resolve() if resolve else None)
+        if clearer is error:
+            raise
+        if clearer is not None:
+            raise clearer from error
 
 
-async def acommit_or_unknown(commit: Callable[[], Awaitable[None]], url: Any) -> None:
+async def acommit_or_unknown(
+    commit: Callable[[], Awaitable[None]],
+    url: Any,
+    resolve: Callable[[], Awaitable[bool | None]] | None = None,
+) -> None:
     """The awaitable twin of :func:`commit_or_unknown`."""
     try:
         await commit()
     except Exception as error:
-        if is_disconnect(error):
-            raise commit_unknown(error, url) from error
-        raise
+        if not is_disconnect(error):
+            raise
+        clearer = lost_commit(error, url, await resolve() if resolve else None)
+        if clearer is error:
+            raise
+        if clearer is not None:
+            raise clearer from error
 
 
 def role_of(bind: Any, engines: Mapping[str, Engine]) -> tuple[str, Engine]:
@@ -72,3 +98,24 @@ def explained(
             "DATABASE_REPLICA_URLS"
         )
     return None
+
+
+def release(connection: Any) -> None:
+    """Close ``connection``, a ``run_in_transaction`` held for its attempts, whatever
+    state its server left it in: the pool's reset of its isolation level meets the
+    driver's raw error when the server went away since the last statement, and that
+    error must not replace the unit's result."""
+    try:
+        connection.close()
+    except Exception:
+        with suppress(Exception):
+            connection.invalidate()
+
+
+async def arelease(connection: Any) -> None:
+    """The awaitable twin of :func:`release`."""
+    try:
+        await connection.close()
+    except Exception:
+        with suppress(Exception):
+            await connection.invalidate()

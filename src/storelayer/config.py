@@ -171,8 +171,11 @@ def _number(
     env: Mapping[str, str], name: str, kind: type[int] | type[float], default: Any = None
 ) -> Any:
     raw = env.get(name, "").strip()
-    if not raw:
-        return default
+    return parse_number(name, raw, kind) if raw else default
+
+
+def parse_number(name: str, raw: str, kind: type[int] | type[float]) -> Any:
+    """``raw``, the value of variable ``name``, as an ``int`` or ``float``."""
     try:
         return kind(raw)
     except ValueError:
@@ -181,9 +184,14 @@ def _number(
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if raw in _TRUE:
+    return parse_flag(name, env.get(name, ""))
+
+
+def parse_flag(name: str, raw: str) -> bool:
+    """``raw``, the value of variable ``name``, as a boolean (empty: false)."""
+    lowered = raw.strip().lower()
+    if lowered in _TRUE:
         return True
-    if raw in _FALSE:
+    if lowered in _FALSE:
         return False
     raise ConfigurationError(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}")

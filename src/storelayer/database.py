@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import exc
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.orm import sessionmaker
 
 from storelayer._core import EngineCore, resolve
-from storelayer._engines import READ_ONLY_OPTION, is_transient
-from storelayer._retry import call_with_retries
-from storelayer._units import commit_or_unknown
+from storelayer._engines import READ_ONLY_OPTION, is_transient, isolation_options
+from storelayer._retry import RetryPolicy, call_with_retries
+from storelayer._units import commit_or_unknown, release
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
 from storelayer.health import HealthReport, MigrationState
@@ -36,13 +37,15 @@ def connect(
     backend: str | None = None,
     plugins: PluginManager | None = None,
     routing: RoutingPolicy | None = None,
+    retry: RetryPolicy | None = None,
     **settings: Any,
 ) -> Database:
     """Open a ``Database`` on ``url`` (default: ``DATABASE_URL``, else the SQLite file
     ``./storelayer.db``). Keyword arguments override the ``STORELAYER_*`` environment;
-    ``routing`` tunes read-replica routing (default: ``RoutingPolicy.from_env()``)."""
+    ``routing`` tunes read-replica routing (default: ``RoutingPolicy.from_env()``),
+    ``retry`` the retries of ``run_in_transaction`` (default: ``RetryPolicy.from_env()``)."""
     resolved, chosen, manager = resolve(url, replicas, backend, plugins, settings)
-    return Database(resolved, chosen, manager, routing=routing)
+    return Database(resolved, chosen, manager, routing=routing, retry=retry)
 
 
 class DatabaseBase(Generic[EngineT]):
@@ -61,8 +64,11 @@ class DatabaseBase(Generic[EngineT]):
         plugins: PluginManager,
         *,
         routing: RoutingPolicy | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.settings = settings
+        #: How ``run_in_transaction`` retries, unless a call says otherwise.
+        self.retry_policy = retry or RetryPolicy.from_env()
         self.backend = backend
         self.plugins = plugins
         self._core = EngineCore(settings, backend, plugins, is_async=self._is_async)
@@ -73,6 +79,8 @@ class DatabaseBase(Generic[EngineT]):
         self._sessions = self._factory(self.engine)
         self._read_sessions = self._factory(read)
         self._autocommit_sessions = self._factory(autocommit, {AUTOCOMMIT_KEY: True})
+        #: SQLAlchemy isolation level -> (session factory, engine view at that level).
+        self._isolated: dict[str, tuple[Any, EngineT]] = {}
         self._routing = self._routing_class(
             settings=settings,
             backend=backend,
@@ -89,12 +97,58 @@ class DatabaseBase(Generic[EngineT]):
             info={**session_info(self.backend), **(info or {})},
         )
 
+    def _write_sessions(self, isolation: str | None) -> tuple[Any, EngineT]:
+        """The session factory and engine of a read-write unit at ``isolation`` (a
+        portable name; None: the database's default): one engine view and one factory
+        per level, made on first use and kept."""
+        options = isolation_options(self.backend, isolation)
+        if not options:
+            return self._sessions, self.engine
+        level = options["isolation_level"]
+        if level not in self._isolated:
+            engine: Any = self.engine
+            view = engine.execution_options(**options)
+            self._isolated.setdefault(level, (self._factory(view), view))
+        return self._isolated[level]
+
+    def _routed_writes(self, isolation: str | None) -> tuple[Any, EngineT, dict[str, Any]]:
+        """``_write_sessions(isolation)`` and the routing arguments of such a unit: the
+        synchronous engine it writes through, when it asked for a level."""
+        factory, engine = self._write_sessions(isolation)
+        primary = None if isolation is None else getattr(engine, "sync_engine", engine)
+        return factory, engine, {"read": False, "primary": primary}
+
+    @staticmethod
+    def _reusable(connection: Any) -> bool:
+        """Whether the next attempt of a unit may run on ``connection``: not lost, and
+        out of the last attempt's transaction (a session would join, not begin, one)."""
+        return not connection.invalidated and not connection.in_transaction()
+
+    def _connect_failed(self, error: BaseException) -> BaseException:
+        """storelayer's error for a connection a unit of work could not get."""
+        return self._core.translate(error, lambda: None, True) or error
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} backend={self.backend.name!r} url={mask_url(self.url)!r}>"
 
     def engines(self) -> dict[str, EngineT]:
         """Every engine by role: "primary", then "replica:0", "replica:1"..."""
         return {"primary": self.engine, **self._routing.engines}
+
+    def _retrying(
+        self,
+        retry: RetryPolicy | None,
+        retries: int | None,
+        max_seconds: float | None,
+        idempotent: bool,
+    ) -> dict[str, Any]:
+        """How ``run_in_transaction`` retries: the call's policy (else the database's)
+        with ``retries``/``max_seconds`` on top, as ``call_with_retries`` arguments."""
+        return {
+            "is_transient": self._core.retryable(idempotent),
+            "policy": (retry or self.retry_policy).limited(retries, max_seconds),
+            "on_retry": self._core.on_retry(),
+        }
 
     def is_transient(self, error: BaseException) -> bool:
         """Whether retrying a unit of work that raised ``error`` may succeed."""
@@ -133,14 +187,22 @@ class Database(DatabaseBase[Engine]):
 
     @contextmanager
     def session(
-        self, *, using: str | None = None, token: str | ConsistencyToken | None = None
+        self,
+        *,
+        using: str | None = None,
+        token: str | ConsistencyToken | None = None,
+        isolation: str | None = None,
     ) -> Iterator[Session]:
         """A read-write unit of work on the primary: committed when the block ends,
         rolled back when it raises. With replicas, ``using="auto"`` (or automatic
         routing in the ``RoutingPolicy``) reads on a replica until the first write;
-        ``using="primary"`` forces the primary (docs/operations/replicas.md)."""
-        factory = self._routing.factory(using, token, read=False) or self._sessions
-        with self._unit_of_work(factory) as s:
+        ``using="primary"`` forces the primary (docs/operations/replicas.md).
+        ``isolation``: "read_committed", "repeatable_read" or "serializable" (None:
+        the database's default); such a unit reads on the primary
+        (docs/backends/ says what each level guarantees on each database)."""
+        plain, _, routing = self._routed_writes(isolation)
+        factory = self._routing.factory(using, token, **routing) or plain
+        with self._unit_of_work(factory, writes=True) as s:
             yield s
 
     @contextmanager
@@ -162,20 +224,20 @@ class Database(DatabaseBase[Engine]):
         """
         plain = self._autocommit_sessions if autocommit else self._read_sessions
         factory = self._routing.factory(using, token, read=True, autocommit=autocommit) or plain
-        with self._unit_of_work(factory) as s:
+        with self._unit_of_work(factory, writes=getattr(factory, "writes", False)) as s:
             yield s
 
     @contextmanager
-    def _unit_of_work(self, factory: Callable[[], Session]) -> Iterator[Session]:
+    def _unit_of_work(self, factory: Callable[[], Session], writes: bool) -> Iterator[Session]:
         s = factory()
         try:
             yield s
             s.flush()  # errors before COMMIT is sent leave no doubt about the outcome
-            commit_or_unknown(s.commit, self.url)
+            marker = self._core.commit_marker(s) if writes else None
+            commit_or_unknown(s.commit, self.url, marker and partial(self._outcome, marker))
         except BaseException as error:
             with suppress(exc.DBAPIError):  # the connection died; the pool invalidated it
                 s.rollback()
-            writes = factory is self._sessions or getattr(factory, "writes", False)
             clearer = self._core.translate(error, s.get_bind, writes)
             if clearer is None:
                 raise
@@ -183,34 +245,78 @@ class Database(DatabaseBase[Engine]):
         finally:
             s.close()
 
+    def _outcome(self, marker: Any) -> bool | None:
+        """Whether the transaction ``marker`` names committed, asked on a new connection
+        (None when that cannot be told, the server still away included)."""
+        try:
+            with self.engine.connect() as connection:
+                return self.backend.ops.committed(connection, marker)
+        except exc.SQLAlchemyError:
+            return None
+
     def run_in_transaction(
         self,
         fn: Callable[[Session], T],
         *,
-        retries: int = 3,
-        max_seconds: float = 30.0,
+        isolation: str | None = "serializable",
+        retry: RetryPolicy | None = None,
+        retries: int | None = None,
+        max_seconds: float | None = None,
         idempotent: bool = False,
     ) -> T:
         """Run ``fn(session)`` in its own unit of work; when it fails on an error the
         backend calls transient (deadlock, serialization failure, lost connection,
-        database locked), roll back and run the whole unit again, up to ``retries``
-        times with exponential backoff and jitter, within ``max_seconds``.
+        database locked), roll back and run the whole unit again as ``retry`` says
+        (default: the database's ``RetryPolicy``: exponential backoff with jitter
+        within a 30-second budget). ``retries`` (retries after the first run) and
+        ``max_seconds`` override its limits.
+
+        The unit runs at ``isolation`` (default "serializable"): a read-modify-write
+        written without locks loses no update, because the database reports the
+        conflict and the unit runs again. ``isolation=None`` runs it at the database's
+        default (docs/performance.md measures what each level costs).
 
         A connection lost while COMMIT was in flight raises ``CommitOutcomeUnknown``
         and is not retried, unless ``idempotent=True`` says that running ``fn`` again
         after it may have committed is harmless."""
 
-        def attempt() -> T:
-            with self.session() as s:
-                return fn(s)
+        plan = self._retrying(retry, retries, max_seconds, idempotent)
+        with self._attempts(isolation) as factory:
 
-        return call_with_retries(
-            attempt,
-            is_transient=self._core.retryable(idempotent),
-            retries=retries,
-            max_seconds=max_seconds,
-            on_retry=self._core.on_retry(),
-        )
+            def attempt() -> T:
+                with self._unit_of_work(factory(), writes=True) as s:
+                    return fn(s)
+
+            return call_with_retries(attempt, **plan)
+
+    @contextmanager
+    def _attempts(self, isolation: str | None) -> Iterator[Callable[[], Callable[[], Session]]]:
+        """The session factory of each attempt of one ``run_in_transaction``: on one
+        connection taken at the first attempt and held to the end, so that a unit that
+        lost a conflict runs again at once instead of queuing for the pool behind the
+        units it will conflict with (a lost connection is replaced on the next use).
+        With replicas, the routed factory, connecting per attempt."""
+        plain, engine, routing = self._routed_writes(isolation)
+        routed: Callable[[], Session] | None = self._routing.factory(None, None, **routing)
+        held: list[Connection] = []
+
+        def factory() -> Callable[[], Session]:
+            if routed is not None:
+                return routed
+            if held and not self._reusable(held[0]):
+                release(held.pop())
+            if not held:
+                try:
+                    held.append(engine.connect())
+                except exc.TimeoutError as error:
+                    raise self._connect_failed(error) from error
+            return partial(plain, bind=held[0])
+
+        try:
+            yield factory
+        finally:
+            for connection in held:
+                release(connection)
 
     # -- operations -------------------------------------------------------------------
 

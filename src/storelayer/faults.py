@@ -19,7 +19,9 @@ its own retry paths without a misbehaving server.
 ``"commit_lost"``
     after COMMIT succeeded on the server, as if the connection died before the answer
     came back: the unit of work raises ``CommitOutcomeUnknown`` unless it was marked
-    ``idempotent=True``, in which case it is retried although its work is committed.
+    ``idempotent=True``, in which case it is retried although its work is committed
+    (a backend with ``features.commit_outcome`` asks the server instead, finds the
+    unit committed and returns normally).
 
 Injected errors are ``StorelayerError`` subclasses the retry logic treats as transient;
 they never reach the server. Use this in tests only.

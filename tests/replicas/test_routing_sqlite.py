@@ -93,6 +93,18 @@ def test_automatic_routing_reads_a_replica_until_the_first_write(path: Path) -> 
         assert db.routing_stats().reads == {"replica:0": 1}
 
 
+def test_a_unit_at_an_isolation_level_reads_the_primary_and_leaves_a_token(path: Path) -> None:
+    policy = FAST.with_options(automatic=True)
+    with storelayer.connect(f"sqlite:///{path}", replicas=[reader_url(path)], routing=policy) as db:
+        with db.session(isolation="serializable") as s:
+            assert count(s) == 0 and served_by(s) == "primary"
+        added = db.run_in_transaction(
+            lambda s: s.execute(text("INSERT INTO items (note) VALUES ('y')"))
+        )
+        assert added is not None and db.last_write_token() is not None
+        assert db.routing_stats().reads == {}
+
+
 def test_a_write_leaves_a_token_in_the_session_and_this_thread(db: storelayer.Database) -> None:
     assert db.last_write_token() is None
     token = add(db, "a")

@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import exc
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 
 from storelayer._core import resolve
-from storelayer._retry import acall_with_retries
-from storelayer._units import acommit_or_unknown
+from storelayer._retry import RetryPolicy, acall_with_retries
+from storelayer._units import acommit_or_unknown, arelease
 from storelayer.aio._routing import AsyncRouting
 from storelayer.aio._session import AsyncSession
 from storelayer.database import Database, DatabaseBase
@@ -35,12 +36,13 @@ def connect_async(
     backend: str | None = None,
     plugins: PluginManager | None = None,
     routing: RoutingPolicy | None = None,
+    retry: RetryPolicy | None = None,
     **settings: Any,
 ) -> AsyncDatabase:
-    """Open an ``AsyncDatabase``: the same ``DATABASE_URL`` and settings as
-    ``connect()``, served by the backend's async driver."""
+    """Open an ``AsyncDatabase``: the same ``DATABASE_URL``, settings, ``routing`` and
+    ``retry`` as ``connect()``, served by the backend's async driver."""
     resolved, chosen, manager = resolve(url, replicas, backend, plugins, settings)
-    return AsyncDatabase(resolved, chosen, manager, routing=routing)
+    return AsyncDatabase(resolved, chosen, manager, routing=routing, retry=retry)
 
 
 class AsyncDatabase(DatabaseBase[AsyncEngine]):
@@ -61,12 +63,17 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
 
     @asynccontextmanager
     async def session(
-        self, *, using: str | None = None, token: str | ConsistencyToken | None = None
+        self,
+        *,
+        using: str | None = None,
+        token: str | ConsistencyToken | None = None,
+        isolation: str | None = None,
     ) -> AsyncIterator[AsyncSession]:
         """A read-write unit of work: committed at the end, rolled back on error;
-        ``using`` as in ``Database.session``."""
-        factory = await self._routing.factory(using, token, read=False) or self._sessions
-        async with self._unit_of_work(factory) as s:
+        ``using`` and ``isolation`` as in ``Database.session``."""
+        plain, _, routing = self._routed_writes(isolation)
+        routed = await self._routing.factory(using, token, **routing)
+        async with self._unit_of_work(routed or plain, writes=True) as s:
             yield s
 
     @asynccontextmanager
@@ -81,22 +88,22 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
         ``using`` and ``token`` as in ``Database.read_session``."""
         plain = self._autocommit_sessions if autocommit else self._read_sessions
         routed = await self._routing.factory(using, token, read=True, autocommit=autocommit)
-        async with self._unit_of_work(routed or plain) as s:
+        async with self._unit_of_work(routed or plain, writes=bool(routed and routed.writes)) as s:
             yield s
 
     @asynccontextmanager
     async def _unit_of_work(
-        self, factory: Callable[[], AsyncSession]
+        self, factory: Callable[[], AsyncSession], writes: bool
     ) -> AsyncIterator[AsyncSession]:
         s = factory()
         try:
             yield s
             await s.flush()  # errors before COMMIT is sent leave no doubt about the outcome
-            await acommit_or_unknown(s.commit, self.url)
+            marker = await s.run_sync(self._core.commit_marker) if writes else None
+            await acommit_or_unknown(s.commit, self.url, marker and partial(self._outcome, marker))
         except BaseException as error:
             with suppress(exc.DBAPIError):  # the connection died; the pool invalidated it
                 await s.rollback()
-            writes = factory is self._sessions or getattr(factory, "writes", False)
             clearer = self._core.translate(error, s.get_bind, writes)
             if clearer is None:
                 raise
@@ -104,29 +111,65 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
         finally:
             await s.close()
 
+    async def _outcome(self, marker: Any) -> bool | None:
+        """Whether the transaction ``marker`` names committed, asked on a new connection."""
+        try:
+            async with self.engine.connect() as connection:
+                return await connection.run_sync(self.backend.ops.committed, marker)
+        except exc.SQLAlchemyError:
+            return None
+
     async def run_in_transaction(
         self,
         fn: Callable[[AsyncSession], Awaitable[T]],
         *,
-        retries: int = 3,
-        max_seconds: float = 30.0,
+        isolation: str | None = "serializable",
+        retry: RetryPolicy | None = None,
+        retries: int | None = None,
+        max_seconds: float | None = None,
         idempotent: bool = False,
     ) -> T:
         """Await ``fn(session)`` in its own unit of work, retried as a whole on errors
-        the backend calls transient; ``CommitOutcomeUnknown`` is retried only when
-        ``idempotent`` (see ``Database.run_in_transaction``)."""
+        the backend calls transient, at ``isolation``; ``CommitOutcomeUnknown`` is
+        retried only when ``idempotent`` (see ``Database.run_in_transaction``)."""
 
-        async def attempt() -> T:
-            async with self.session() as s:
-                return await fn(s)
+        plan = self._retrying(retry, retries, max_seconds, idempotent)
+        async with self._attempts(isolation) as factory:
 
-        return await acall_with_retries(
-            attempt,
-            is_transient=self._core.retryable(idempotent),
-            retries=retries,
-            max_seconds=max_seconds,
-            on_retry=self._core.on_retry(),
+            async def attempt() -> T:
+                async with self._unit_of_work(await factory(), writes=True) as s:
+                    return await fn(s)
+
+            return await acall_with_retries(attempt, **plan)
+
+    @asynccontextmanager
+    async def _attempts(
+        self, isolation: str | None
+    ) -> AsyncIterator[Callable[[], Awaitable[Callable[[], AsyncSession]]]]:
+        """As ``Database._attempts``: one connection held for every attempt."""
+        plain, engine, routing = self._routed_writes(isolation)
+        routed: Callable[[], AsyncSession] | None = await self._routing.factory(
+            None, None, **routing
         )
+        held: list[AsyncConnection] = []
+
+        async def factory() -> Callable[[], AsyncSession]:
+            if routed is not None:
+                return routed
+            if held and not self._reusable(held[0]):
+                await arelease(held.pop())
+            if not held:
+                try:
+                    held.append(await engine.connect())
+                except exc.TimeoutError as error:
+                    raise self._connect_failed(error) from error
+            return partial(plain, bind=held[0])
+
+        try:
+            yield factory
+        finally:
+            for connection in held:
+                await arelease(connection)
 
     # -- operations: the sync ones, off the event loop --------------------------------
 
@@ -147,7 +190,7 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
         closed afterwards."""
 
         def run() -> T:
-            with Database(self.settings, self.backend, self.plugins) as db:
+            with Database(self.settings, self.backend, self.plugins, retry=self.retry_policy) as db:
                 return work(db)
 
         return await asyncio.to_thread(run)

@@ -68,9 +68,11 @@ class AsyncRouting(Routing["AsyncEngine", AsyncSession]):
         *,
         read: bool,
         autocommit: bool = False,
+        primary: Engine | None = None,
     ) -> RoutedFactory[AsyncSession] | None:
-        """A routed session factory; None when the plain primary session is right."""
-        routed = self._factory(using, token, read, autocommit)
+        """A routed session factory; None when the plain primary session is right;
+        ``primary`` as in ``SyncRouting.factory``."""
+        routed = self._factory(using, token, read, autocommit, primary)
         if routed is not None and routed.mode != "primary":
             await self.sampler.ensure_started()
         return routed

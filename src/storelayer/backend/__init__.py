@@ -131,6 +131,9 @@ class Features:
     for_update: bool = False
     # Does SELECT ... FOR UPDATE SKIP LOCKED pass over the rows other units locked?
     skip_locked: bool = False
+    # After a COMMIT lost with its connection, can the server say whether it committed
+    # (ops.commit_marker and ops.committed)? If not, the unit raises CommitOutcomeUnknown.
+    commit_outcome: bool = False
     # Can a transaction hold savepoints?
     savepoints: bool = True
     # Are foreign keys enforced (a write that breaks one is a Conflict)?

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, text
@@ -67,6 +67,16 @@ class ServerLimits:
 class Operations:
     """``Backend.ops``: SQL the core cannot build portably, and facts about the server."""
 
+    #: The portable isolation levels a unit of work may ask for (``session(isolation=
+    #: ...)``, ``run_in_transaction``), each mapped to the ``isolation_level`` SQLAlchemy
+    #: sets on the connection for the unit; None where the database's write units give
+    #: that level without a switch. A name left out is refused with a clear error.
+    isolation_levels: ClassVar[Mapping[str, str | None]] = {
+        "read_committed": "READ COMMITTED",
+        "repeatable_read": "REPEATABLE READ",
+        "serializable": "SERIALIZABLE",
+    }
+
     def upsert(
         self,
         table: Table,
@@ -112,6 +122,19 @@ class Operations:
         """The server's connection limits, read on the first connection of an engine
         (to warn about oversized pools and derive ``pool_recycle``)."""
         return ServerLimits()
+
+    def commit_marker(self, connection: Connection) -> Any:
+        """Just before the COMMIT of a read-write unit, on its connection: what names
+        its transaction to ``committed()`` if the connection is lost during COMMIT
+        (PostgreSQL: its transaction id); None when the unit wrote nothing or the
+        backend cannot tell (the default, which costs no round trip)."""
+        return None
+
+    def committed(self, connection: Connection, marker: Any) -> bool | None:
+        """On a new connection, after the COMMIT of the transaction ``marker`` names was
+        lost: True if it committed, False if it was rolled back, None if the server
+        cannot tell (the unit then raises ``CommitOutcomeUnknown``)."""
+        return None
 
 
 class Replication:

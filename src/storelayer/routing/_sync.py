@@ -119,11 +119,17 @@ class Routing(Generic[E, S]):
         time.sleep(seconds)
 
     def _factory(
-        self, using: str | None, token: str | ConsistencyToken | None, read: bool, autocommit: bool
+        self,
+        using: str | None,
+        token: str | ConsistencyToken | None,
+        read: bool,
+        autocommit: bool,
+        primary: Engine | None,
     ) -> RoutedFactory[S] | None:
         """The session factory of a unit of work, ``read_session()`` (``read``) or
         ``session()``, with ``using`` overriding the policy; None when the plain
-        primary session is right."""
+        primary session is right. A unit at a chosen isolation level (``primary``)
+        reads on the primary too: a replica takes no part in its transaction."""
         if using is not None and using not in USING:
             raise ConfigurationError(
                 f"using={using!r} is not a routing target; use one of {', '.join(USING)}"
@@ -135,22 +141,34 @@ class Routing(Generic[E, S]):
         elif read or using == "replica":
             mode = "read"
         else:
-            mode = "auto" if using == "auto" or self.policy.automatic else "primary"
-        return RoutedFactory(self, mode, token, autocommit and mode == "read")
+            automatic = using == "auto" or self.policy.automatic
+            mode = "auto" if automatic and primary is None else "primary"
+        return RoutedFactory(self, mode, token, autocommit and mode == "read", primary)
 
-    def new_session(self, mode: str, token: str | ConsistencyToken | None, autocommit: bool) -> S:
-        """A routed session (see ``RoutedFactory``)."""
+    def new_session(
+        self,
+        mode: str,
+        token: str | ConsistencyToken | None,
+        autocommit: bool,
+        primary: Engine | None = None,
+    ) -> S:
+        """A routed session (see ``RoutedFactory``); ``primary``: the primary's engine
+        at the unit's isolation level."""
         s = self._sessions[mode == "read"]()
-        s.info[ROUTE_KEY] = self._route(mode, token, autocommit)
+        s.info[ROUTE_KEY] = self._route(mode, token, autocommit, primary)
         if autocommit:
             s.info[AUTOCOMMIT_KEY] = True
         return s
 
     def _route(
-        self, mode: str, token: str | ConsistencyToken | None, autocommit: bool
+        self,
+        mode: str,
+        token: str | ConsistencyToken | None,
+        autocommit: bool,
+        isolated: Engine | None,
     ) -> SessionRoute:
         """A new session's route; an unreadable token pins the reads to the primary."""
-        primary = self._primary_read if mode == "read" else self._primary
+        primary = self._primary_read if mode == "read" else isolated or self._primary
         try:
             parsed = as_token(token) if mode != "primary" else None
         except InvalidToken as error:
@@ -171,7 +189,8 @@ class Routing(Generic[E, S]):
 
 class RoutedFactory(Generic[S]):
     """Makes the sessions of one unit of work; ``writes`` tells the database whether
-    the unit may write (a read-only error is then explained)."""
+    the unit may write (a read-only error is then explained); ``primary`` is the
+    primary's engine at the unit's isolation level (None: the database's default)."""
 
     def __init__(
         self,
@@ -179,12 +198,14 @@ class RoutedFactory(Generic[S]):
         mode: str,
         token: str | ConsistencyToken | None,
         autocommit: bool,
+        primary: Engine | None = None,
     ) -> None:
         self.routing, self.mode, self.token, self.autocommit = routing, mode, token, autocommit
+        self.primary = primary
         self.writes = mode != "read"
 
     def __call__(self) -> S:
-        return self.routing.new_session(self.mode, self.token, self.autocommit)
+        return self.routing.new_session(self.mode, self.token, self.autocommit, self.primary)
 
 
 class SyncRouting(Routing["Engine", Session]):
@@ -204,9 +225,11 @@ class SyncRouting(Routing["Engine", Session]):
         *,
         read: bool,
         autocommit: bool = False,
+        primary: Engine | None = None,
     ) -> RoutedFactory[Session] | None:
-        """A routed session factory; None when the plain primary session is right."""
-        routed = self._factory(using, token, read, autocommit)
+        """A routed session factory; None when the plain primary session is right.
+        ``primary``: the primary's engine at the isolation level the unit asked for."""
+        routed = self._factory(using, token, read, autocommit, primary)
         if routed is not None and routed.mode != "primary":
             self.sampler.ensure_started()
         return routed

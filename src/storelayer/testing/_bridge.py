@@ -123,17 +123,14 @@ class BridgedDatabase:
         with self._loop.enter(self.async_database.read_session(autocommit=autocommit)) as s:
             yield BridgedSession(s, self._loop)
 
-    def run_in_transaction(
-        self, fn: Callable[[BridgedSession], T], *, retries: int = 3, max_seconds: float = 30.0
-    ) -> T:
-        """``fn`` runs in a worker thread so its bridged calls can use the loop."""
+    def run_in_transaction(self, fn: Callable[[BridgedSession], T], **options: Any) -> T:
+        """``fn`` runs in a worker thread so its bridged calls can use the loop;
+        ``options`` as ``AsyncDatabase.run_in_transaction``."""
 
         async def unit(s: AsyncSession) -> T:
             return await asyncio.to_thread(fn, BridgedSession(s, self._loop))
 
-        return self._loop.run(
-            self.async_database.run_in_transaction(unit, retries=retries, max_seconds=max_seconds)
-        )
+        return self._loop.run(self.async_database.run_in_transaction(unit, **options))
 
     def health(self) -> HealthReport:
         return self._loop.run(self.async_database.health())

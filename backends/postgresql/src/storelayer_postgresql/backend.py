@@ -169,6 +169,12 @@ class PostgreSQLErrors(Errors):
         return name if isinstance(name, str) else None
 
 
+def xid8(connection: Connection) -> bool:
+    """Whether the server has the ``xid8`` functions (PostgreSQL 13+; 12 has the older
+    ``txid_*`` ones, same meaning)."""
+    return (connection.dialect.server_version_info or (0,)) >= (13,)
+
+
 class PostgreSQLOperations(Operations):
     """``INSERT ... ON CONFLICT``, ``COPY`` and paged ``VALUES`` (``fastpath``), sequences."""
 
@@ -223,6 +229,23 @@ class PostgreSQLOperations(Operations):
         # PostgreSQL closes no idle connection unless idle_session_timeout is set.
         return ServerLimits(max_connections=int(max_connections))
 
+    def commit_marker(self, connection: Connection) -> Any:
+        # NULL (None) when the unit wrote nothing: no transaction id was assigned.
+        xid = (
+            "pg_current_xact_id_if_assigned()" if xid8(connection) else "txid_current_if_assigned()"
+        )
+        return connection.execute(text(f"SELECT {xid}::text")).scalar()
+
+    def committed(self, connection: Connection, marker: Any) -> bool | None:
+        ask = (
+            "pg_xact_status(CAST(:xid AS xid8))"
+            if xid8(connection)
+            else "txid_status(CAST(:xid AS bigint))"
+        )
+        status = connection.execute(text(f"SELECT {ask}"), {"xid": marker}).scalar()
+        # "in progress" (the server has not finished with it yet), or NULL: too old.
+        return {"committed": True, "aborted": False}.get(str(status))
+
 
 class PostgreSQLProvisioning(Provisioning):
     """``CREATE DATABASE`` and ``DROP DATABASE`` on the server."""
@@ -263,6 +286,7 @@ class PostgreSQLBackend(Backend):
         for_update=True,
         skip_locked=True,
         replicas=True,
+        commit_outcome=True,  # pg_xact_status() (txid_status() on 12)
         transactional_ddl=True,
         timezone_aware_datetimes=True,
         backup_format="pg_dump-custom",

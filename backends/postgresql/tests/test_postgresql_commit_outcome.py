@@ -1,0 +1,103 @@
+"""A COMMIT lost with its connection is resolved by asking the server: the unit whose
+backend is terminated while COMMIT runs (a deferred trigger keeps it there) is rolled
+back by the server, found "aborted" and run again, and no error reaches the caller."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import URL, Engine
+
+import storelayer
+from storelayer import Backend
+from storelayer.testing.server_suite import scratch_url as scratch_url  # a fixture
+from storelayer_postgresql import PostgreSQLBackend
+
+APP = "storelayer-commit-probe"
+SLOW_COMMIT = """
+CREATE TABLE commit_probe (id integer PRIMARY KEY);
+CREATE FUNCTION commit_probe_slow() RETURNS trigger LANGUAGE plpgsql AS
+  $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$;
+CREATE CONSTRAINT TRIGGER commit_probe_slow AFTER INSERT ON commit_probe
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION commit_probe_slow();
+"""
+
+
+@pytest.fixture(scope="module")
+def server_backend() -> Backend:
+    return PostgreSQLBackend()
+
+
+@pytest.fixture
+def admin(scratch_url: URL) -> Iterator[Engine]:
+    """An AUTOCOMMIT engine on the scratch database, with the slow-COMMIT table."""
+    engine = create_engine(
+        PostgreSQLBackend().normalize_url(scratch_url), isolation_level="AUTOCOMMIT"
+    )
+    with engine.connect() as c:
+        c.exec_driver_sql("DROP TABLE IF EXISTS commit_probe")
+        c.exec_driver_sql("DROP FUNCTION IF EXISTS commit_probe_slow")
+        c.exec_driver_sql(SLOW_COMMIT)
+    yield engine
+    with engine.connect() as c:
+        c.exec_driver_sql("DROP TABLE commit_probe")
+        c.exec_driver_sql("DROP FUNCTION commit_probe_slow")
+    engine.dispose()
+
+
+def terminate_first_commit(admin: Engine, killed: list[int], done: threading.Event) -> None:
+    """Terminate the first backend of ``APP`` seen running COMMIT."""
+    find = text(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = :app "
+        "AND state = 'active' AND query = 'COMMIT'"
+    )
+    with admin.connect() as c:
+        while not done.is_set() and not killed:
+            pid = c.execute(find, {"app": APP}).scalar()
+            if pid is not None:
+                c.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                killed.append(pid)
+            done.wait(0.02)
+
+
+def test_a_commit_killed_in_flight_is_found_aborted_and_run_again(
+    scratch_url: URL, admin: Engine
+) -> None:
+    killed: list[int] = []
+    done = threading.Event()
+    killer = threading.Thread(target=terminate_first_commit, args=(admin, killed, done))
+    killer.start()
+    try:
+        with storelayer.connect(scratch_url, application_name=APP) as db:
+            db.run_in_transaction(lambda s: s.execute(text("INSERT INTO commit_probe VALUES (1)")))
+            retries = db.metrics()["engines"]["primary"]["retries"]
+    finally:
+        done.set()
+        killer.join()
+    assert len(killed) == 1, "the COMMIT was never caught in flight"
+    assert retries >= 1
+    with admin.connect() as c:
+        assert c.exec_driver_sql("SELECT count(*) FROM commit_probe").scalar() == 1
+
+
+def test_the_server_tells_committed_aborted_and_in_progress(admin: Engine) -> None:
+    ops = PostgreSQLBackend.ops
+    engine = create_engine(admin.url)
+    try:
+        with engine.connect() as writer, admin.connect() as asker:
+            assert ops.commit_marker(writer) is None  # nothing written, no id
+            writer.exec_driver_sql("SET LOCAL session_replication_role = replica")  # no sleep
+            writer.execute(text("INSERT INTO commit_probe VALUES (10)"))
+            marker = ops.commit_marker(writer)
+            assert ops.committed(asker, marker) is None  # still in progress
+            writer.commit()
+            assert ops.committed(asker, marker) is True
+            writer.execute(text("INSERT INTO commit_probe VALUES (11)"))
+            rolled_back = ops.commit_marker(writer)
+            writer.rollback()
+            assert ops.committed(asker, rolled_back) is False
+    finally:
+        engine.dispose()
