@@ -1,11 +1,14 @@
 """Child processes and secrets that cannot outlive storelayer.
 
 A client tool runs in its own process group with a death signal (``PR_SET_PDEATHSIG``
-on Linux): when storelayer is killed, even by SIGKILL, the kernel kills the tool, and
-when storelayer stops on an exception (Ctrl-C, SIGTERM) the whole group is killed before
-the exception goes on. A credential file for a tool is an anonymous in-memory file
-(``memfd``) the child reads as ``/dev/fd/N``: it never has a name on disk and is gone
-with the last process holding it. Scratch names carry the owner's process id, so
+on Linux) and a watchdog: when storelayer is killed, even by SIGKILL, the kernel kills
+the tool and the watchdog (which sees its pipe from storelayer close) kills the tool's
+whole group, processes the tool started included. When storelayer stops on an
+exception (Ctrl-C, SIGTERM) the group is killed before the exception goes on.
+
+A credential file for a tool is an anonymous in-memory file (``memfd``) the child
+reads as ``/dev/fd/N``: it never has a name on disk and is gone with the last process
+holding it. Scratch names carry the owner's process id, so
 leftovers of a killed run are recognised and removed by the next one.
 """
 
@@ -28,6 +31,13 @@ from types import FrameType
 from typing import Any, NamedTuple
 
 _PR_SET_PDEATHSIG = 1
+#: The watchdog's program: wait for end of file, then kill the group.
+GUARD = (
+    "import os, signal, sys\n"
+    "os.read(0, 1)\n"
+    "try:\n    os.killpg(int(sys.argv[1]), signal.SIGKILL)\n"
+    "except OSError:\n    pass\n"
+)
 #: ``.storelayer-<pid>-<unix time>-<random>``: a scratch directory and its owner.
 SCRATCH_PREFIX = ".storelayer-"
 _OWNED = re.compile(r"^\.storelayer-(?P<pid>\d+)-\d+-")
@@ -42,12 +52,36 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def spawn(
+def _guard(group: int) -> tuple[subprocess.Popen[bytes], int]:
+    """A watchdog that kills the process group ``group`` once its stdin reaches end of
+    file, and the pipe's write end, which only this process holds: closed when this
+    process is done with the tool, or dies."""
+    read_end, write_end = os.pipe()
+    try:
+        guard = subprocess.Popen(
+            [sys.executable, "-S", "-I", "-c", GUARD, str(group)],
+            stdin=read_end,
+            stdout=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in a terminal must not stop it first
+        )
+    except BaseException:
+        os.close(write_end)
+        raise
+    finally:
+        os.close(read_end)
+    return guard, write_end
+
+
+@contextmanager
+def running(
     args: Sequence[str], env: dict[str, str], keep_fds: Sequence[int] = (), **streams: Any
-) -> subprocess.Popen[bytes]:
-    """Start a tool in a new process group that dies with this process."""
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a tool in its own process group that cannot outlive this process: the tool
+    has a death signal, a watchdog kills its whole group when this process dies, and
+    the group is killed if anything interrupts the block. Whatever the tool started
+    and left running is killed when the block ends."""
     parent = os.getpid()
-    return subprocess.Popen(
+    process = subprocess.Popen(
         list(args),
         env=env,
         pass_fds=tuple(keep_fds),
@@ -55,23 +89,17 @@ def spawn(
         preexec_fn=lambda: _die_with_parent(parent),
         **streams,
     )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Kill the tool's whole process group and reap the tool."""
-    with suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
-
-
-@contextmanager
-def watched(process: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
-    """The tool's group is killed if anything interrupts its caller."""
+    guard, lifeline = _guard(process.pid)
     try:
         yield process
     except BaseException:
-        stop(process)
+        with suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
         raise
+    finally:
+        process.wait()
+        os.close(lifeline)
+        guard.wait()
 
 
 class SecretFile(NamedTuple):

@@ -13,9 +13,9 @@ import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple
 
-from storelayer.backup.children import private_directory, spawn, watched
+from storelayer.backup.children import private_directory, running
 from storelayer.errors import BackupError
 
 __all__ = [
@@ -116,8 +116,7 @@ def run(
         open_private(stdout) if stdout else open(os.devnull, "wb") as sink,
         tempfile.TemporaryFile() as errors,
     ):
-        process = spawn(*command, keep_fds, stdin=source, stdout=sink, stderr=errors)
-        with watched(process):
+        with running(*command, keep_fds, stdin=source, stdout=sink, stderr=errors) as process:
             returncode = process.wait()
         errors.seek(0)
         if returncode != 0:
@@ -128,12 +127,16 @@ def output_lines(command: Command, what: str, secrets: Sequence[str] = ()) -> It
     """Run ``command`` and yield its stdout line by line; raises after the last line
     when it failed. The tool is killed if the reader stops early."""
     with tempfile.TemporaryFile() as errors:
-        process = spawn(*command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
-        assert process.stdout is not None
-        with watched(process):
+        streams: dict[str, Any] = {
+            "stdin": subprocess.DEVNULL,
+            "stdout": subprocess.PIPE,
+            "stderr": errors,
+        }
+        with running(*command, **streams) as process:
+            assert process.stdout is not None
             yield from process.stdout
-        process.stdout.close()
-        returncode = process.wait()
+            process.stdout.close()
+            returncode = process.wait()
         errors.seek(0)
         if returncode != 0:
             raise _failure(what, returncode, errors.read(), secrets)
