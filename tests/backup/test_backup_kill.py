@@ -114,9 +114,7 @@ class Harness:
         env.pop("DATABASE_URL", None)
         url = self.url.render_as_string(hide_password=False)
         command = [sys.executable, "-m", "storelayer", "--url", url, *args]
-        return subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def run(self, *args: str) -> subprocess.CompletedProcess[bytes]:
         process = self.start(*args)
@@ -137,9 +135,7 @@ class Harness:
 
 
 @pytest.fixture
-def secret_url(
-    new_database: NewDatabase, backend_name: str
-) -> Iterator[tuple[Database, URL, str]]:
+def secret_url(new_database: NewDatabase, backend_name: str) -> Iterator[tuple[Database, URL, str]]:
     """A filled scratch database and a URL to it with a password."""
     if backend_name not in TOOLS:
         pytest.skip("no client tool to kill")
