@@ -125,7 +125,7 @@ def undone_on_failure(target: EngineCore, schema: MetaData) -> Iterator[None]:
         schema.drop_all(target.engine)
         if not isinstance(error, (StorelayerError, SQLAlchemyError)):
             raise
-        undone = f"the {len(schema.tables)} tables it created in the target were dropped"
+        undone = f"the tables it created in the target ({len(schema.tables)}) were dropped"
         raise BackupError(f"the copy failed and was undone ({undone}): {one_line(error)}") from None
 
 
