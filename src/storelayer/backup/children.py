@@ -43,11 +43,15 @@ SCRATCH_PREFIX = ".storelayer-"
 _OWNED = re.compile(r"^\.storelayer-(?P<pid>\d+)-\d+-")
 
 
+#: ``prctl``, looked up once here: the child between fork and exec must not load
+#: anything (another thread may have held the loader's lock at the fork).
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
 def _die_with_parent(parent: int) -> None:
     """In the child, before exec: ask for SIGKILL when the parent dies."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before the death signal was armed
         os._exit(1)
 
@@ -89,8 +93,9 @@ def running(
         preexec_fn=lambda: _die_with_parent(parent),
         **streams,
     )
-    guard, lifeline = _guard(process.pid)
+    guard: tuple[subprocess.Popen[bytes], int] | None = None
     try:
+        guard = _guard(process.pid)  # inside: a signal may arrive while it starts
         yield process
     except BaseException:
         with suppress(ProcessLookupError, PermissionError):
@@ -98,8 +103,9 @@ def running(
         raise
     finally:
         process.wait()
-        os.close(lifeline)
-        guard.wait()
+        if guard is not None:
+            os.close(guard[1])
+            guard[0].wait()
 
 
 class SecretFile(NamedTuple):
