@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -28,7 +29,7 @@ from storelayer import Database
 from storelayer.backup import TOOLS_PATH_VARIABLE
 
 pytestmark = [
-    pytest.mark.requires("backup_format"),
+    pytest.mark.requires("backup_format", "server"),  # a server's dump tools to kill
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process model"),
 ]
 
@@ -55,11 +56,13 @@ exec {real} "$@"
 SETTLE = 60.0
 
 
-def _wait_for(check: Callable[[], bool], what: str, timeout: float = SETTLE) -> None:
-    deadline = time.monotonic() + timeout
+def _wait_for(
+    check: Callable[[], bool], what: str, explain: Callable[[], str] = str
+) -> None:
+    deadline = time.monotonic() + SETTLE
     while not check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what} {explain()}")
         time.sleep(0.1)
 
 
@@ -70,6 +73,21 @@ def alive(pid: int) -> bool:
     except (FileNotFoundError, ProcessLookupError):
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def describe(pids: list[int]) -> Callable[[], str]:
+    """What the processes among ``pids`` still alive are: command line and parent."""
+
+    def text() -> str:
+        found = []
+        for pid in filter(alive, pids):
+            with suppress(OSError):
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                found.append(f"{pid} (parent {stat[1]}, group {stat[2]}): {command.decode()}")
+        return "; ".join(found)
+
+    return text
 
 
 def files_holding(secret: str, *roots: Path) -> list[Path]:
@@ -130,15 +148,13 @@ class Harness:
     def assert_nothing_left(self, *roots: Path) -> None:
         pids = [int(p) for p in self.pids.read_text().split()]
         assert pids, "no tool ran"
-        _wait_for(lambda: not any(alive(p) for p in pids), "the tools to die")
+        _wait_for(lambda: not any(alive(p) for p in pids), "the tools to die", describe(pids))
         assert files_holding(self.secret, self.tmp, *roots) == []
 
 
 @pytest.fixture
 def secret_url(new_database: NewDatabase, backend_name: str) -> Iterator[tuple[Database, URL, str]]:
     """A filled scratch database and a URL to it with a password."""
-    if backend_name not in TOOLS:
-        pytest.skip("no client tool to kill")
     db = new_database()
     fill_sample(db)
     secret = f"kill-{secrets.token_hex(8)}"

@@ -3,7 +3,9 @@
 A client tool runs in its own process group with a death signal (``PR_SET_PDEATHSIG``
 on Linux) and a watchdog: when storelayer is killed, even by SIGKILL, the kernel kills
 the tool and the watchdog (which sees its pipe from storelayer close) kills the tool's
-whole group, processes the tool started included. When storelayer stops on an
+whole group, processes the tool started included. The watchdog runs before the tool
+starts, and the tool's process sends it its group before it runs the tool's program, so
+no moment exists at which the tool runs unwatched. When storelayer stops on an
 exception (Ctrl-C, SIGTERM) the group is killed before the exception goes on.
 
 A credential file for a tool is an anonymous in-memory file (``memfd``) the child
@@ -31,12 +33,14 @@ from types import FrameType
 from typing import Any, NamedTuple
 
 _PR_SET_PDEATHSIG = 1
-#: The watchdog's program: wait for end of file, then kill the group.
+#: The watchdog's program: read the group's id up to end of file, then kill the group
+#: (none if the tool's process never got to send it).
 GUARD = (
-    "import os, signal, sys\n"
-    "os.read(0, 1)\n"
-    "try:\n    os.killpg(int(sys.argv[1]), signal.SIGKILL)\n"
-    "except OSError:\n    pass\n"
+    "import os, signal\n"
+    "group = b''\n"
+    "while chunk := os.read(0, 64):\n    group += chunk\n"
+    "try:\n    os.killpg(int(group), signal.SIGKILL)\n"
+    "except (OSError, ValueError):\n    pass\n"
 )
 #: ``.storelayer-<pid>-<unix time>-<random>``: a scratch directory and its owner.
 SCRATCH_PREFIX = ".storelayer-"
@@ -48,22 +52,25 @@ _OWNED = re.compile(r"^\.storelayer-(?P<pid>\d+)-\d+-")
 _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
 
 
-def _die_with_parent(parent: int) -> None:
-    """In the child, before exec: ask for SIGKILL when the parent dies."""
+def _die_with_parent(parent: int, guard: int) -> None:
+    """In the child, before exec: ask for SIGKILL when the parent dies, then tell the
+    watchdog (pipe ``guard``) the child's group, which is its process id."""
     if _PRCTL is not None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent:  # the parent died before the death signal was armed
         os._exit(1)
+    os.write(guard, b"%d" % os.getpid())
 
 
-def _guard(group: int) -> tuple[subprocess.Popen[bytes], int]:
-    """A watchdog that kills the process group ``group`` once its stdin reaches end of
-    file, and the pipe's write end, which only this process holds: closed when this
-    process is done with the tool, or dies."""
+def _guard() -> tuple[subprocess.Popen[bytes], int]:
+    """A watchdog that kills the process group whose id it reads on its stdin once that
+    reaches end of file, and the pipe's write end, which only this process holds
+    (copies in children are closed at exec): closed when this process is done with
+    the tool, or dies."""
     read_end, write_end = os.pipe()
     try:
         guard = subprocess.Popen(
-            [sys.executable, "-S", "-I", "-c", GUARD, str(group)],
+            [sys.executable, "-S", "-I", "-c", GUARD],
             stdin=read_end,
             stdout=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in a terminal must not stop it first
@@ -85,27 +92,28 @@ def running(
     the group is killed if anything interrupts the block. Whatever the tool started
     and left running is killed when the block ends."""
     parent = os.getpid()
-    process = subprocess.Popen(
-        list(args),
-        env=env,
-        pass_fds=tuple(keep_fds),
-        start_new_session=True,
-        preexec_fn=lambda: _die_with_parent(parent),
-        **streams,
-    )
-    guard: tuple[subprocess.Popen[bytes], int] | None = None
-    try:
-        guard = _guard(process.pid)  # inside: a signal may arrive while it starts
+    guard, report = _guard()
+    process: subprocess.Popen[bytes] | None = None
+    try:  # a signal may arrive while the tool starts: the watchdog knows its group
+        process = subprocess.Popen(
+            list(args),
+            env=env,
+            pass_fds=tuple(keep_fds),
+            start_new_session=True,
+            preexec_fn=lambda: _die_with_parent(parent, report),
+            **streams,
+        )
         yield process
     except BaseException:
-        with suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
+        if process is not None:
+            with suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
         raise
     finally:
-        process.wait()
-        if guard is not None:
-            os.close(guard[1])
-            guard[0].wait()
+        if process is not None:
+            process.wait()
+        os.close(report)  # the watchdog kills what is left of the group
+        guard.wait()
 
 
 class SecretFile(NamedTuple):
