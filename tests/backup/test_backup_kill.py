@@ -17,10 +17,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import suppress
+from functools import partial
 from pathlib import Path
 
 import pytest
+from _processes import alive, describe
 from sample_tables import checksums, fill_sample
 from sqlalchemy import TextClause, text
 from sqlalchemy.engine import URL
@@ -64,30 +65,6 @@ def _wait_for(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what} {explain()}")
         time.sleep(0.1)
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting for its reaper counts as dead)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def describe(pids: list[int]) -> Callable[[], str]:
-    """What the processes among ``pids`` still alive are: command line and parent."""
-
-    def text() -> str:
-        found = []
-        for pid in filter(alive, pids):
-            with suppress(OSError):
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
-                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                found.append(f"{pid} (parent {stat[1]}, group {stat[2]}): {command.decode()}")
-        return "; ".join(found)
-
-    return text
 
 
 def files_holding(secret: str, *roots: Path) -> list[Path]:
@@ -148,7 +125,8 @@ class Harness:
     def assert_nothing_left(self, *roots: Path) -> None:
         pids = [int(p) for p in self.pids.read_text().split()]
         assert pids, "no tool ran"
-        _wait_for(lambda: not any(alive(p) for p in pids), "the tools to die", describe(pids))
+        survivors = partial(describe, pids)
+        _wait_for(lambda: not any(alive(p) for p in pids), "the tools to die", survivors)
         assert files_holding(self.secret, self.tmp, *roots) == []
 
 

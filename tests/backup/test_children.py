@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _processes import alive, describe
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process model")
 
@@ -43,15 +44,6 @@ with running(["sh", "-c", f"sleep 600 & echo $! > {started}; wait"], dict(os.env
 """
 
 
-def alive(pid: int) -> bool:
-    """Running (a zombie counts as dead)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def test_a_tool_started_as_storelayer_dies_dies_with_its_children(tmp_path: Path) -> None:
     started = tmp_path / "started"
     started.write_text("")
@@ -62,6 +54,7 @@ def test_a_tool_started_as_storelayer_dies_dies_with_its_children(tmp_path: Path
     deadline = time.monotonic() + SETTLE
     while alive(grandchild):
         if time.monotonic() > deadline:
+            message = f"outlived storelayer: {describe([grandchild])}"
             os.kill(grandchild, 9)
-            raise AssertionError("the tool's own child outlived storelayer")
+            raise AssertionError(message)
         time.sleep(0.1)
