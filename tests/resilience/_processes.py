@@ -1,4 +1,5 @@
-"""Stopping and continuing a server's whole process tree (a hung, not dead, server)."""
+"""Stopping and continuing a server's whole process tree (a hung, not dead, server);
+whether processes still run, and what they are."""
 
 from __future__ import annotations
 
@@ -39,3 +40,23 @@ def thaw(pids: list[int]) -> None:
     for each in pids:
         with contextlib.suppress(ProcessLookupError):
             os.kill(each, signal.SIGCONT)
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as dead)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def describe(pids: list[int]) -> str:
+    """The processes among ``pids`` still alive: command line, parent and group."""
+    found = []
+    for pid in filter(alive, pids):
+        with contextlib.suppress(OSError):
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            found.append(f"{pid} (parent {stat[1]}, group {stat[2]}): {command.decode()}")
+    return "; ".join(found)

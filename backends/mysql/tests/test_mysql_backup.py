@@ -196,3 +196,26 @@ def test_password_never_in_any_argv(
     assert tools & {"mariadb-dump", "mysqldump"} and tools & {"mariadb", "mysql"}
     for args in seen:
         assert not any(SECRET in arg or "password" in arg.lower() for arg in args), args
+
+
+def test_restore_without_create_database_names_the_privilege_and_the_way_out(
+    server_url: URL, scratch: storelayer.Database, tmp_path: Path
+) -> None:
+    user = f"sl_nocreate_{secrets.token_hex(4)}"
+    with storelayer.connect(server_url) as root, root.engine.begin() as connection:
+        connection.execute(text(f"CREATE USER '{user}'@'%' IDENTIFIED BY :pw"), {"pw": SECRET})
+        connection.execute(text(f"GRANT ALL ON `{scratch.url.database}`.* TO '{user}'@'%'"))
+    try:
+        with storelayer.connect(scratch.url.set(username=user, password=SECRET)) as db:
+            with db.engine.begin() as connection:
+                connection.exec_driver_sql("CREATE TABLE t (id INT PRIMARY KEY)")
+                connection.exec_driver_sql("INSERT INTO t VALUES (1), (2)")
+            db.backup(tmp_path / "a.storelayer")
+            with pytest.raises(BackupError, match=r"CREATE and DROP privileges.*--jobs 2") as e:
+                db.restore(tmp_path / "a.storelayer", force=True)
+            assert SECRET not in str(e.value)
+            report = db.restore(tmp_path / "a.storelayer", force=True, jobs=2)
+            assert report.tables == {"t": 2} and report.database == scratch.url.database
+    finally:
+        with storelayer.connect(server_url) as root, root.engine.begin() as connection:
+            connection.execute(text(f"DROP USER IF EXISTS '{user}'@'%'"))

@@ -11,6 +11,7 @@ import secrets
 import tarfile
 from pathlib import Path
 
+from storelayer.backup.children import scratch_prefix
 from storelayer.backup.manifest import MANIFEST_NAME, BackupManifest
 from storelayer.backup.payload import CHUNK
 from storelayer.backup.tools import open_private
@@ -39,8 +40,9 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def partial_name(path: Path) -> Path:
-    """The hidden temporary name ``path`` is written under."""
-    return path.with_name(f".{path.name}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}")
+    """The hidden temporary name ``path`` is written under, naming its owner process
+    (:func:`~storelayer.backup.children.remove_stale` removes it once that is dead)."""
+    return path.with_name(f"{scratch_prefix()}{secrets.token_hex(4)}-{path.name}{PARTIAL_SUFFIX}")
 
 
 def write_artifact(path: Path, manifest: BackupManifest, payload: Path) -> None:
@@ -101,6 +103,11 @@ def extract_payload(path: Path, manifest: BackupManifest, target: Path) -> None:
             stream = tar.extractfile(member)
             if stream is None:
                 raise KeyError(manifest.payload.name)
+            if member.size != manifest.payload.size:
+                raise BackupError(
+                    f"{path} is damaged: its payload holds {member.size} bytes, the manifest "
+                    f"says {manifest.payload.size}; nothing was unpacked"
+                )
             with open_private(target) as out:
                 for chunk in iter(lambda: stream.read(CHUNK), b""):
                     digest.update(chunk)

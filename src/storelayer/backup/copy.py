@@ -12,13 +12,15 @@ from typing import Any
 
 from sqlalchemy import MetaData, Table, func, select
 from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import SQLAlchemyError
 
+from storelayer._conflicts import one_line
 from storelayer._core import EngineCore, opened
 from storelayer._engines import READ_ONLY_OPTION
 from storelayer.backend import Progress
 from storelayer.backup.counts import TableChecksum, table_checksum, table_names
 from storelayer.backup.portable import target_metadata
-from storelayer.errors import BackupError
+from storelayer.errors import BackupError, StorelayerError
 from storelayer.plugins import PluginManager
 
 Say = Callable[[str], None]
@@ -111,6 +113,22 @@ def _verify(target_db: EngineCore, metadata: MetaData, expected: dict[str, Table
         raise BackupError("the copy differs from the source: " + "; ".join(problems))
 
 
+@contextmanager
+def undone_on_failure(target: EngineCore, schema: MetaData) -> Iterator[None]:
+    """Create ``schema``'s tables in the target; if the block fails or is interrupted,
+    drop them again, so the target is left as it was found, and say so."""
+    schema.create_all(target.engine)
+    try:
+        yield
+    except BaseException as error:
+        target.engine.dispose()  # a connection may hold a lock on a half-filled table
+        schema.drop_all(target.engine)
+        if not isinstance(error, (StorelayerError, SQLAlchemyError)):
+            raise
+        undone = f"the tables it created in the target ({len(schema.tables)}) were dropped"
+        raise BackupError(f"the copy failed and was undone ({undone}): {one_line(error)}") from None
+
+
 def copy_database(
     source_url: str | URL,
     target_url: str | URL,
@@ -132,12 +150,12 @@ def copy_database(
         same = src.engine.dialect.name == dst.engine.dialect.name
         schema, report.notes = target_metadata(metadata, same)
         say(f"creating {len(schema.tables)} tables on {dst.backend.name}")
-        schema.create_all(dst.engine)
-        expected = _copy_rows(src, dst, metadata, schema, batch_size, progress, say)
-        with dst.engine.begin() as writer:
-            dst.backend.ops.reset_sequences(writer, schema.sorted_tables)
-        say("verifying row counts and checksums")
-        _verify(dst, schema, expected)
+        with undone_on_failure(dst, schema):
+            expected = _copy_rows(src, dst, metadata, schema, batch_size, progress, say)
+            with dst.engine.begin() as writer:
+                dst.backend.ops.reset_sequences(writer, schema.sorted_tables)
+            say("verifying row counts and checksums")
+            _verify(dst, schema, expected)
     report.tables = {n: {"rows": c.rows, "checksum": c.hexdigest} for n, c in expected.items()}
     report.seconds = round(time.monotonic() - started, 3)
     return report

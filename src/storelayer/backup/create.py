@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from storelayer.backend import Progress
 from storelayer.backup.artifact import ARTIFACT_SUFFIX, write_artifact
+from storelayer.backup.children import private_directory, remove_stale
 from storelayer.backup.counts import schema_revision
 from storelayer.backup.manifest import BackupManifest, DumpInfo, PayloadInfo, utc_now
 from storelayer.backup.options import BackupOptions
@@ -24,7 +25,6 @@ from storelayer.backup.payload import (
     parse_recipients,
     sha256_file,
 )
-from storelayer.backup.tools import private_directory
 from storelayer.errors import BackupError
 
 if TYPE_CHECKING:
@@ -100,38 +100,51 @@ def create_backup(
     target = Path(path).expanduser().absolute()
     if target.exists():
         raise BackupError(f"{target} already exists: choose another name or remove it")
-    server_version, revision = _describe_source(db)
-    with private_directory(target.parent) as work:
-        dump = work / f"dump.{backup_format}"
-        say(f"dumping {database_label(db)} ({db.backend.name})")
-        tool = db.backend.backups.backup(db.engine, dump, progress, options or BackupOptions())
-        say("reading the dump back")
-        tables = db.backend.backups.inspect(dump)
-        dump_info = DumpInfo(dump.name, dump.stat().st_size, sha256_file(dump), tool)
-        say(f"packaging ({compression}{', age' if recipients else ''})")
-        stored = _package(dump, work, compression, recipients)
-        plugin, plugin_version = _plugin(db)
-        manifest = BackupManifest(
-            backend=db.backend.name,
-            backup_format=backup_format,
-            plugin=plugin,
-            plugin_version=plugin_version,
-            storelayer_version=metadata.version("storelayer"),
-            server_version=server_version,
-            database=database_label(db),
-            schema_revision=revision,
-            created_at=utc_now(),
-            tables=tables,
-            dump=dump_info,
-            payload=PayloadInfo(
-                stored.name,
-                stored.stat().st_size,
-                sha256_file(stored),
-                compression,
-                AGE if recipients else None,
-                list(recipients),
-            ),
+    if not target.parent.is_dir():
+        raise BackupError(
+            f"the directory {target.parent} does not exist: create it, or pass --dir to "
+            "have it created"
         )
-        write_artifact(target, manifest, stored)
+    server_version, revision = _describe_source(db)
+    remove_stale(target.parent)
+    remove_stale()
+    try:
+        with private_directory(target.parent) as work:
+            dump = work / f"dump.{backup_format}"
+            say(f"dumping {database_label(db)} ({db.backend.name})")
+            tool = db.backend.backups.backup(db.engine, dump, progress, options or BackupOptions())
+            say("reading the dump back")
+            tables = db.backend.backups.inspect(dump)
+            dump_info = DumpInfo(dump.name, dump.stat().st_size, sha256_file(dump), tool)
+            say(f"packaging ({compression}{', age' if recipients else ''})")
+            stored = _package(dump, work, compression, recipients)
+            plugin, plugin_version = _plugin(db)
+            manifest = BackupManifest(
+                backend=db.backend.name,
+                backup_format=backup_format,
+                plugin=plugin,
+                plugin_version=plugin_version,
+                storelayer_version=metadata.version("storelayer"),
+                server_version=server_version,
+                database=database_label(db),
+                schema_revision=revision,
+                created_at=utc_now(),
+                tables=tables,
+                dump=dump_info,
+                payload=PayloadInfo(
+                    stored.name,
+                    stored.stat().st_size,
+                    sha256_file(stored),
+                    compression,
+                    AGE if recipients else None,
+                    list(recipients),
+                ),
+            )
+            write_artifact(target, manifest, stored)
+    except OSError as error:  # a full disk, a directory that went away
+        raise BackupError(
+            f"cannot write the backup {target}: {error.strerror or error}. Nothing was "
+            "left behind: free some space or choose another directory"
+        ) from None
     db.plugins.hook.storelayer_backup_created(manifest=manifest.to_dict(), path=str(target))
     return manifest

@@ -9,7 +9,7 @@ import hashlib
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import zstandard
 
@@ -53,18 +53,32 @@ def compress(source: Path, target: Path, method: str) -> None:
             shutil.copyfileobj(plain, packed, CHUNK)
 
 
-def decompress(source: Path, target: Path, method: str) -> None:
-    """Undo :func:`compress`; damaged input is a ``BackupError``."""
+def _opened_for_reading(packed: IO[bytes], method: str) -> IO[bytes]:
+    if method == "zstd":
+        reader: Any = zstandard.ZstdDecompressor().stream_reader(packed, read_across_frames=True)
+        return cast("IO[bytes]", reader)
+    if method == "gzip":
+        return cast("IO[bytes]", gzip.GzipFile(fileobj=packed, mode="rb"))
+    return packed
+
+
+def decompress(source: Path, target: Path, method: str, limit: int) -> None:
+    """Undo :func:`compress` into the new 0600 file ``target``; damaged input, or
+    output beyond ``limit`` bytes (the size the manifest declares), is a ``BackupError``
+    and nothing past ``limit`` is ever written."""
+    written = 0
     try:
         with open(source, "rb") as packed, open_private(target) as plain:
-            if method == "zstd":
-                zstandard.ZstdDecompressor().copy_stream(packed, plain, read_size=CHUNK)
-            elif method == "gzip":
-                with gzip.GzipFile(fileobj=packed, mode="rb") as stream:
-                    shutil.copyfileobj(stream, plain, CHUNK)
-            else:
-                shutil.copyfileobj(packed, plain, CHUNK)
-    except (zstandard.ZstdError, OSError, EOFError) as error:
+            stream = _opened_for_reading(packed, method)
+            while chunk := stream.read(min(CHUNK, limit - written + 1)):
+                written += len(chunk)
+                if written > limit:
+                    raise BackupError(
+                        f"the backup expands beyond the {limit} bytes its manifest declares: "
+                        "refused as damaged or crafted"
+                    )
+                plain.write(chunk)
+    except (zstandard.ZstdError, OSError, EOFError, gzip.BadGzipFile) as error:
         raise BackupError(f"cannot decompress the backup ({method}): {error}") from None
 
 

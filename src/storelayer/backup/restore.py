@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from storelayer.backend import Progress
 from storelayer.backup.artifact import read_manifest
 from storelayer.backup.counts import count_differences, row_counts, schema_revision, table_names
+from storelayer.backup.create import database_label
 from storelayer.backup.manifest import BackupManifest
 from storelayer.backup.options import BackupOptions
 from storelayer.backup.verify import backend_for, unpacked
@@ -31,6 +32,7 @@ class RestoreReport:
 
     path: str
     backend: str
+    # The target database (its file name when embedded), not the backup's source.
     database: str
     tables: dict[str, int]
     warnings: list[str] = field(default_factory=list)
@@ -114,7 +116,7 @@ def restore_backup(
         warnings = check_target(db, manifest, force)
         for warning in warnings:
             say(f"warning: {warning}")
-        say(f"restoring into {manifest.database} ({db.backend.name})")
+        say(f"restoring into {database_label(db)} ({db.backend.name})")
         options = BackupOptions(jobs=jobs, atomic=jobs <= 1, replace=force)
         db.backend.backups.restore(db.engine, dump, progress, options)
     db.engine.dispose()  # pooled connections may hold the replaced schema
@@ -127,7 +129,7 @@ def restore_backup(
     return RestoreReport(
         str(artifact),
         db.backend.name,
-        manifest.database,
+        database_label(db),
         manifest.tables,
         warnings,
         round(time.monotonic() - started, 3),

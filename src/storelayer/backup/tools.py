@@ -12,11 +12,25 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple
 
+from storelayer.backup.children import private_directory, running
 from storelayer.errors import BackupError
+
+__all__ = [
+    "STDERR_TAIL",
+    "TOOLS_PATH_VARIABLE",
+    "Command",
+    "find_tool",
+    "open_private",
+    "output_lines",
+    "private_directory",
+    "run",
+    "tool_search_path",
+    "tool_version",
+    "write_private_text",
+]
 
 #: Directories searched for client tools instead of ``PATH`` (``os.pathsep``-separated).
 TOOLS_PATH_VARIABLE = "STORELAYER_TOOLS_PATH"
@@ -64,16 +78,6 @@ def tool_version(tool: Path) -> str:
     return done.stdout.strip().splitlines()[0] if done.stdout.strip() else ""
 
 
-@contextmanager
-def private_directory(parent: Path | None = None, prefix: str = ".storelayer-") -> Iterator[Path]:
-    """A 0700 scratch directory, removed with everything in it afterwards."""
-    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
 def open_private(path: Path, mode: str = "xb") -> IO[bytes]:
     """Open a new file created with mode 0600 (never world- or group-readable)."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if "x" in mode else os.O_TRUNC)
@@ -102,18 +106,18 @@ def run(
     stdin: Path | None = None,
     stdout: Path | None = None,
     secrets: Sequence[str] = (),
+    keep_fds: Sequence[int] = (),
 ) -> None:
     """Run ``command``, reading ``stdin`` from a file and writing stdout to a new 0600
-    file; a non-zero exit is a ``BackupError`` carrying the tool's message."""
+    file; a non-zero exit is a ``BackupError`` carrying the tool's message. The tool
+    dies with storelayer (:mod:`storelayer.backup.children`)."""
     with (
         open(stdin, "rb") if stdin else open(os.devnull, "rb") as source,
         open_private(stdout) if stdout else open(os.devnull, "wb") as sink,
         tempfile.TemporaryFile() as errors,
     ):
-        process = subprocess.Popen(
-            command.args, env=command.env, stdin=source, stdout=sink, stderr=errors
-        )
-        returncode = process.wait()
+        with running(*command, keep_fds, stdin=source, stdout=sink, stderr=errors) as process:
+            returncode = process.wait()
         errors.seek(0)
         if returncode != 0:
             raise _failure(what, returncode, errors.read(), secrets)
@@ -121,19 +125,16 @@ def run(
 
 def output_lines(command: Command, what: str, secrets: Sequence[str] = ()) -> Iterator[bytes]:
     """Run ``command`` and yield its stdout line by line; raises after the last line
-    when it failed."""
+    when it failed. The tool is killed if the reader stops early."""
     with tempfile.TemporaryFile() as errors:
-        process = subprocess.Popen(
-            command.args,
-            env=command.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-        )
-        assert process.stdout is not None
-        try:
+        streams: dict[str, Any] = {
+            "stdin": subprocess.DEVNULL,
+            "stdout": subprocess.PIPE,
+            "stderr": errors,
+        }
+        with running(*command, **streams) as process:
+            assert process.stdout is not None
             yield from process.stdout
-        finally:
             process.stdout.close()
             returncode = process.wait()
         errors.seek(0)

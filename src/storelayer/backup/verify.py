@@ -19,11 +19,11 @@ from sqlalchemy.engine import URL
 from storelayer._core import opened
 from storelayer.backend import Backend
 from storelayer.backup.artifact import extract_payload, read_manifest
+from storelayer.backup.children import private_directory, remove_stale
 from storelayer.backup.counts import count_differences, row_counts
 from storelayer.backup.manifest import BackupManifest
 from storelayer.backup.options import BackupOptions
 from storelayer.backup.payload import decompress, decrypt, sha256_file
-from storelayer.backup.tools import private_directory
 from storelayer.errors import BackupError
 from storelayer.plugins import PluginManager, get_plugin_manager
 
@@ -78,7 +78,9 @@ def check_dump(backend: Backend, manifest: BackupManifest, dump: Path) -> None:
 def unpacked(
     path: Path, manifest: BackupManifest, backend: Backend, identity: Path | None
 ) -> Iterator[Path]:
-    """The verified native dump of the artifact in a private directory; removed after."""
+    """The verified native dump of the artifact in a private directory; removed after.
+    No step writes more than the manifest declares."""
+    remove_stale()
     with private_directory() as work:
         stored = work / f"stored-{manifest.payload.name}"
         extract_payload(path, manifest, stored)
@@ -92,7 +94,7 @@ def unpacked(
             decrypt(sealed, stored, identity)
             sealed.unlink()
         dump = work / manifest.dump.name
-        decompress(stored, dump, manifest.payload.compression)
+        decompress(stored, dump, manifest.payload.compression, manifest.dump.size)
         stored.unlink()
         check_dump(backend, manifest, dump)
         yield dump

@@ -23,6 +23,7 @@ from storelayer.backup import (
     restore_backup,
     verify_backup,
 )
+from storelayer.backup.children import sigterm_as_interrupt
 from storelayer.backup.payload import COMPRESSIONS
 from storelayer.cli.output import emit_json, pairs
 from storelayer.cli.state import CliState, json_option, pass_state
@@ -158,7 +159,7 @@ def backup_command(
     policy = RetentionPolicy(keep, keep_daily, keep_weekly, keep_monthly)
     if policy.active and directory is None:
         raise click.UsageError("--keep rules prune a directory: use them with --dir")
-    with state.connect() as db:
+    with sigterm_as_interrupt(), state.connect() as db:
         target = _target(default_artifact_name(db), path, directory)
         with progress_bar(state, "dumping") as progress:
             manifest = create_backup(
@@ -214,7 +215,11 @@ def restore_command(
     """Restore an artifact into the database: verified first, refused when it comes
     from another backend or the target is not empty (without --force), rows counted
     afterwards."""
-    with state.connect() as db, progress_bar(state, "restoring") as progress:
+    with (
+        sigterm_as_interrupt(),
+        state.connect() as db,
+        progress_bar(state, "restoring") as progress,
+    ):
         report = restore_backup(
             db, path, force=force, identity=identity, jobs=jobs, progress=progress, say=_say(state)
         )
@@ -252,9 +257,10 @@ def verify_command(state: CliState, path: Path, deep: bool, identity: Path | Non
     elif deep:
         with state.connect() as db:
             server_url = db.url
-    report = verify_backup(
-        path, identity=identity, deep=deep, server_url=server_url, say=_say(state)
-    )
+    with sigterm_as_interrupt():
+        report = verify_backup(
+            path, identity=identity, deep=deep, server_url=server_url, say=_say(state)
+        )
     if state.json:
         emit_json({**report.to_dict(), "ok": True})
         return
@@ -283,7 +289,7 @@ def copy_command(state: CliState, source: str, target: str, batch_size: int) -> 
     row counts and a checksum of every table."""
     if parse_url(source, source="--from") == parse_url(target, source="--to"):
         raise BackupError("--from and --to name the same database")
-    with progress_bar(state, "copying rows") as progress:
+    with sigterm_as_interrupt(), progress_bar(state, "copying rows") as progress:
         report = copy_database(
             source, target, batch_size=batch_size, progress=progress, say=_say(state)
         )

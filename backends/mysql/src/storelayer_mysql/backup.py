@@ -2,11 +2,12 @@
 ``--single-transaction``, restored through the ``mysql``/``mariadb`` client.
 
 Commands are built by pure functions returning ``(args, env)``. Credentials, host, port
-and socket go into a 0600 option file passed as ``--defaults-extra-file`` (the first
-option, as the tools require); the database name follows ``--``, so no value from the
-URL can be read as an option. ``--single-transaction`` is a consistent snapshot only for
-InnoDB: a database with any other engine's table is refused, or dumped under
-``--lock-tables`` when the caller allows blocking writers.
+and socket go into a 0600 option file held in memory only (``/dev/fd/N``), passed
+as ``--defaults-extra-file`` (the first option, as the tools require); the database
+name follows ``--``, so no value from the URL can be read as an option.
+``--single-transaction`` is a consistent snapshot only for InnoDB: a database with any
+other engine's table is refused, or dumped under ``--lock-tables`` when the caller
+allows blocking writers.
 """
 
 from __future__ import annotations
@@ -21,15 +22,9 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 
 from storelayer import BackupError
+from storelayer.backup.children import secret_file
 from storelayer.backup.options import BackupOptions
-from storelayer.backup.tools import (
-    Command,
-    find_tool,
-    private_directory,
-    run,
-    tool_version,
-    write_private_text,
-)
+from storelayer.backup.tools import Command, find_tool, run, tool_version
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
@@ -102,7 +97,11 @@ def option_file_text(url: URL, database: str | None = None) -> str:
 
 
 def dump_command(
-    tool: ToolInfo, option_file: Path, database: str, lock_tables: bool, environ: Mapping[str, str]
+    tool: ToolInfo,
+    option_file: Path | str,
+    database: str,
+    lock_tables: bool,
+    environ: Mapping[str, str],
 ) -> Command:
     """The dump of one database, without ``CREATE DATABASE``/``USE`` (it restores under
     any name)."""
@@ -123,7 +122,9 @@ def dump_command(
     return Command([*args, "--", database], dict(environ))
 
 
-def client_command(tool: ToolInfo, option_file: Path, environ: Mapping[str, str]) -> Command:
+def client_command(
+    tool: ToolInfo, option_file: Path | str, environ: Mapping[str, str]
+) -> Command:
     """The client reading a dump on stdin into the option file's database."""
     args = [
         str(tool.path),
@@ -207,10 +208,15 @@ def backup(
     lock = must_lock(engine, options or BackupOptions())
     tool = checked_tool(DUMP_TOOLS, engine)
     url = engine.url
-    with private_directory() as secrets:
-        option_file = write_private_text(secrets / "client.cnf", option_file_text(url))
-        command = dump_command(tool, option_file, str(url.database or ""), lock, os.environ)
-        run(command, tool.path.name, stdout=target, secrets=[str(url.password or "")])
+    with secret_file("client.cnf", option_file_text(url)) as option_file:
+        command = dump_command(tool, option_file.path, str(url.database or ""), lock, os.environ)
+        run(
+            command,
+            tool.path.name,
+            stdout=target,
+            secrets=[str(url.password or "")],
+            keep_fds=option_file.keep_fds,
+        )
     if progress is not None:
         progress(1, 1)
     return tool.label
@@ -220,13 +226,13 @@ def load(engine: Engine, source: Path, database: str) -> None:
     """Feed the dump to the client, into ``database`` on the engine's server."""
     tool = checked_tool(CLIENT_TOOLS, engine)
     url = engine.url
-    with private_directory() as secrets:
-        option_file = write_private_text(secrets / "client.cnf", option_file_text(url, database))
+    with secret_file("client.cnf", option_file_text(url, database)) as option_file:
         run(
-            client_command(tool, option_file, os.environ),
+            client_command(tool, option_file.path, os.environ),
             tool.path.name,
             stdin=source,
             secrets=[str(url.password or "")],
+            keep_fds=option_file.keep_fds,
         )
 
 

@@ -11,6 +11,7 @@ With the dump's ``backup`` and ``inspect``, this module is ``MySQLBackend.backup
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from storelayer import BackupError
 from storelayer.backup.options import BackupOptions
@@ -60,6 +62,17 @@ TABLES = (
     "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = :db "
     "AND TABLE_TYPE = 'BASE TABLE'"
 )
+#: Name prefix of the staging databases of a restore.
+STAGING_PREFIX = "storelayer_restore_"
+STAGING_DATABASES = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE :db"
+#: Whether no live restore holds a staging database: its lock is free and no session
+#: (the client loading it) has it as its current database.
+UNUSED = text(
+    "SELECT IS_FREE_LOCK(:n) = 1 AND NOT EXISTS "
+    "(SELECT 1 FROM information_schema.PROCESSLIST WHERE DB = :n)"
+)
+#: Server errors for a missing privilege (database, table access denied).
+ACCESS_DENIED = frozenset({1044, 1142})
 #: One definition to recreate: (sql_mode or None, statement).
 Definition = tuple[str | None, str]
 
@@ -171,9 +184,48 @@ def swap(connection: Connection, target: str, staging: str, trash: str, replace:
     recreate(connection, definitions)
 
 
+def staging_name() -> str:
+    """``storelayer_restore_<UTC time>_<random>``: recognisable, and when it was made."""
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
+    return f"{STAGING_PREFIX}{stamp}_{secrets.token_hex(6)}"
+
+
+def prune_staging(connection: Connection) -> list[str]:
+    """Drop the staging databases no live restore holds (their owner's lock is free:
+    the server releases it when the owner's connection ends, however it died)."""
+    pattern = STAGING_PREFIX.replace("_", "\\_") + "%"
+    names = _names(connection, STAGING_DATABASES, pattern)
+    stale = [
+        n for n in names if connection.execute(text("SELECT IS_FREE_LOCK(:n)"), {"n": n}).scalar()
+    ]
+    for name in stale:
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {_q(connection, name)}")
+    return stale
+
+
+def _create(connection: Connection, name: str, charset: str, collation: str) -> None:
+    connection.execute(text("SELECT GET_LOCK(:n, 0)"), {"n": name})
+    try:
+        connection.exec_driver_sql(
+            f"CREATE DATABASE {_q(connection, name)} CHARACTER SET {charset} COLLATE {collation}"
+        )
+    except DBAPIError as error:
+        if getattr(error.orig, "args", (None,))[0] not in ACCESS_DENIED:
+            raise
+        raise BackupError(
+            f"the account cannot create the staging database {name} (it needs the CREATE "
+            "and DROP privileges on storelayer\\_restore\\_%.*), so nothing was changed. "
+            "Grant them, or restore straight into the target without the atomic swap "
+            "(--jobs 2, jobs=2)"
+        ) from None
+
+
 @contextmanager
 def scratch_databases(connection: Connection, target: str, count: int) -> Iterator[list[str]]:
-    """``count`` new databases with the target's character set, dropped afterwards."""
+    """``count`` new databases with the target's character set, each locked by this
+    connection while it lives and dropped afterwards; leftovers of killed restores are
+    dropped first."""
+    prune_staging(connection)
     charset, collation = connection.execute(
         text(
             "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM "
@@ -181,17 +233,18 @@ def scratch_databases(connection: Connection, target: str, count: int) -> Iterat
         ),
         {"db": target},
     ).one()
-    names = [f"storelayer_restore_{secrets.token_hex(6)}" for _ in range(count)]
+    names = [staging_name() for _ in range(count)]
+    created: list[str] = []
     try:
         for name in names:
-            quoted = _q(connection, name)
-            connection.exec_driver_sql(
-                f"CREATE DATABASE {quoted} CHARACTER SET {charset} COLLATE {collation}"
-            )
+            _create(connection, name, charset, collation)
+            created.append(name)
         yield names
     finally:
-        for name in names:
+        for name in created:
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {_q(connection, name)}")
+        for name in names:
+            connection.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": name})
 
 
 def restore(

@@ -3,7 +3,8 @@
 Commands are built by pure functions returning ``(args, env)``. Nothing taken from the
 URL reaches ``args``: host, port, user, database and SSL settings travel as ``PG*``
 environment variables (a value there is never parsed as an option or a conninfo string),
-the password in a 0600 passfile. The one exception is pg_restore's target, which it only
+the password in a 0600 passfile that lives in memory only (an inherited descriptor the
+tool reads as ``/dev/fd/N``). The one exception is pg_restore's target, which it only
 takes as ``--dbname``: it is passed as a conninfo string with the name quoted, so it
 cannot carry another setting.
 """
@@ -12,17 +13,18 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from storelayer import BackupError
+from storelayer.backup.children import secret_file
 from storelayer.backup.options import BackupOptions
 from storelayer.backup.tools import (
     Command,
     find_tool,
     output_lines,
-    private_directory,
     run,
     tool_version,
     write_private_text,
@@ -69,7 +71,7 @@ def passfile_text(password: str) -> str:
 
 
 def libpq_environment(
-    url: URL, environ: Mapping[str, str], passfile: Path | None
+    url: URL, environ: Mapping[str, str], passfile: Path | str | None
 ) -> dict[str, str]:
     """The tools' environment: the caller's without any ``PG*`` variable, then the
     URL's connection settings as ``PG*`` variables."""
@@ -157,11 +159,15 @@ def server_major(engine: Engine) -> int:
     return int(str(number)) // 10000
 
 
-def _env(url: URL, directory: Path) -> dict[str, str]:
-    passfile = None
-    if url.password:
-        passfile = write_private_text(directory / "pgpass", passfile_text(str(url.password)))
-    return libpq_environment(url, os.environ, passfile)
+@contextmanager
+def tool_environment(url: URL) -> Iterator[tuple[dict[str, str], tuple[int, ...]]]:
+    """The tools' environment and the descriptors they inherit: the password is in a
+    passfile that never rests on disk (:func:`secret_file`)."""
+    if not url.password:
+        yield libpq_environment(url, os.environ, None), ()
+        return
+    with secret_file("pgpass", passfile_text(str(url.password))) as passfile:
+        yield libpq_environment(url, os.environ, passfile.path), passfile.keep_fds
 
 
 def backup(
@@ -173,11 +179,12 @@ def backup(
     """pg_dump the database into ``target`` (created 0600 first)."""
     tool, version = checked_tool("pg_dump", server_major(engine), os.environ)
     write_private_text(target, "")
-    with private_directory() as secrets:
+    with tool_environment(engine.url) as (env, keep_fds):
         run(
-            dump_command(tool, target, _env(engine.url, secrets)),
+            dump_command(tool, target, env),
             "pg_dump",
             secrets=[str(engine.url.password or "")],
+            keep_fds=keep_fds,
         )
     if progress is not None:
         progress(1, 1)
@@ -192,15 +199,11 @@ def restore(
 ) -> None:
     """pg_restore the dump into the engine's database."""
     tool, _ = checked_tool("pg_restore", server_major(engine), os.environ)
-    with private_directory() as secrets:
+    with tool_environment(engine.url) as (env, keep_fds):
         command = restore_command(
-            tool,
-            source,
-            str(engine.url.database or ""),
-            _env(engine.url, secrets),
-            options or BackupOptions(),
+            tool, source, str(engine.url.database or ""), env, options or BackupOptions()
         )
-        run(command, "pg_restore", secrets=[str(engine.url.password or "")])
+        run(command, "pg_restore", secrets=[str(engine.url.password or "")], keep_fds=keep_fds)
     if progress is not None:
         progress(1, 1)
 
