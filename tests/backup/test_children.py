@@ -5,6 +5,7 @@ started (and started a process of its own), before ``Popen`` even returned to it
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -18,14 +19,15 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 
 #: Seconds the killed tool's process group gets to disappear.
 SETTLE = 60.0
-#: Run ``running`` with a tool that starts ``sleep`` and waits; the process SIGKILLs
-#: itself as soon as the tool is up, inside the tool's ``Popen``.
+#: Run ``running`` with a tool that starts ``sleep`` and waits; the process sends itself
+#: signal ``argv[2]`` (SIGTERM handled as storelayer's commands do) as soon as the tool
+#: is up, inside the tool's ``Popen``.
 DIES_WHILE_STARTING = """
 import os, signal, subprocess, sys, time
 from pathlib import Path
-from storelayer.backup.children import running
+from storelayer.backup.children import running, sigterm_as_interrupt
 
-started = Path(sys.argv[1])
+started, signum = Path(sys.argv[1]), int(sys.argv[2])
 real = subprocess.Popen
 
 
@@ -35,21 +37,31 @@ class DiesAtStart(real):
         if args[0] == "sh":
             while not started.read_text().strip():
                 time.sleep(0.01)
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), signum)
 
 
 subprocess.Popen = DiesAtStart
-with running(["sh", "-c", f"sleep 600 & echo $! > {started}; wait"], dict(os.environ)):
+tool = ["sh", "-c", f"sleep 600 & echo $! > {started}; wait"]
+with sigterm_as_interrupt(), running(tool, dict(os.environ)):
     pass
 """
 
 
-def test_a_tool_started_as_storelayer_dies_dies_with_its_children(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("signum", "status"),
+    [(signal.SIGKILL, -signal.SIGKILL), (signal.SIGTERM, -signal.SIGINT)],
+    ids=["KILL", "TERM"],
+)
+def test_a_tool_started_as_storelayer_dies_dies_with_its_children(
+    tmp_path: Path, signum: int, status: int
+) -> None:
     started = tmp_path / "started"
     started.write_text("")
-    script = textwrap.dedent(DIES_WHILE_STARTING)
-    done = subprocess.run([sys.executable, "-c", script, str(started)], timeout=600, check=False)
-    assert done.returncode == -9
+    script = [sys.executable, "-c", textwrap.dedent(DIES_WHILE_STARTING), str(started), str(signum)]
+    with (tmp_path / "output").open("w+b") as output:  # not a pipe: the tool holds it
+        done = subprocess.run(script, timeout=600, check=False, stdout=output, stderr=output)
+        output.seek(0)
+        assert done.returncode == status, output.read()
     grandchild = int(started.read_text())
     deadline = time.monotonic() + SETTLE
     while alive(grandchild):
