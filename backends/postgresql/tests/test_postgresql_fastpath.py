@@ -160,7 +160,9 @@ mixed_rows = st.lists(
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(batch=mixed_rows)
-def test_copy_writes_what_executemany_writes(database: Database, batch: list[dict[str, Any]]) -> None:
+def test_copy_writes_what_executemany_writes(
+    database: Database, batch: list[dict[str, Any]]
+) -> None:
     table = Mixed.__table__
     with database.engine.begin() as connection:
         connection.execute(table.delete())

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from decimal import Decimal
-from operator import itemgetter, methodcaller
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
+from operator import itemgetter, methodcaller
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc
