@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from sqlalchemy import orm
 
+from storelayer.aio._rows import AsyncRows
 from storelayer.errors import QueryError
 from storelayer.repository import _statements as sql
 from storelayer.repository._page import KeysetPage, Page
-from storelayer.repository._sync import Repository, columns_of
+from storelayer.repository._query import columns_of
+from storelayer.repository._sync import Repository
 from storelayer.session import Session
 
 if TYPE_CHECKING:
@@ -47,6 +49,12 @@ class AsyncRepository(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self.model.__name__}>"
+
+    @property
+    def rows(self) -> AsyncRows[T]:
+        """The same reads returning ``Row`` objects instead of ``T`` instances,
+        awaited on the unit's connection without the greenlet bridge."""
+        return AsyncRows(self.session, self.model)
 
     async def _run(self, method: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         def call(sync_session: orm.Session, /) -> R:

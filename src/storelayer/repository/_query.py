@@ -154,3 +154,14 @@ def order_clauses(columns: ModelColumns, terms: Sequence[tuple[str, bool]]) -> l
         columns.names[name].desc() if descending else columns.names[name].asc()
         for name, descending in terms
     ]
+
+
+_COLUMNS: dict[type[Any], ModelColumns] = {}
+
+
+def columns_of(model: type[Any]) -> ModelColumns:
+    """The checked column names of ``model``, computed once per model."""
+    found = _COLUMNS.get(model)
+    if found is None:
+        found = _COLUMNS[model] = ModelColumns(model)
+    return found

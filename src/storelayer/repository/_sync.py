@@ -13,24 +13,14 @@ from storelayer.errors import NotFound, QueryError
 from storelayer.repository import _statements as sql
 from storelayer.repository._cursor import cursor_key, decode_cursor, encode_cursor
 from storelayer.repository._page import KeysetPage, Page, clamp_page, offset_page
-from storelayer.repository._query import ModelColumns
+from storelayer.repository._query import columns_of
+from storelayer.repository._rows import Rows
 from storelayer.repository._upsert import upsert_plan
 
 if TYPE_CHECKING:
     from storelayer.session import Session
 
 T = TypeVar("T")
-
-_COLUMNS: dict[type[Any], ModelColumns] = {}
-
-
-def columns_of(model: type[Any]) -> ModelColumns:
-    """The checked column names of ``model``, computed once per model."""
-    found = _COLUMNS.get(model)
-    if found is None:
-        found = _COLUMNS[model] = ModelColumns(model)
-    return found
-
 
 class Repository(Generic[T]):
     """CRUD, filters, pagination, bulk writes, upserts and streaming for ``model``.
@@ -57,6 +47,13 @@ class Repository(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self.model.__name__}>"
+
+    @property
+    def rows(self) -> Rows[T]:
+        """The same reads returning ``Row`` objects (``row.name``) instead of ``T``
+        instances: no identity map and no change tracking, about the cost of SQLAlchemy
+        Core (docs/performance.md)."""
+        return Rows(self.session, self.model)
 
     # -- reads -------------------------------------------------------------------------
 
