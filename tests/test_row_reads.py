@@ -113,7 +113,7 @@ def test_rows_read_what_instances_read(mode: str, database_url: URL, backend: Ba
     engine.dispose()
     opener = storelayer.connect if mode == "sync" else storelayer.connect_async
 
-    async def go() -> tuple[dict[str, Any], dict[str, Any]]:
+    async def go() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         db = opener(database_url, backend=backend.name)
         try:
             if mode == "sync":
@@ -122,12 +122,17 @@ def test_rows_read_what_instances_read(mode: str, database_url: URL, backend: Ba
             else:
                 async with db.session() as s:
                     await s.repository(Gadget).bulk_create(ROWS)
-            return await both(db, streaming=mode == "async")
+            instances, rows = await both(db, streaming=mode == "async")
+            own = await reads(db.rows(Gadget))  # each read a unit of its own
+            with pytest.raises(QueryError, match="read_session"):
+                db.rows(Gadget).stream()
+            return instances, rows, own
         finally:
             await aw(db.dispose())
 
-    instances, rows = asyncio.run(go())
+    instances, rows, own = asyncio.run(go())
     assert rows == instances
+    assert own == {k: v for k, v in instances.items() if k != "stream"}
     assert rows["get"] == tuple(ROWS[4][f] for f in FIELDS)
     assert len(rows["stream"]) == len(ROWS)
     assert len(rows["keyset"]) == 14 and rows["cursor"]

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from sqlalchemy import orm
 
-from storelayer.aio._rows import AsyncRows
+from storelayer.aio._rows import AsyncRows, session_runner
 from storelayer.errors import QueryError
 from storelayer.repository import _statements as sql
 from storelayer.repository._page import KeysetPage, Page
@@ -54,7 +54,7 @@ class AsyncRepository(Generic[T]):
     def rows(self) -> AsyncRows[T]:
         """The same reads returning ``Row`` objects instead of ``T`` instances,
         awaited on the unit's connection without the greenlet bridge."""
-        return AsyncRows(self.session, self.model)
+        return AsyncRows(self.model, *session_runner(self.session))
 
     async def _run(self, method: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         def call(sync_session: orm.Session, /) -> R:

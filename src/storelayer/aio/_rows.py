@@ -4,10 +4,11 @@ unit of work's connection (no greenlet bridge per call)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import Row
+from sqlalchemy import Row, Select
+from sqlalchemy.engine import Result
 
 from storelayer.repository import _rows as plans
 from storelayer.repository import _statements as sql
@@ -21,25 +22,53 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+#: Runs a plan to its value, awaiting each statement.
+AsyncRunner = Callable[[Plan], Awaitable[Any]]
+#: Streams a statement's rows ``batch_size`` at a time.
+AsyncStreamer = Callable[[Select[Any], int], AsyncIterator[Row[Any]]]
+
+
+async def arun(plan: Plan, execute: Callable[..., Awaitable[Result[Any]]]) -> Any:
+    """Drive ``plan``, awaiting each statement it yields (twin of ``run``)."""
+    try:
+        step = next(plan)
+        while True:
+            step = plan.send(await execute(*step))
+    except StopIteration as done:
+        return done.value
+
+
+def session_runner(session: AsyncSession) -> tuple[AsyncRunner, AsyncStreamer]:
+    """Plans run, and streams read, on ``session``'s connection."""
+
+    async def runner(plan: Plan) -> Any:
+        return await arun(plan, (await session.connection()).execute)
+
+    async def stream(stmt: Select[Any], batch_size: int) -> AsyncIterator[Row[Any]]:
+        sql.check_streamable(session.info)
+        connection = await session.connection()
+        result = await connection.stream(stmt, execution_options={"yield_per": batch_size})
+        try:
+            async for batch in result.partitions():  # a list per fetch: less work per row
+                for row in batch:
+                    yield row
+        finally:
+            await result.close()
+
+    return runner, stream
+
+
 class AsyncRows(Generic[T]):
     """Awaitable twin of :class:`storelayer.repository._rows.Rows`."""
 
-    def __init__(self, session: AsyncSession, model: type[T]) -> None:
-        self.session = session
+    def __init__(self, model: type[T], runner: AsyncRunner, streamer: AsyncStreamer) -> None:
         self.model = model
         self._cols = columns_of(model)
+        self._run = runner
+        self._stream = streamer
 
     def __repr__(self) -> str:
         return f"<AsyncRows of {self.model.__name__}>"
-
-    async def _run(self, plan: Plan) -> Any:
-        connection = await self.session.connection()
-        try:
-            statement = next(plan)
-            while True:
-                statement = plan.send(await connection.execute(statement))
-        except StopIteration as done:
-            return done.value
 
     async def get(self, id: Any) -> Row[Any] | None:
         return await self._run(plans.plan_get(self._cols, id))  # type: ignore[no-any-return]
@@ -90,20 +119,13 @@ class AsyncRows(Generic[T]):
         plan = plans.plan_keyset(self._cols, expressions, filters, after, limit, order_by)
         return await self._run(plan)  # type: ignore[no-any-return]
 
-    async def stream(
+    def stream(
         self, *expressions: Any, batch_size: int = 1000, order_by: Order = None, **filters: Any
     ) -> AsyncIterator[Row[Any]]:
         """Every matching row, ``batch_size`` at a time through a server-side cursor
         where the backend has one: ``async for row in repo.rows.stream(): ...``."""
-        sql.check_streamable(self.session.info)
         stmt = plans.select_values(self._cols, expressions, filters, order_by=order_by)
-        connection = await self.session.connection()
-        result = await connection.stream(stmt, execution_options={"yield_per": batch_size})
-        try:
-            async for row in result:
-                yield row
-        finally:
-            await result.close()
+        return self._stream(stmt, batch_size)
 
 
 for _name, _method in list(vars(AsyncRows).items()):

@@ -11,10 +11,10 @@ either calls or awaits ``execute`` (a "sans-I/O" core).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import Row, Select, and_
+from sqlalchemy import Row, Select, bindparam, select
 from sqlalchemy.engine import Result
 
 from storelayer.errors import NotFound, QueryError
@@ -28,11 +28,14 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: A read: yields statements, receives each one's result, returns the read's value.
-Plan = Generator[Select[Any], Result[Any], Any]
+#: A read: yields statements (with their parameters, if any), receives each one's
+#: result, returns the read's value.
+Step = tuple[Select[Any], dict[str, Any] | None]
+Plan = Generator[Step, Result[Any], Any]
 Order = str | Sequence[str] | None
 
 _SELECTS: dict[type[Any], list[Any]] = {}
+_BY_KEY: dict[type[Any], Select[Any]] = {}
 
 
 def _columns(cols: ModelColumns) -> list[Any]:
@@ -64,10 +67,23 @@ def _identity(cols: ModelColumns, id: Any) -> tuple[Any, ...]:
     return values
 
 
+def _by_key(cols: ModelColumns) -> Select[Any]:
+    """``SELECT columns WHERE pk = :pk_0 [AND ...]``, built once per model: executing
+    the same statement object skips building and hashing it again."""
+    found = _BY_KEY.get(cols.model)
+    if found is None:
+        table = cols.table.c
+        where = [
+            table[cols.column_keys[name]] == bindparam(f"pk_{i}")
+            for i, name in enumerate(cols.primary_key)
+        ]
+        found = _BY_KEY[cols.model] = select(*_columns(cols)).where(*where)
+    return found
+
+
 def plan_get(cols: ModelColumns, id: Any) -> Plan:
-    keys = zip(cols.primary_key, _identity(cols, id), strict=True)
-    where = and_(*[cols.names[name] == value for name, value in keys])
-    result = yield select_values(cols, (), {}).where(where)
+    key = {f"pk_{i}": value for i, value in enumerate(_identity(cols, id))}
+    result = yield _by_key(cols), key
     return result.one_or_none()
 
 
@@ -84,7 +100,7 @@ def plan_rows(
     filters: dict[str, Any],
     **options: Any,
 ) -> Plan:
-    result = yield select_values(cols, expressions, filters, **options)
+    result = yield select_values(cols, expressions, filters, **options), None
     return result.all()
 
 
@@ -118,7 +134,7 @@ def plan_page(
     )
     total = None
     if count:
-        total = int((yield sql.count_rows(cols, expressions, filters)).scalar() or 0)
+        total = int((yield sql.count_rows(cols, expressions, filters), None).scalar() or 0)
     return offset_page(found, page=page, per_page=per_page, total=total)
 
 
@@ -137,7 +153,7 @@ def plan_keyset(
     if after is not None:
         values = decode_cursor(after, ordering, cursor_key())
         stmt = stmt.where(sql.after_row(cols, terms, values))
-    found = list((yield stmt).all())
+    found = list((yield stmt, None).all())
     items, has_next = found[:limit], len(found) > limit
     cursor = None
     if has_next:
@@ -147,33 +163,63 @@ def plan_keyset(
 
 
 def plan_count(cols: ModelColumns, expressions: Sequence[Any], filters: dict[str, Any]) -> Plan:
-    return int((yield sql.count_rows(cols, expressions, filters)).scalar() or 0)
+    return int((yield sql.count_rows(cols, expressions, filters), None).scalar() or 0)
 
 
-def run(plan: Plan, execute: Callable[[Select[Any]], Result[Any]]) -> Any:
+def run(plan: Plan, execute: Callable[..., Result[Any]]) -> Any:
     """Drive ``plan``, executing each statement it yields."""
     try:
-        statement = next(plan)
+        step = next(plan)
         while True:
-            statement = plan.send(execute(statement))
+            step = plan.send(execute(*step))
     except StopIteration as done:
         return done.value
 
 
-class Rows(Generic[T]):
-    """``repo.rows``: the repository's reads, returning ``Row`` objects instead of
-    ``T`` instances, run on the unit of work's connection (module docstring)."""
+#: Runs a plan to its value (on some connection).
+Runner = Callable[[Plan], Any]
+#: Streams a statement's rows ``batch_size`` at a time.
+Streamer = Callable[[Select[Any], int], Iterator[Row[Any]]]
 
-    def __init__(self, session: Session, model: type[T]) -> None:
-        self.session = session
+
+def session_runner(session: Session) -> tuple[Runner, Streamer]:
+    """Plans run, and streams read, on ``session``'s connection: within its unit of
+    work, in its transaction."""
+
+    def stream(stmt: Select[Any], batch_size: int) -> Iterator[Row[Any]]:
+        sql.check_streamable(session.info)
+        connection = session.connection()
+        result = connection.execute(stmt, execution_options={"yield_per": batch_size})
+        try:
+            for batch in result.partitions():  # a list per fetch: less work per row
+                yield from batch
+        finally:
+            result.close()
+
+    return (lambda plan: run(plan, session.connection().execute)), stream
+
+
+def stream_needs_unit(stmt: Select[Any], batch_size: int) -> Any:
+    """The streamer of reads of their own: a stream needs a unit of work."""
+    raise QueryError(
+        "db.rows(...).stream() has no transaction to hold a server-side cursor: stream "
+        "in a unit of work, `with db.read_session() as s: s.repository(Model).rows.stream()`"
+    )
+
+
+class Rows(Generic[T]):
+    """The repository's reads, returning ``Row`` objects instead of ``T`` instances
+    (module docstring): ``repo.rows`` in a unit of work, ``db.rows(Model)`` as reads
+    of their own."""
+
+    def __init__(self, model: type[T], runner: Runner, streamer: Streamer) -> None:
         self.model = model
         self._cols = columns_of(model)
+        self._run = runner
+        self._stream = streamer
 
     def __repr__(self) -> str:
         return f"<Rows of {self.model.__name__}>"
-
-    def _run(self, plan: Plan) -> Any:
-        return run(plan, self.session.connection().execute)
 
     def get(self, id: Any) -> Row[Any] | None:
         """The row with primary key ``id`` (a tuple for composite keys), or None."""
@@ -232,14 +278,8 @@ class Rows(Generic[T]):
 
     def stream(
         self, *expressions: Any, batch_size: int = 1000, order_by: Order = None, **filters: Any
-    ) -> Generator[Row[Any], None, None]:
+    ) -> Iterator[Row[Any]]:
         """Every matching row, ``batch_size`` at a time through a server-side cursor
         where the backend has one: memory stays flat on any table size."""
-        sql.check_streamable(self.session.info)
         stmt = select_values(self._cols, expressions, filters, order_by=order_by)
-        connection = self.session.connection()
-        result = connection.execute(stmt, execution_options={"yield_per": batch_size})
-        try:
-            yield from result
-        finally:
-            result.close()
+        return self._stream(stmt, batch_size)

@@ -14,7 +14,7 @@ from storelayer.repository import _statements as sql
 from storelayer.repository._cursor import cursor_key, decode_cursor, encode_cursor
 from storelayer.repository._page import KeysetPage, Page, clamp_page, offset_page
 from storelayer.repository._query import columns_of
-from storelayer.repository._rows import Rows
+from storelayer.repository._rows import Rows, session_runner
 from storelayer.repository._upsert import upsert_plan
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ class Repository(Generic[T]):
         """The same reads returning ``Row`` objects (``row.name``) instead of ``T``
         instances: no identity map and no change tracking, about the cost of SQLAlchemy
         Core (docs/performance.md)."""
-        return Rows(self.session, self.model)
+        return Rows(self.model, *session_runner(self.session))
 
     # -- reads -------------------------------------------------------------------------
 
