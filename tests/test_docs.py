@@ -130,10 +130,13 @@ def test_runnable_examples_run(document: str, run_document: Any) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")  # Python 3.10
-def test_the_starlette_example_serves_notes_with_read_your_writes(run_document: Any) -> None:
+@pytest.mark.parametrize("framework", ["app", "api"], ids=["starlette", "fastapi"])
+def test_the_web_examples_serve_notes_with_read_your_writes(
+    run_document: Any, framework: str
+) -> None:
     from starlette.testclient import TestClient
 
-    app = run_document("docs/async.md")["app"]
+    app = run_document("docs/async.md")[framework]
     with TestClient(app) as client:  # runs the lifespan: the pools close at the end
         created = client.post("/notes", json={"text": "first"})
         assert created.status_code == 201
