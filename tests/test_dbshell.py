@@ -174,3 +174,17 @@ def test_a_missing_client_is_one_line_naming_what_to_install(
     assert err.startswith("storelayer: error: ")
     assert "not found on STORELAYER_TOOLS_PATH" in err
     assert "install" in err
+
+
+def test_without_the_sqlite3_shell_python_312_uses_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where ``sqlite3`` is missing: ``python -m sqlite3`` from Python 3.12 on (it reads
+    SQL from stdin too), before that an error naming both fixes."""
+    from storelayer import BackupError
+    from storelayer_sqlite.client import shell_program
+
+    monkeypatch.setenv("STORELAYER_TOOLS_PATH", str(tmp_path))
+    assert shell_program((3, 12)) == [sys.executable, "-m", "sqlite3"]
+    with pytest.raises(BackupError, match=r"apt install sqlite3.*Python 3\.12\+"):
+        shell_program((3, 11))
