@@ -14,13 +14,30 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-#: Not part of a clone: environments, caches, build output, local databases.
+#: Not part of a clone (outside git): environments, caches, build output, databases.
 LEFT_OUT = shutil.ignore_patterns(
     ".git", ".venv", ".dev-tools", "__pycache__", "*.egg-info", "build", "dist", "site",
     ".mypy_cache", ".ruff_cache", ".pytest_cache", "*.db", "*.db-wal", "*.db-shm",
 )
 #: Generous: pip may have to download on a cold cache, on a loaded machine.
 TIMEOUT = 900
+
+
+def copy_checkout(target: Path) -> None:
+    """What a clone holds, with local changes: the files git tracks or would track (no
+    build output, environments or databases); the whole tree but those outside git."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=False,
+    )
+    if listed.returncode != 0:
+        shutil.copytree(ROOT, target, ignore=LEFT_OUT, symlinks=True)
+        return
+    for name in filter(None, listed.stdout.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():  # a deleted file is still listed until committed
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -43,7 +60,7 @@ def demo_and_plugins(venv: Path, cwd: Path) -> dict[str, object]:
 
 def test_pip_install_from_a_clone_then_the_demo_runs(tmp_path: Path) -> None:
     clone = tmp_path / "clone"
-    shutil.copytree(ROOT, clone, ignore=LEFT_OUT, symlinks=True)
+    copy_checkout(clone)
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", str(venv)], tmp_path)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
