@@ -165,10 +165,10 @@ class MigrationManager:
             raise
         except CommandError as error:
             raise MigrationError(f"{error} (migrations in {self.script_location})") from error
+        except StorelayerError:  # before SQLAlchemyError: some are SQLAlchemy errors too
+            raise
         except exc.SQLAlchemyError as error:
             raise MigrationError(self._failure(error)) from error
-        except StorelayerError:
-            raise
         except ImportError as error:  # env.py cannot import the application's models
             raise MigrationError(
                 f"{self.script_location / 'env.py'} failed to import: {error} (run from the "
