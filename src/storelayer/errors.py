@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.orm import exc as orm_exc
 
 
 class StorelayerError(Exception):
@@ -73,7 +72,7 @@ class QueryError(StorelayerError):
     """A query was built from invalid input (unknown field, bad lookup, bad value)."""
 
 
-class NotFound(SQLAlchemyTwin, StorelayerError, orm_exc.NoResultFound):
+class NotFound(SQLAlchemyTwin, StorelayerError, sa_exc.NoResultFound):
     """A row that was required does not exist (also SQLAlchemy's ``NoResultFound``)."""
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import MetaData, exc
 from sqlalchemy.engine import URL, Engine
 
 from storelayer._conflicts import one_line
+from storelayer._shapes import MappingAccess
 from storelayer.database import Database, connect
 from storelayer.errors import StorelayerError
 from storelayer.migrations import environment as env
@@ -58,7 +59,7 @@ def reference_metadata() -> MetaData:
 
 
 @dataclass(frozen=True)
-class RevisionInfo:
+class RevisionInfo(MappingAccess):
     """One revision of the history, as ``history()`` returns it (newest first)."""
 
     revision: str

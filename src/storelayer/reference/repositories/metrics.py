@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 
+from storelayer._shapes import MappingAccess
 from storelayer.errors import QueryError
 from storelayer.reference.models import Command, MetricType, PerformanceMetric
 from storelayer.reference.repositories._ids import id_of
@@ -21,7 +22,7 @@ DEFAULT_PERCENTILES = (0.5, 0.95, 0.99)
 
 
 @dataclass(frozen=True)
-class MetricAggregate:
+class MetricAggregate(MappingAccess):
     """Count, mean, extremes and percentiles of one metric over a time window.
     ``percentiles`` maps 0.95 to the 95th percentile (linear interpolation between
     the closest ranks, as PostgreSQL's ``percentile_cont``)."""
