@@ -7,7 +7,7 @@ from collections.abc import Generator, Iterable, Mapping, Sequence
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from storelayer._conflicts import conflicts_raised
 from storelayer._shapes import AttributeDict
@@ -322,6 +322,19 @@ class Repository(Generic[T]):
         return target if isinstance(target, self.model) else self.get_or_raise(target)
 
     def _create_all(self, rows: Iterable[Mapping[str, Any] | T]) -> builtins.list[T]:
+        """The rows inserted and returned as objects: dicts of columns by one ORM bulk
+        ``INSERT ... RETURNING`` per batch where the database returns rows from an
+        executemany; else (and for instances, relationships) by the unit of work."""
+        rows = builtins.list(rows)
+        dialect = self.session.get_bind().dialect
+        if dialect.insert_executemany_returning_sort_by_parameter_order and all(
+            isinstance(row, Mapping) and all(k in self._cols.names for k in row) for row in rows
+        ):
+            values = sql.as_rows(self._cols, rows, purpose="bulk_create")
+            self._flush()
+            stmt = insert(self.model).returning(self.model, sort_by_parameter_order=True)
+            with conflicts_raised(self.session.backend):
+                return builtins.list(self.session.scalars(stmt, values)) if values else []
         instances: list[T] = []
         for row in rows:
             if isinstance(row, Mapping):
