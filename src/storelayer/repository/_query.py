@@ -117,7 +117,7 @@ class ModelColumns:
         try:
             return self.names[name]
         except KeyError:
-            across = purpose in ("filter on", "order by")
+            across = purpose in ("filter on", "order by", "set")
             valid = [*self.names, *(self.relationships if across else ())]
             raise QueryError(
                 f"{self.model.__name__} has no column {name!r} to {purpose}; valid names: "
