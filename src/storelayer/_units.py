@@ -14,7 +14,12 @@ from storelayer._engines import is_disconnect
 from storelayer._pool import exhausted
 from storelayer.backend import Backend
 from storelayer.config import mask_url
-from storelayer.errors import CommitOutcomeUnknown, ReadOnlyDatabase, StorelayerError
+from storelayer.errors import (
+    CommitOutcomeUnknown,
+    ReadOnlyDatabase,
+    StatementTimeout,
+    StorelayerError,
+)
 
 
 def commit_unknown(error: BaseException, url: Any) -> CommitOutcomeUnknown:
@@ -89,6 +94,11 @@ def explained(
     if isinstance(error, exc.TimeoutError):
         role, engine = role_of(bind, engines)
         return exhausted(engine, role, error)
+    if isinstance(error, exc.DBAPIError) and backend.errors.is_statement_timeout(error):
+        return StatementTimeout(
+            "the server cancelled a statement that ran longer than statement_timeout; "
+            "make it faster (an index, smaller batches) or raise statement_timeout"
+        )
     if writes and isinstance(error, exc.DBAPIError) and backend.errors.is_read_only(error):
         _, engine = role_of(bind, engines)
         return ReadOnlyDatabase(

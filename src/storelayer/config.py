@@ -27,6 +27,9 @@ _PASSWORD_IN_URL = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<password>[^@\s]*)(?P<
 _PASSWORD_WITHOUT_SCHEME = re.compile(
     r"(?P<head>(?:^|[\s'\"(=])[^:/@\s'\"]*:)(?P<password>[^@\s]*)(?P<tail>@)"
 )
+#: ``pooler=`` values: the pooling mode of a connection pooler (PgBouncer) between
+#: storelayer and the server; None (or "none"): connected to the server itself.
+POOLERS = ("session", "transaction")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -82,6 +85,9 @@ class Settings:
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT
     #: Statements slower than this (milliseconds) are logged and kept in metrics.
     slow_statement_ms: float = DEFAULT_SLOW_STATEMENT_MS
+    #: A pooler between storelayer and the server: "transaction" (PgBouncer's
+    #: transaction mode), "session", or None. STORELAYER_POOLER.
+    pooler: str | None = None
 
     @classmethod
     def from_env(
@@ -109,6 +115,7 @@ class Settings:
             or DEFAULT_HEALTH_TIMEOUT,
             "slow_statement_ms": _number(env, "STORELAYER_SLOW_STATEMENT_MS", float)
             or DEFAULT_SLOW_STATEMENT_MS,
+            "pooler": env.get("STORELAYER_POOLER") or None,
         }
         if "replicas" in kwargs:
             kwargs["replica_urls"] = tuple(
@@ -121,6 +128,7 @@ class Settings:
                 f"{', '.join(sorted(f for f in cls.__dataclass_fields__ if f != 'url'))}"
             )
         values.update({k: v for k, v in kwargs.items() if v is not None})
+        values["pooler"] = _pooler(values["pooler"])
         settings = cls(**values)
         settings.validate()
         return settings
@@ -160,6 +168,18 @@ class Settings:
         return (
             f"Settings(url={mask_url(self.url)!r}, replicas={replicas}, backend={self.backend!r})"
         )
+
+
+def _pooler(value: str | None) -> str | None:
+    if value is None or value.strip().lower() in ("", "none"):
+        return None
+    mode = value.strip().lower()
+    if mode not in POOLERS:
+        raise ConfigurationError(
+            f"pooler (STORELAYER_POOLER) must be one of {', '.join(POOLERS)} or none, got "
+            f"{value!r}: name the pool_mode of the pooler in front of the server"
+        )
+    return mode
 
 
 def _replicas(text: str) -> tuple[URL, ...]:

@@ -48,6 +48,17 @@ class Errors:
         server or transaction in read-only mode): it becomes ``ReadOnlyDatabase``."""
         return False
 
+    def is_statement_timeout(self, exc: BaseException) -> bool:
+        """Whether the server cancelled a statement for running past its time limit: it
+        becomes ``StatementTimeout``."""
+        return False
+
+    def misconfiguration(self, exc: BaseException) -> str | None:
+        """For a failed connect that the configuration caused (a pooler refusing a
+        start-up parameter): what to change, shown in a ``ConfigurationError`` and never
+        retried; None for any other failure."""
+        return None
+
     def constraint_name(self, error: sa_exc.IntegrityError) -> str | None:
         """The constraint an integrity error violated (or its columns), when the driver
         says: ``Conflict.constraint`` (``features.constraint_names``)."""

@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 #: A write refused because the server runs read-only (1290 also covers other
 #: --options, hence the check of the message) or the transaction is read-only (1792).
 READ_ONLY_CODES = frozenset({1290, 1792})
+#: A statement stopped by its time limit: MariaDB's max_statement_time (1969), MySQL's
+#: max_execution_time (3024).
+STATEMENT_TIMEOUT_CODES = frozenset({1969, 3024})
 #: MySQL and MariaDB reject identifiers longer than this.
 MAX_IDENTIFIER_LENGTH = 64
 #: Seconds to wait for the server when creating or dropping a database.
@@ -137,6 +140,9 @@ class MySQLErrors(Errors):
             return False
         message = str(getattr(exc_, "orig", None) or exc_).lower()
         return "read-only" in message or "read only" in message or "read_only" in message
+
+    def is_statement_timeout(self, exc_: BaseException) -> bool:
+        return error_code(exc_) in STATEMENT_TIMEOUT_CODES
 
     def constraint_name(self, error: exc.IntegrityError) -> str | None:
         args = getattr(error.orig, "args", ())
