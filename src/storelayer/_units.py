@@ -99,7 +99,12 @@ def explained(
             "the server cancelled a statement that ran longer than statement_timeout; "
             "make it faster (an index, smaller batches) or raise statement_timeout"
         )
-    if writes and isinstance(error, exc.DBAPIError) and backend.errors.is_read_only(error):
+    if (
+        writes
+        and isinstance(error, exc.DBAPIError)
+        and not error.connection_invalidated  # a demoted primary: retried, reconnected
+        and backend.errors.is_read_only(error)
+    ):
         _, engine = role_of(bind, engines)
         return ReadOnlyDatabase(
             f"the database at {mask_url(engine.url)} accepts only reads (a read replica, "

@@ -31,7 +31,7 @@ from storelayer.backend import (
     server_connection,
 )
 from storelayer_postgresql import backup as backup_strategy
-from storelayer_postgresql import fastpath, pooler
+from storelayer_postgresql import fastpath, hosts, pooler
 from storelayer_postgresql.migration_lock import PostgreSQLMigrations
 from storelayer_postgresql.replication import PostgreSQLReplication
 
@@ -330,6 +330,7 @@ class PostgreSQLBackend(Backend):
     def configure_engine(self, engine: Engine) -> None:
         switch_autocommit_for_reads(engine)
         pooler.set_timeout_per_transaction(engine)
+        hosts.reconnect_when_demoted(engine)
 
     def start_test_replicas(self, count: int = 1) -> Any:
         """For tests: a private primary with ``count`` streaming standbys, as a context
