@@ -159,3 +159,35 @@ def test_a_switchover_under_writers_loses_nothing(
     assert len(stored) == len(set(stored)), "duplicated units"
     assert set(acknowledged) <= set(stored), "lost units"
     assert len(acknowledged) > 8
+
+
+def read_port(db: storelayer.Database) -> tuple[int, bool]:
+    with db.read_session() as s:
+        row = s.execute(text("SELECT inet_server_port(), pg_is_in_recovery()")).one()
+    return int(row[0]), bool(row[1])
+
+
+def test_a_promoted_replica_is_dropped_and_its_standby_url_resolves_again(
+    pg_failover: PgAutoFailover, formation_database: str
+) -> None:
+    name = formation_database
+    standby_url = pg_failover.multi_host_url(name).replace("read-write", "standby")
+    db = storelayer.connect(pg_failover.multi_host_url(name), replicas=[standby_url])
+    try:
+        standby = pg_failover.node_ports[1 - pg_failover.primary_index()]
+        wait_for(lambda: read_port(db) == (standby, True), "a read on the standby")
+        pg_failover.switchover()
+        new_standby = pg_failover.node_ports[1 - pg_failover.primary_index()]
+        assert new_standby != standby
+        # Reads fall back to the primary meanwhile; then the replica engine reconnects
+        # and libpq's target_session_attrs=standby finds the other server.
+        wait_for(lambda: read_port(db) == (new_standby, True), "a read on the new standby")
+    finally:
+        db.dispose()
+
+
+def wait_for(check: object, what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"{what} within {timeout:.0f} s"
+        time.sleep(0.5)

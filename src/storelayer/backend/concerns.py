@@ -157,6 +157,12 @@ class Replication:
         is not replicating or cannot tell (the replica then gets no reads)."""
         return None
 
+    def is_primary(self, connection: Connection) -> bool:
+        """Whether the server takes writes as a primary (a replica that was promoted:
+        routing drops it and reconnects, so that a URL choosing a standby resolves
+        again); False when unknown."""
+        return False
+
     def pool_options(self, url: URL, settings: Settings) -> dict[str, Any]:
         """Pool settings of a replica's engine that differ from ``engine_options()``
         (the user's explicit pool settings still win). Pure: no connection is made."""
