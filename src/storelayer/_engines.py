@@ -77,10 +77,12 @@ def missing_driver(error: Exception, backend: Backend, url: URL) -> Configuratio
 def instrument(
     engine: Engine, backend: Backend, plugins: PluginManager, url: URL, role: str
 ) -> None:
-    """Attach the connect guard, the backend's setup, and call the plugin hook."""
+    """Attach the backend's setup, the connect guard, and call the plugin hook. The
+    backend's listeners come first: one that connects by its own means (through a host
+    list) answers ``do_connect`` before the guard."""
+    backend.configure_engine(engine)
     _guard_connect(engine, backend, url)
     event.listen(engine, "connect", lambda dbapi_conn, _rec: backend.on_connect(dbapi_conn))
-    backend.configure_engine(engine)
     plugins.hook.storelayer_engine_created(engine=engine, backend=backend, role=role)
 
 

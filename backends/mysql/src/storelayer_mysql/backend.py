@@ -27,7 +27,7 @@ from storelayer.backend import (
     server_connection,
 )
 from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
-from storelayer_mysql import staging
+from storelayer_mysql import hosts, staging
 from storelayer_mysql.connection import (
     HANDSHAKE_TIMEOUTS,
     bounded_async_connect,
@@ -35,6 +35,7 @@ from storelayer_mysql.connection import (
     enable_keepalive_probes,
     lift_handshake_timeouts,
 )
+from storelayer_mysql.galera import is_wsrep_error
 from storelayer_mysql.migration_lock import MySQLMigrations
 from storelayer_mysql.replication import MySQLReplication
 
@@ -125,7 +126,9 @@ class MySQLErrors(Errors):
     """Error numbers, and the messages that tell read-only and constraint names."""
 
     def is_transient(self, exc_: BaseException) -> bool:
-        return super().is_transient(exc_) or error_code(exc_) in TRANSIENT_CODES
+        if super().is_transient(exc_) or error_code(exc_) in TRANSIENT_CODES:
+            return True
+        return is_wsrep_error(error_code(exc_), str(getattr(exc_, "orig", None) or exc_))
 
     def is_connection_refused_for_good(self, exc_: BaseException) -> bool:
         if error_code(exc_) in REFUSED_CODES:
@@ -274,6 +277,7 @@ class MySQLBackend(Backend):
             enable_keepalive_probes(dbapi_connection)
 
         event.listen(engine, "handle_error", as_integrity_error)
+        hosts.connect_to_a_writable_host(engine)
         # DATETIME keeps no offset: typed columns bind an aware value as its UTC instant
         # on every driver, the ``conv`` encoder covers raw SQL.
         store_aware_datetimes_as_utc(engine, UTCDateTime)
