@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, pool, text
+from sqlalchemy import create_engine, pool
 from sqlalchemy.engine import URL, Connection
 
 from storelayer.testing.clusters_process import (
@@ -129,11 +129,35 @@ class GaleraCluster:
 
     # -- state -------------------------------------------------------------------------
 
+    def _admin(self, index: int, statement: str) -> list[tuple[Any, ...]]:
+        """Run ``statement`` on node ``index`` through the bare driver (a node cut off
+        from the cluster refuses SQLAlchemy's first-connect queries, not these)."""
+        import pymysql  # type: ignore[import-untyped]
+
+        connection = pymysql.connect(
+            host="127.0.0.1",
+            port=self.nodes[index].port,
+            user="root",
+            connect_timeout=5,
+            autocommit=True,
+        )
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(statement)
+                return list(cursor.fetchall())
+        finally:
+            connection.close()
+
     def status(self, index: int) -> dict[str, str]:
         """Node ``index``'s ``wsrep_%`` status variables."""
-        with autocommit(self.url(index)) as connection:
-            rows = connection.execute(text("SHOW STATUS LIKE 'wsrep_%'")).all()
+        rows = self._admin(index, "SHOW STATUS LIKE 'wsrep_%'")
         return {str(name): str(value) for name, value in rows}
+
+    def isolate(self, index: int, isolated: bool = True) -> None:
+        """Cut node ``index`` off the cluster (``gmcast.isolate``; it then answers 1047
+        to queries but accepts connections), or join it again (``isolated=False``)."""
+        flag = 1 if isolated else 0
+        self._admin(index, f"SET GLOBAL wsrep_provider_options = 'gmcast.isolate={flag}'")
 
     def synced(self, index: int) -> bool:
         """Whether node ``index`` is a ready, synced member of a full primary component."""
@@ -153,13 +177,11 @@ class GaleraCluster:
 
     def create_database(self, name: str) -> None:
         """``CREATE DATABASE name`` (DDL replicates to every node)."""
-        with autocommit(self.url(self.running[0])) as connection:
-            connection.exec_driver_sql(f"CREATE DATABASE `{name}`")
+        self._admin(self.running[0], f"CREATE DATABASE `{name}`")
 
     def drop_database(self, name: str) -> None:
         """``DROP DATABASE IF EXISTS name``."""
-        with autocommit(self.url(self.running[0])) as connection:
-            connection.exec_driver_sql(f"DROP DATABASE IF EXISTS `{name}`")
+        self._admin(self.running[0], f"DROP DATABASE IF EXISTS `{name}`")
 
     # -- faults ------------------------------------------------------------------------
 
