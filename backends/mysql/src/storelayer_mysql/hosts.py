@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event
+from sqlalchemy import create_engine, event, pool
 
 from storelayer.config import mask_url, url_hosts
 from storelayer.errors import ConnectionFailed
@@ -78,6 +78,18 @@ def served_url(engine: Engine) -> URL:
         host, port = raw.host, raw.port
     query = {k: v for k, v in engine.url.query.items() if k != "host"}
     return engine.url.set(host=host, port=port, query=query)
+
+
+def resolved_url(url: URL) -> URL:
+    """:func:`served_url` for a URL without an engine (the interactive client)."""
+    if "host" not in url.query:
+        return url
+    engine = create_engine(url, poolclass=pool.NullPool)
+    connect_to_a_writable_host(engine)
+    try:
+        return served_url(engine)
+    finally:
+        engine.dispose()
 
 
 def _move_off_a_node_that_cannot_serve(context: ExceptionContext) -> None:

@@ -32,6 +32,7 @@ from storelayer.backend import (
 )
 from storelayer_postgresql import backup as backup_strategy
 from storelayer_postgresql import fastpath, hosts, pooler
+from storelayer_postgresql.client import PostgreSQLClient
 from storelayer_postgresql.migration_lock import PostgreSQLMigrations
 from storelayer_postgresql.replication import PostgreSQLReplication
 
@@ -307,6 +308,7 @@ class PostgreSQLBackend(Backend):
     backups: ClassVar[BackupStrategy] = backup_strategy
     provisioning = PostgreSQLProvisioning()
     migrations = PostgreSQLMigrations()
+    client = PostgreSQLClient()
 
     def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
         wanted = pooler.connect_args(settings, connect_args(settings))
