@@ -182,7 +182,7 @@ def test_two_migrators_on_two_nodes_at_once(galera_cluster: GaleraCluster) -> No
         try:
             runs = [migrate(galera_cluster.host_list_url(name, [i])) for i in (0, 1)]
             outputs = [run.communicate(timeout=300)[0].decode() for run in runs]
-            assert [run.returncode for run in runs] == [0, 0], (trial, outputs)
+            assert [run.returncode for run in runs] == [0, 0], (trial, *outputs)
             versions = set()
             for node in range(3):
                 with autocommit(galera_cluster.url(node, name)) as connection:
