@@ -37,6 +37,12 @@ _TAKE = text(
     f"INSERT INTO {LOCK_TABLE} (name, holder, expires_at)"
     " VALUES (:name, :holder, UTC_TIMESTAMP() + INTERVAL :lease SECOND)"
 )
+_EXISTS = text(
+    "SELECT COUNT(*) FROM information_schema.tables"
+    " WHERE table_schema = DATABASE() AND table_name = :table"
+)
+#: Tries to delete the lock row before giving up (each after POLL_SECONDS).
+RELEASE_ATTEMPTS = 50
 _RELEASE = text(f"DELETE FROM {LOCK_TABLE} WHERE name = :name AND holder = :holder")
 
 
@@ -70,7 +76,8 @@ def galera_migration_lock(
     report: Callable[[str], None],
 ) -> Iterator[None]:
     """Hold the cluster-wide lock ``lock_name`` for the block (see the module)."""
-    connection.exec_driver_sql(_CREATE)
+    if not connection.execute(_EXISTS, {"table": LOCK_TABLE}).scalar():
+        connection.exec_driver_sql(_CREATE)  # DDL runs cluster-wide: only when missing
     finish_transaction(connection)
     params: dict[str, object] = {"name": lock_name, "holder": holder_name(), "lease": LEASE_SECONDS}
     if not _attempt(connection, params):
@@ -89,5 +96,20 @@ def galera_migration_lock(
         if connection.in_transaction():
             connection.rollback()
         connection.exec_driver_sql(f"SET SESSION wsrep_sync_wait = {int(previous or 0)}")
-        connection.execute(_RELEASE, params)
-        finish_transaction(connection)
+        _release(connection, params)
+
+
+def _release(connection: Connection, params: dict[str, object]) -> None:
+    """Delete the lock row; a certification conflict or a busy node (the row is what
+    waiters look at) is tried again, so that no waiter waits out the lease."""
+    for attempt in range(RELEASE_ATTEMPTS):
+        try:
+            connection.execute(_RELEASE, params)
+            connection.commit()
+            return
+        except exc.OperationalError as error:
+            connection.rollback()
+            code = getattr(error.orig, "args", (None,))[0]
+            if code not in (1213, 1205, 1047) or attempt == RELEASE_ATTEMPTS - 1:
+                raise
+            time.sleep(POLL_SECONDS)
