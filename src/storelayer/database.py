@@ -15,7 +15,7 @@ from sqlalchemy.orm import sessionmaker
 from storelayer._core import EngineCore, resolve
 from storelayer._engines import READ_ONLY_OPTION, is_transient, isolation_options
 from storelayer._retry import RetryPolicy, call_with_retries
-from storelayer._units import commit_or_unknown, release
+from storelayer._units import ask_outcome, commit_or_unknown, release
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
 from storelayer.health import HealthReport, MigrationState
@@ -250,12 +250,13 @@ class Database(DatabaseBase[Engine]):
 
     def _outcome(self, marker: Any) -> bool | None:
         """Whether the transaction ``marker`` names committed, asked on a new connection
-        (None when that cannot be told, the server still away included)."""
-        try:
+        (None when that cannot be told; a server away is waited for, ``ask_outcome``)."""
+
+        def ask() -> bool | None:
             with self.engine.connect() as connection:
                 return self.backend.ops.committed(connection, marker)
-        except exc.SQLAlchemyError:
-            return None
+
+        return ask_outcome(ask)
 
     def run_in_transaction(
         self,

@@ -95,6 +95,11 @@ class TransientError(StorelayerError):
         self.attempts = attempts
 
 
+class StatementTimeout(StorelayerError):
+    """The server cancelled a statement that ran longer than ``statement_timeout``.
+    Not retried: the same statement would run as long again."""
+
+
 class CommitOutcomeUnknown(StorelayerError):
     """The connection was lost while COMMIT was in flight: the unit of work may or may
     not have been committed. It is not retried unless marked idempotent."""

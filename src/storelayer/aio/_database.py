@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 
 from storelayer._core import resolve
 from storelayer._retry import RetryPolicy, acall_with_retries
-from storelayer._units import acommit_or_unknown, arelease
+from storelayer._units import aask_outcome, acommit_or_unknown, arelease
 from storelayer.aio._routing import AsyncRouting
 from storelayer.aio._rows import AsyncRows, arun
 from storelayer.aio._session import AsyncSession
@@ -115,11 +115,12 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
 
     async def _outcome(self, marker: Any) -> bool | None:
         """Whether the transaction ``marker`` names committed, asked on a new connection."""
-        try:
+
+        async def ask() -> bool | None:
             async with self.engine.connect() as connection:
                 return await connection.run_sync(self.backend.ops.committed, marker)
-        except exc.SQLAlchemyError:
-            return None
+
+        return await aask_outcome(ask)
 
     async def run_in_transaction(
         self,
