@@ -186,18 +186,18 @@ def plot(data: dict[str, Any], out: Path) -> None:
     ]
     for filename, measures, ylabel in panels:
         fig, ax = plt.subplots(figsize=(6.4, 4))
-        for backend, found in data["results"].items():
+        for index, (backend, found) in enumerate(data["results"].items()):
             for measure in measures:
                 values = found[measure]
                 if all(v is None for v in values):
                     continue
                 style = "--" if measure.startswith("keyset") else "-"
                 label = backend + (f" ({measure.split('_')[0]})" if len(measures) > 1 else "")
-                ax.plot(sizes, values, style, marker="o", label=label)
+                ax.plot(sizes, values, style, marker="o", color=f"C{index}", label=label)
         ax.set_xscale("log")
         ax.set_xlabel("rows in the table")
         ax.set_ylabel(ylabel)
-        ax.set_title(" / ".join(MEASURES[m] for m in measures), fontsize=9)
+        ax.set_title(MEASURES[measures[0]].replace(", by offset", ""), fontsize=9)
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
