@@ -94,8 +94,9 @@ def prune_stale(engine: Engine) -> list[str]:
             present = set(inspect(connection).get_table_names())
         created = present - owner.tables_before - {MARKER}
         drop_tables(engine, created)
+        marker = _marker_table()
         with engine.begin() as connection:
-            connection.execute(delete(_marker_table()).where(_marker_table().c.id == owner.id))
+            connection.execute(delete(marker).where(marker.c.id == owner.id))
         undone.append(
             f"dropped {len(created)} tables left by a killed copy ({owner.describe()})"
         )
@@ -111,10 +112,9 @@ def _drop_marker_if_unused(engine: Engine) -> None:
         _marker_table().drop(engine, checkfirst=True)
 
 
-@contextmanager
-def marked(engine: Engine) -> Iterator[frozenset[str]]:
-    """Mark ``engine``'s database as being filled by this process while the block runs;
-    yields the tables that were there before. The marker goes when the block ends."""
+def mark(engine: Engine) -> tuple[int, frozenset[str]]:
+    """Mark ``engine``'s database as being filled by this process: the marker row's id
+    and the tables that were there before."""
     with engine.connect() as connection:
         before = frozenset(inspect(connection).get_table_names()) - {MARKER}
     marker = _marker_table()
@@ -129,10 +129,19 @@ def marked(engine: Engine) -> Iterator[frozenset[str]]:
                 tables_before=json.dumps(sorted(before)),
             )
         ).inserted_primary_key[0]  # type: ignore[index]
+    return int(row_id), before
+
+
+@contextmanager
+def marked(engine: Engine) -> Iterator[frozenset[str]]:
+    """Mark ``engine``'s database (:func:`mark`) while the block runs; yields the
+    tables that were there before. The marker goes when the block ends."""
+    row_id, before = mark(engine)
     try:
         yield before
     finally:
         engine.dispose()
+        marker = _marker_table()
         with engine.begin() as connection:
             connection.execute(delete(marker).where(marker.c.id == row_id))
         _drop_marker_if_unused(engine)
