@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -21,9 +21,10 @@ from storelayer.cli.migrate import app_on_path
 from storelayer.cli.output import emit_json
 from storelayer.cli.state import CliState, json_option, pass_state
 from storelayer.config import mask_url, parse_url
-from storelayer.copy import CopyInterrupted, SchemaSource, copy_database
-from storelayer.copy import prune_stale as remove_leftovers
 from storelayer.errors import BackupError
+
+if TYPE_CHECKING:
+    from storelayer.copy import SchemaSource
 
 Say = Callable[[str], None]
 
@@ -75,6 +76,8 @@ class CopyDisplay:
 
 def _schema(app: str | None, directory: Path | None, version_table: str,
             data_only: bool) -> SchemaSource:
+    from storelayer.copy import SchemaSource
+
     models = None
     if app is not None:
         from storelayer.migrations.scaffold import app_metadata
@@ -88,6 +91,7 @@ def _schema(app: str | None, directory: Path | None, version_table: str,
 
 def _prune(target: str, display: CopyDisplay, state: CliState) -> None:
     from storelayer._core import opened
+    from storelayer.copy import prune_stale as remove_leftovers
 
     with opened(parse_url(target, source="--to")) as dst:
         lines = remove_leftovers(dst.engine)
@@ -131,6 +135,8 @@ def copy_command(state: CliState, source: str | None, target: str, app: str | No
     if parse_url(source, source="--from") == parse_url(target, source="--to"):
         raise BackupError("--from and --to name the same database")
     known = _schema(app, directory, version_table, data_only)
+    from storelayer.copy import CopyInterrupted, copy_database  # Alembic: only when copying
+
     try:
         with sigterm_as_interrupt(), display.shown():
             report = copy_database(source, target, schema=known, batch_size=batch_size,

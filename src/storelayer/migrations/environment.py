@@ -23,7 +23,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.runtime.migration import MigrationInfo
-from sqlalchemy import MetaData, Table
+from sqlalchemy import MetaData, Table, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import DefaultClause
 from sqlalchemy.sql.elements import False_, True_
@@ -31,6 +31,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from storelayer.backend import Backend
 from storelayer.database import Database, connect
+from storelayer.migrations.downgrades import chain_directives
 from storelayer.migrations.errors import MigrationError
 from storelayer.migrations.locks import DEFAULT_LOCK_TIMEOUT, Report, migration_lock
 
@@ -39,6 +40,9 @@ DATABASE = "storelayer.database"
 REPORT = "storelayer.report"
 LOCK_TIMEOUT = "storelayer.lock_timeout"
 APPLIED = "storelayer.applied"
+#: The statements run since the last applied step (what a failing one did before it
+#: failed), kept by ``_run_online``.
+STATEMENTS = "storelayer.statements"
 VERSION_TABLE = "version_table"
 
 IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
@@ -88,22 +92,50 @@ def _run_online(
     report: Report | None = config.attributes.get(REPORT)
     timeout = float(config.attributes.get(LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT))
     applied: list[dict[str, Any]] = config.attributes.setdefault(APPLIED, [])
+    statements: list[str] = config.attributes.setdefault(STATEMENTS, [])
+
+    def step_done(**kw: Any) -> None:
+        applied.append(describe_step(kw["step"]))
+        statements.clear()
+
     with database.engine.connect() as connection, migration_lock(
         connection, name=version_table, backend=database.backend, timeout=timeout, report=report
     ):
+        recorder = record_statements(connection, statements, version_table)
         options = context_options(database.backend, version_table)
         options.update(
             target_metadata=target_metadata,
             include_name=own_tables(target_metadata),
             include_object=include_object,
-            on_version_apply=lambda **kw: applied.append(describe_step(kw["step"])),
+            on_version_apply=step_done,
         )
         options.update(configure)
+        options["process_revision_directives"] = chain_directives(
+            options.get("process_revision_directives")
+        )
         context.configure(connection=connection, **options)
-        with context.begin_transaction():
-            context.run_migrations()
-            if applied and applied[-1]["direction"] == "downgrade":
-                _drop_empty_version_table(connection, version_table)
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+                if applied and applied[-1]["direction"] == "downgrade":
+                    _drop_empty_version_table(connection, version_table)
+        finally:  # what the lock's release runs is no step's
+            event.remove(connection, "after_cursor_execute", recorder)
+
+
+def record_statements(
+    connection: Connection, into: list[str], version_table: str
+) -> Callable[..., None]:
+    """Keep the text (never the parameters) of each statement ``connection`` completes,
+    but the version table's own bookkeeping; returns the listener, to remove."""
+
+    def after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        text = " ".join(statement.split())
+        if version_table not in text:
+            into.append(text)
+
+    event.listen(connection, "after_cursor_execute", after)
+    return after
 
 
 def _version_table(config: Config, declared: str | None) -> str:
