@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import MetaData
 from sqlalchemy.engine import URL, Engine
 
+import storelayer
 from copy_datasets import (
     AllTypesBase,
     fill_all_types,
@@ -30,6 +31,7 @@ from storelayer.copy.types import reflect, target_metadata
 from storelayer.migrations import MigrationManager
 from storelayer.migrations.schema import compare
 from storelayer.plugins import get_plugin_manager
+from storelayer.reference.models import CacheEntry, User
 from storelayer.reference.models import metadata as reference_metadata
 from storelayer.testing import Provisioner, provision_or_skip
 from storelayer.testing.plugin import selected_backends
@@ -89,6 +91,17 @@ def _checksums(url: URL, tables: MetaData) -> dict[str, tuple[int, str]]:
         return {t.name: table_checksum(connection, t) for t in tables.sorted_tables}
 
 
+def _the_application_writes(url: URL) -> None:
+    """The copy is usable: the next user gets the next key, JSON stays JSON."""
+    with storelayer.connect(url) as db, db.session() as session:
+        users = session.repository(User)
+        user = users.create(username="after-copy", email="after@example.com",
+                            password_hash=b"x")
+        assert user.id == 6
+        entry = session.repository(CacheEntry).get_by(key="k1")
+        assert entry is not None and entry.value == [1, {"x": None}]
+
+
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_copy_keeps_rows_and_schema(
     direction: tuple[str, str],
@@ -108,6 +121,7 @@ def test_copy_keeps_rows_and_schema(
             assert manager.check() == []
             assert manager.current() == ("0002",)
         assert "migrations" in report.schema
+        _the_application_writes(target)
     elif dataset == "all_types":
         tables = AllTypesBase.metadata
         with _engine(target) as engine, engine.connect() as connection:
