@@ -109,3 +109,12 @@ def test_refusals_are_one_line(reference_source: str, tmp_path: Path) -> None:
     clean = run("copy", "--to", f"sqlite:///{tmp_path / 'x.db'}", "--prune-stale")
     assert clean.exit_code == 0 and "no leftovers" in clean.stderr
     assert table_names(storelayer.connect(f"sqlite:///{tmp_path / 'x.db'}").engine) == []
+
+
+def test_data_only_needs_the_same_revision(reference_source: str, tmp_path: Path) -> None:
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    with MigrationManager(target) as manager:
+        manager.upgrade("0001")
+    result = run("copy", "--data-only", "--from", reference_source, "--to", target)
+    assert result.exit_code == 2
+    assert "the source is at revision 0002 but the target at 0001" in result.stderr

@@ -74,7 +74,7 @@ def test_a_migration_failing_halfway_says_what_stays(
         assert _tables(fresh_db) == set()
     else:
         assert "migrations applied before it stay applied (m1)" in message
-        assert "1 statement of m2 ran before it and stay applied: `CREATE TABLE" in message
+        assert "1 statement of m2 ran before it and stays applied: `CREATE TABLE" in message
         assert "second_table" in message and "recorded at m1" in message
         assert _tables(fresh_db) >= {"first_table", "second_table"}
 

@@ -123,6 +123,15 @@ def _migrate(location: Path, version_table: str, revisions: list[str]) -> Create
     return create
 
 
+def _same_revision(source: list[str], target: list[str]) -> None:
+    if source and target and source != target:
+        raise BackupError(
+            f"the source is at revision {', '.join(source)} but the target at "
+            f"{', '.join(target)}: migrate the target to {', '.join(source)} first "
+            "(nothing was copied)"
+        )
+
+
 def plan(source: Engine, target: Engine, known: SchemaSource) -> Plan:
     """Decide where the target's schema comes from and which tables move."""
     source_tables = _names(source) - {known.version_table}
@@ -145,6 +154,7 @@ def plan(source: Engine, target: Engine, known: SchemaSource) -> Plan:
         return Plan(tables, "reflected from the source", tables.create_all, notes)
     refuse_cycles(tables)
     if known.data_only:
+        _same_revision(revisions, _revision(target, known.version_table))
         origin, create = "already in the target (data only)", None
     elif location is not None:
         origin = f"migrations in {location} at {', '.join(revisions) or 'head'}"

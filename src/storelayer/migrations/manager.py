@@ -224,7 +224,8 @@ class MigrationManager:
                     f"of it is applied (the database is at {revisions(self.current())})")
         partial = list(ran)
         count = f"{len(partial)} statement{'s' if len(partial) != 1 else ''}"
-        half = (f"{count} of {failing or 'it'} ran before it and stay "
+        stay = "stays" if len(partial) == 1 else "stay"
+        half = (f"{count} of {failing or 'it'} ran before it and {stay} "
                 f"applied: {'; '.join(f'`{shorten(s)}`' for s in partial)}"
                 if partial else f"no statement of {failing or 'it'} had run")
         return (f"a migration failed: {where}: {reason}; this database commits every DDL "
