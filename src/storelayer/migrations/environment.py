@@ -14,6 +14,7 @@ run where DDL is transactional and one per migration where it is not.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Sequence
 from logging.config import fileConfig
 from pathlib import Path
@@ -44,6 +45,9 @@ APPLIED = "storelayer.applied"
 #: failed), kept by ``_run_online``.
 STATEMENTS = "storelayer.statements"
 VERSION_TABLE = "version_table"
+
+#: A character set or collation clause of a column type.
+_CHARSET = re.compile(r"\s+(COLLATE|CHARACTER SET|CHARSET)\s+[\w\"'`]+", re.IGNORECASE)
 
 IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
 IncludeName = Callable[[str | None, str, dict[str, str | None]], bool]
@@ -204,9 +208,29 @@ def context_options(backend: Backend, version_table: str) -> dict[str, Any]:
         # Without transactional DDL every statement commits: record each migration
         # as soon as it is done, so a failure leaves the version table truthful.
         "transaction_per_migration": not features.transactional_ddl,
-        "compare_type": True,
+        "compare_type": compare_type,
         "render_item": render_item,
     }
+
+
+def _ddl(type_: Any, dialect: Any) -> str:
+    """A column type as ``dialect`` (with the backend's adaptations) creates it, without
+    the character set or collation (the table's default)."""
+    text = str(type_.compile(dialect=dialect)).upper()
+    return " ".join(_CHARSET.sub("", text).split())
+
+
+def compare_type(
+    context: Any, _inspected: Any, _metadata: Any, inspected_type: Any, metadata_type: Any
+) -> bool | None:
+    """Alembic's type comparison, but a model type the backend creates as exactly the
+    database's type is no difference (MySQL makes ``Text`` a ``LONGTEXT``, ``DateTime``
+    a ``DATETIME(6)``); otherwise Alembic decides."""
+    try:
+        same = _ddl(metadata_type, context.dialect) == _ddl(inspected_type, context.dialect)
+    except Exception:  # a type this dialect cannot compile: let Alembic compare
+        return None
+    return False if same else None
 
 
 def describe_step(step: MigrationInfo) -> dict[str, Any]:

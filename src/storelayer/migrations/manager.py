@@ -197,13 +197,19 @@ class MigrationManager:
             with self._alembic_errors():
                 fn(config, *args, **kwargs)
         except MigrationError as error:
-            cause = error.__cause__
-            if isinstance(cause, exc.SQLAlchemyError) and fn in (command.upgrade,
-                                                                 command.downgrade):
+            cause = error.__cause__  # a statement failed (not, e.g., the lock's wait)
+            if (type(error) is MigrationError and isinstance(cause, exc.SQLAlchemyError)
+                    and fn in (command.upgrade, command.downgrade)):
                 raise MigrationError(self._step_failure(cause, config, fn, args)) from cause
             raise
         applied: list[dict[str, Any]] = config.attributes[env.APPLIED]
         return applied
+
+    def _where_now(self) -> str:
+        try:
+            return revisions(self.current())
+        except exc.SQLAlchemyError:
+            return "an unknown revision (it could not be read)"
 
     def _step_failure(
         self, error: exc.SQLAlchemyError, config: Config, fn: Any, args: tuple[Any, ...]
@@ -221,7 +227,7 @@ class MigrationManager:
         done = ", ".join(step["revision"] for step in applied) or "none"
         if self.database.backend.features.transactional_ddl:
             return (f"a migration failed: {where}: {reason}; the run was rolled back, nothing "
-                    f"of it is applied (the database is at {revisions(self.current())})")
+                    f"of it is applied (the database is at {self._where_now()})")
         partial = list(ran)
         count = f"{len(partial)} statement{'s' if len(partial) != 1 else ''}"
         stay = "stays" if len(partial) == 1 else "stay"
@@ -230,7 +236,7 @@ class MigrationManager:
                 if partial else f"no statement of {failing or 'it'} had run")
         return (f"a migration failed: {where}: {reason}; this database commits every DDL "
                 f"statement: migrations applied before it stay applied ({done}); {half}; the "
-                f"database is recorded at {revisions(self.current())}: undo those statements "
+                f"database is recorded at {self._where_now()}: undo those statements "
                 "(or finish them) by hand before migrating again")
 
     # -- commands ----------------------------------------------------------------------
@@ -345,16 +351,16 @@ def failed_step(manager: MigrationManager, upgrade: bool, destination: str,
     """The revision that was running when an upgrade or downgrade to ``destination``
     failed after ``done`` steps of the run were applied (and, with transactional DDL,
     rolled back)."""
-    current = manager.current()
     transactional = manager.database.backend.features.transactional_ddl
     try:
+        current = manager.current()
         scripts = manager.scripts()
         if upgrade:
             path = list(scripts.iterate_revisions(destination, current or None))[::-1]
         else:
             path = list(scripts.iterate_revisions(current or "heads", destination))
             path = [p for p in path if p.revision != destination]
-    except (MigrationError, CommandError, ValueError):
+    except (MigrationError, CommandError, ValueError, exc.SQLAlchemyError):
         return None
     index = done if transactional else 0  # without it, ``current`` moved with each step
     return path[index].revision if index < len(path) else None

@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, Table
 from sqlalchemy.engine import Connection
 
+from storelayer.migrations.environment import compare_type
+
 
 class SchemaReport(TypedDict):
     """The answer of ``verify_schema``. ``valid`` is true when every table and column of
@@ -28,7 +30,7 @@ def compare(
     """Alembic's autogenerate differences between the database and ``metadata``."""
     context = MigrationContext.configure(
         connection,
-        opts={"compare_type": True, "version_table": version_table,
+        opts={"compare_type": compare_type, "version_table": version_table,
               "target_metadata": metadata},
     )
     return list(compare_metadata(context, metadata))
