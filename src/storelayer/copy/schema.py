@@ -26,11 +26,8 @@ from storelayer.backup.counts import schema_revision
 from storelayer.copy.marker import MARKER
 from storelayer.copy.types import reflect, refuse_cycles, target_metadata
 from storelayer.errors import BackupError
-from storelayer.migrations.manager import (
-    MigrationManager,
-    reference_metadata,
-    reference_script_location,
-)
+from storelayer.migrations.manager import MigrationManager, reference_metadata
+from storelayer.migrations.scaffold import reference_script_location
 
 Create = Callable[[Engine], None]
 
