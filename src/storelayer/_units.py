@@ -3,8 +3,8 @@ pool, a write sent to a read-only database. Shared by the sync and async databas
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import suppress
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from sqlalchemy import exc
@@ -14,7 +14,12 @@ from storelayer._engines import is_disconnect
 from storelayer._pool import exhausted
 from storelayer.backend import Backend
 from storelayer.config import mask_url
-from storelayer.errors import CommitOutcomeUnknown, ReadOnlyDatabase, StorelayerError
+from storelayer.errors import (
+    CommitOutcomeUnknown,
+    ReadOnlyDatabase,
+    StorelayerError,
+    TransientError,
+)
 
 
 def commit_unknown(error: BaseException, url: Any) -> CommitOutcomeUnknown:
@@ -27,14 +32,38 @@ def commit_unknown(error: BaseException, url: Any) -> CommitOutcomeUnknown:
     )
 
 
+def not_committed(error: BaseException, url: Any) -> TransientError:
+    """The error for a unit whose lost connection took its transaction with it: a
+    ``TransientError`` that is transient, so ``run_in_transaction`` runs it again."""
+    return TransientError(
+        f"the connection to {mask_url(url)} was lost before COMMIT completed "
+        f"({type(error).__name__}) and the unit of work was rolled back: nothing of it "
+        "was committed. Run it again (run_in_transaction() does so itself)",
+        attempts=1,
+        transient=True,
+    )
+
+
 def lost_commit(error: BaseException, url: Any, outcome: bool | None) -> BaseException | None:
     """After a connection lost during COMMIT, what the unit raises given what the server
-    said (``Operations.committed``): nothing when it committed, the lost connection
-    (transient: the unit runs again) when it rolled back, ``CommitOutcomeUnknown``
-    when it could not tell."""
+    said (``Operations.committed``): nothing when it committed, a transient
+    ``TransientError`` (the unit runs again) when it rolled back,
+    ``CommitOutcomeUnknown`` when it could not tell."""
     if outcome is True:
         return None
-    return error if outcome is False else commit_unknown(error, url)
+    return not_committed(error, url) if outcome is False else commit_unknown(error, url)
+
+
+@contextmanager
+def before_commit(url: Any) -> Iterator[None]:
+    """Around what a unit runs after its block and before COMMIT (the last flush, the
+    commit marker): a connection lost there took the transaction with it."""
+    try:
+        yield
+    except Exception as error:
+        if not is_disconnect(error):
+            raise
+        raise not_committed(error, url) from error
 
 
 def commit_or_unknown(
@@ -48,8 +77,6 @@ def commit_or_unknown(
         if not is_disconnect(error):
             raise
         clearer = lost_commit(error, url, resolve() if resolve else None)
-        if clearer is error:
-            raise
         if clearer is not None:
             raise clearer from error
 
@@ -66,8 +93,6 @@ async def acommit_or_unknown(
         if not is_disconnect(error):
             raise
         clearer = lost_commit(error, url, await resolve() if resolve else None)
-        if clearer is error:
-            raise
         if clearer is not None:
             raise clearer from error
 
