@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import exc
 from sqlalchemy.engine import Engine
 
-from storelayer._engines import is_disconnect
+from storelayer._engines import is_disconnect, is_transient
 from storelayer._pool import exhausted
+from storelayer._retry import RetryPolicy
 from storelayer.backend import Backend
 from storelayer.config import mask_url
 from storelayer.errors import (
@@ -95,6 +96,26 @@ async def acommit_or_unknown(
         clearer = lost_commit(error, url, await resolve() if resolve else None)
         if clearer is not None:
             raise clearer from error
+
+
+class Undecided(Exception):
+    """The server cannot tell yet whether a lost COMMIT committed."""
+
+
+def decided(answer: bool | None) -> bool:
+    """``answer`` (of ``Operations.committed``), or ``Undecided`` while it is None."""
+    if answer is None:
+        raise Undecided
+    return answer
+
+
+def asking(backend: Backend, policy: RetryPolicy) -> dict[str, Any]:
+    """``call_with_retries`` arguments that ask about a lost COMMIT again while the
+    server is away (restarting) or cannot tell yet, within ``policy``."""
+    return {
+        "is_transient": lambda e: isinstance(e, Undecided) or is_transient(backend, e),
+        "policy": policy,
+    }
 
 
 def role_of(bind: Any, engines: Mapping[str, Engine]) -> tuple[str, Engine]:

@@ -15,10 +15,11 @@ from sqlalchemy.orm import sessionmaker
 from storelayer._attempts import HeldConnection, run_attempts
 from storelayer._core import EngineCore, resolve
 from storelayer._engines import READ_ONLY_OPTION, is_transient, isolation_options
-from storelayer._retry import RetryPolicy
-from storelayer._units import before_commit, commit_or_unknown
+from storelayer._retry import RetryPolicy, call_with_retries
+from storelayer._units import asking, before_commit, commit_or_unknown, decided
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
+from storelayer.errors import StorelayerError
 from storelayer.health import HealthReport, MigrationState
 from storelayer.plugins import PluginManager
 from storelayer.routing import ConsistencyToken, RoutingPolicy, RoutingSnapshot, SyncRouting
@@ -80,7 +81,7 @@ class DatabaseBase(Generic[EngineT]):
         self._sessions = self._factory(self.engine)
         self._read_sessions = self._factory(read)
         self._autocommit_sessions = self._factory(autocommit, {AUTOCOMMIT_KEY: True})
-        #: SQLAlchemy isolation level -> (session factory, engine view at that level).
+        #: Portable isolation name -> (session factory, engine view at that level).
         self._isolated: dict[str, tuple[Any, EngineT]] = {}
         self._routing = self._routing_class(
             settings=settings,
@@ -103,14 +104,13 @@ class DatabaseBase(Generic[EngineT]):
         portable name; None: the database's default): one engine view and one factory
         per level, made on first use and kept."""
         options = isolation_options(self.backend, isolation)
-        if not options:
+        if not options or isolation is None:
             return self._sessions, self.engine
-        level = options["isolation_level"]
-        if level not in self._isolated:
+        if isolation not in self._isolated:
             engine: Any = self.engine
             view = engine.execution_options(**options)
-            self._isolated.setdefault(level, (self._factory(view), view))
-        return self._isolated[level]
+            self._isolated.setdefault(isolation, (self._factory(view), view))
+        return self._isolated[isolation]
 
     def _routed_writes(self, isolation: str | None) -> tuple[Any, EngineT, dict[str, Any]]:
         """``_write_sessions(isolation)`` and the routing arguments of such a unit: the
@@ -248,12 +248,17 @@ class Database(DatabaseBase[Engine]):
             s.close()
 
     def _outcome(self, marker: Any) -> bool | None:
-        """Whether the transaction ``marker`` names committed, asked on a new connection
-        (None when that cannot be told, the server still away included)."""
-        try:
+        """Whether the transaction ``marker`` names committed, asked on a new connection,
+        again while the server is away or cannot tell yet, within the database's
+        ``RetryPolicy``; None when it still cannot be told."""
+
+        def ask() -> bool:
             with self.engine.connect() as connection:
-                return self.backend.ops.committed(connection, marker)
-        except exc.SQLAlchemyError:
+                return decided(self.backend.ops.committed(connection, marker))
+
+        try:
+            return call_with_retries(ask, **asking(self.backend, self.retry_policy))
+        except (StorelayerError, exc.SQLAlchemyError):
             return None
 
     def run_in_transaction(

@@ -15,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from storelayer._attempts import arun_attempts
 from storelayer._core import resolve
-from storelayer._retry import RetryPolicy
-from storelayer._units import acommit_or_unknown, before_commit
+from storelayer._retry import RetryPolicy, acall_with_retries
+from storelayer._units import acommit_or_unknown, asking, before_commit, decided
 from storelayer.aio._routing import AsyncRouting
 from storelayer.aio._session import AsyncSession
 from storelayer.database import Database, DatabaseBase
+from storelayer.errors import StorelayerError
 from storelayer.health import HealthReport, MigrationState
 from storelayer.plugins import PluginManager
 from storelayer.routing import ConsistencyToken, RoutingPolicy
@@ -114,11 +115,15 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
             await s.close()
 
     async def _outcome(self, marker: Any) -> bool | None:
-        """Whether the transaction ``marker`` names committed, asked on a new connection."""
-        try:
+        """As ``Database._outcome``, awaited."""
+
+        async def ask() -> bool:
             async with self.engine.connect() as connection:
-                return await connection.run_sync(self.backend.ops.committed, marker)
-        except exc.SQLAlchemyError:
+                return decided(await connection.run_sync(self.backend.ops.committed, marker))
+
+        try:
+            return await acall_with_retries(ask, **asking(self.backend, self.retry_policy))
+        except (StorelayerError, exc.SQLAlchemyError):
             return None
 
     async def run_in_transaction(

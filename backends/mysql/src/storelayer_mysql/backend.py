@@ -37,6 +37,7 @@ from storelayer_mysql.connection import (
 )
 from storelayer_mysql.migration_lock import MySQLMigrations
 from storelayer_mysql.replication import MySQLReplication
+from storelayer_mysql.transactions import committed, isolation_options, markers_of, track_units
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -149,7 +150,18 @@ class MySQLErrors(Errors):
 
 
 class MySQLOperations(Operations):
-    """``ON DUPLICATE KEY UPDATE``, the version string, ``wait_timeout``."""
+    """``ON DUPLICATE KEY UPDATE``, the version string, ``wait_timeout``; isolation set
+    per transaction and commit markers (``transactions``)."""
+
+    def isolation_options(self, level: str) -> dict[str, Any]:
+        return isolation_options(level)
+
+    def commit_marker(self, connection: Connection) -> Any:
+        markers = markers_of(connection)
+        return None if markers is None else markers.mark(connection)
+
+    def committed(self, connection: Connection, marker: Any) -> bool | None:
+        return committed(connection, marker)
 
     def upsert(
         self,
@@ -230,6 +242,7 @@ class MySQLBackend(Backend):
         for_update=True,
         skip_locked=True,  # MySQL 8.0, MariaDB 10.6
         replicas=True,
+        commit_outcome=True,  # a marker row written in the unit (transactions.py)
         backup_format="mysqldump",
     )
     errors = MySQLErrors()
@@ -268,6 +281,7 @@ class MySQLBackend(Backend):
             enable_keepalive_probes(dbapi_connection)
 
         event.listen(engine, "handle_error", as_integrity_error)
+        track_units(engine)
         # DATETIME keeps no offset: typed columns bind an aware value as its UTC instant
         # on every driver, the ``conv`` encoder covers raw SQL.
         store_aware_datetimes_as_utc(engine, UTCDateTime)
