@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from storelayer._engines import is_disconnect, is_transient
 from storelayer._pool import exhausted
 from storelayer._retry import RetryPolicy
-from storelayer.backend import Backend
+from storelayer.backend import UNKNOWN_OUTCOME, Backend
 from storelayer.config import mask_url
 from storelayer.errors import (
     CommitOutcomeUnknown,
@@ -67,17 +67,40 @@ def before_commit(url: Any) -> Iterator[None]:
         raise not_committed(error, url) from error
 
 
+#: ``known_outcome()``: the server must be asked about the unit's marker.
+ASK = "ask"
+
+
+def known_outcome(writes: bool, backend: Backend, marker: Any) -> bool | str | None:
+    """What a COMMIT lost with its connection means before anyone is asked: False
+    (nothing to lose: run the unit again) for a read-only unit, or one the backend says
+    wrote nothing (no marker, ``features.commit_outcome``); None (unknowable) where the
+    backend cannot be asked; else ``ASK``."""
+    if not writes:
+        return False
+    if not backend.features.commit_outcome or marker is UNKNOWN_OUTCOME:
+        return None
+    return False if marker is None else ASK
+
+
+def _settled(known: bool | str | None) -> bool | None:
+    return None if known is None else False
+
+
 def commit_or_unknown(
-    commit: Callable[[], None], url: Any, resolve: Callable[[], bool | None] | None = None
+    commit: Callable[[], None],
+    url: Any,
+    known: bool | str | None,
+    resolve: Callable[[], bool | None],
 ) -> None:
-    """Run ``commit``; a lost connection is resolved by ``resolve()`` (see
-    :func:`lost_commit`; without it: ``CommitOutcomeUnknown``)."""
+    """Run ``commit``; a lost connection means what ``known`` says (``known_outcome()``),
+    or what ``resolve()`` finds out when that is ``ASK`` (see :func:`lost_commit`)."""
     try:
         commit()
     except Exception as error:
         if not is_disconnect(error):
             raise
-        clearer = lost_commit(error, url, resolve() if resolve else None)
+        clearer = lost_commit(error, url, resolve() if known == ASK else _settled(known))
         if clearer is not None:
             raise clearer from error
 
@@ -85,7 +108,8 @@ def commit_or_unknown(
 async def acommit_or_unknown(
     commit: Callable[[], Awaitable[None]],
     url: Any,
-    resolve: Callable[[], Awaitable[bool | None]] | None = None,
+    known: bool | str | None,
+    resolve: Callable[[], Awaitable[bool | None]],
 ) -> None:
     """The awaitable twin of :func:`commit_or_unknown`."""
     try:
@@ -93,7 +117,7 @@ async def acommit_or_unknown(
     except Exception as error:
         if not is_disconnect(error):
             raise
-        clearer = lost_commit(error, url, await resolve() if resolve else None)
+        clearer = lost_commit(error, url, await resolve() if known == ASK else _settled(known))
         if clearer is not None:
             raise clearer from error
 

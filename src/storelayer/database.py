@@ -16,7 +16,13 @@ from storelayer._attempts import HeldConnection, run_attempts
 from storelayer._core import EngineCore, resolve
 from storelayer._engines import READ_ONLY_OPTION, is_transient, isolation_options
 from storelayer._retry import RetryPolicy, call_with_retries
-from storelayer._units import asking, before_commit, commit_or_unknown, decided
+from storelayer._units import (
+    asking,
+    before_commit,
+    commit_or_unknown,
+    decided,
+    known_outcome,
+)
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
 from storelayer.errors import StorelayerError
@@ -236,7 +242,12 @@ class Database(DatabaseBase[Engine]):
             with before_commit(self.url):  # no doubt: COMMIT was not sent
                 s.flush()
                 marker = self._core.commit_marker(s) if writes else None
-            commit_or_unknown(s.commit, self.url, marker and partial(self._outcome, marker))
+            commit_or_unknown(
+                s.commit,
+                self.url,
+                known_outcome(writes, self.backend, marker),
+                partial(self._outcome, marker),
+            )
         except BaseException as error:
             with suppress(exc.DBAPIError):  # the connection died; the pool invalidated it
                 s.rollback()

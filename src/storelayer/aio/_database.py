@@ -16,7 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from storelayer._attempts import arun_attempts
 from storelayer._core import resolve
 from storelayer._retry import RetryPolicy, acall_with_retries
-from storelayer._units import acommit_or_unknown, asking, before_commit, decided
+from storelayer._units import (
+    acommit_or_unknown,
+    asking,
+    before_commit,
+    decided,
+    known_outcome,
+)
 from storelayer.aio._routing import AsyncRouting
 from storelayer.aio._session import AsyncSession
 from storelayer.database import Database, DatabaseBase
@@ -103,7 +109,12 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
             with before_commit(self.url):  # no doubt: COMMIT was not sent
                 await s.flush()
                 marker = await s.run_sync(self._core.commit_marker) if writes else None
-            await acommit_or_unknown(s.commit, self.url, marker and partial(self._outcome, marker))
+            await acommit_or_unknown(
+                s.commit,
+                self.url,
+                known_outcome(writes, self.backend, marker),
+                partial(self._outcome, marker),
+            )
         except BaseException as error:
             with suppress(exc.DBAPIError):  # the connection died; the pool invalidated it
                 await s.rollback()

@@ -64,6 +64,11 @@ class ServerLimits:
     idle_timeout: float | None = None
 
 
+#: What ``Operations.commit_marker`` returns for a unit that wrote when the server cannot
+#: be asked about it after all (a lost COMMIT then raises ``CommitOutcomeUnknown``).
+UNKNOWN_OUTCOME = "storelayer:unknown-outcome"
+
+
 class Operations:
     """``Backend.ops``: SQL the core cannot build portably, and facts about the server."""
 
@@ -132,11 +137,12 @@ class Operations:
         return ServerLimits()
 
     def commit_marker(self, connection: Connection) -> Any:
-        """Just before the COMMIT of a read-write unit, on its connection: what names
-        its transaction to ``committed()`` if the connection is lost during COMMIT
-        (PostgreSQL: its transaction id); None when the unit wrote nothing or the
-        backend cannot tell (the default, which costs no round trip)."""
-        return None
+        """Just before the COMMIT of a read-write unit, on its connection, where
+        ``features.commit_outcome``: what names its transaction to ``committed()`` if
+        the connection is lost during COMMIT (PostgreSQL: its transaction id); None when
+        the unit wrote nothing (a lost COMMIT of it lost nothing: it runs again);
+        ``UNKNOWN_OUTCOME`` when it wrote but cannot be asked about."""
+        return UNKNOWN_OUTCOME
 
     def committed(self, connection: Connection, marker: Any) -> bool | None:
         """On a new connection, after the COMMIT of the transaction ``marker`` names was

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, exc
 
+from storelayer.backend import UNKNOWN_OUTCOME
+
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
@@ -46,14 +48,17 @@ MARKERS_DATABASE = "storelayer"
 MARKERS_TABLE = f"{MARKERS_DATABASE}.commit_markers"
 #: Seconds after which a marker row no outcome check can need any more is pruned.
 PRUNE_AFTER_SECONDS = 86400
-SETUP = (
+CREATE = (
     f"CREATE DATABASE IF NOT EXISTS {MARKERS_DATABASE} CHARACTER SET ascii",
     f"CREATE TABLE IF NOT EXISTS {MARKERS_TABLE} ("
     " id BINARY(16) NOT NULL PRIMARY KEY,"
     " seq BIGINT UNSIGNED NOT NULL,"
     " written_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP"
     ") ENGINE=InnoDB",
-    f"DELETE FROM {MARKERS_TABLE} WHERE written_at < NOW() - INTERVAL {PRUNE_AFTER_SECONDS} SECOND",
+)
+PROBE = f"SELECT 1 FROM {MARKERS_TABLE} WHERE id = ''"
+PRUNE = (
+    f"DELETE FROM {MARKERS_TABLE} WHERE written_at < NOW() - INTERVAL {PRUNE_AFTER_SECONDS} SECOND"
 )
 MARK = f"UPDATE {MARKERS_TABLE} SET seq = %s WHERE id = %s"
 FIRST_MARK = f"INSERT INTO {MARKERS_TABLE} (id, seq) VALUES (%s, %s)"
@@ -80,25 +85,22 @@ class CommitMarkers:
         self.ready: bool | None = None
 
     def set_up(self, conn: Connection) -> None:
-        """Create the markers table (and prune it) before the first read-write unit of
-        the engine begins; a server that refuses (no privilege, read-only) leaves the
-        engine without markers, and its lost COMMITs unknown, as it says once."""
-        try:
-            for statement in SETUP:
-                conn.exec_driver_sql(statement)
-            conn.exec_driver_sql("COMMIT")  # the prune, before the unit's own transaction
-            self.ready = True
-        except exc.DBAPIError as error:
-            if error.connection_invalidated:
-                raise
-            conn.exec_driver_sql("ROLLBACK")
-            self.ready = False
+        """Create the markers table where it is missing (the user may lack the right,
+        and a DBA may have created it) and prune it, before the first read-write unit
+        of the engine begins. An engine that cannot read the table goes without
+        markers (its lost COMMITs stay unknown), as it says once."""
+        for statement in CREATE:
+            _attempt(conn, statement)
+        self.ready = _attempt(conn, PROBE)
+        if self.ready:
+            _attempt(conn, PRUNE)
+        conn.exec_driver_sql("COMMIT")  # the prune, before the unit's own transaction
+        if not self.ready:
             logger.warning(
-                "no commit markers on %s (%s): a COMMIT lost with its connection will "
-                "raise CommitOutcomeUnknown. Let the application's user create the "
-                "database %r, or create it yourself (docs/backends/mysql.md)",
+                "no commit markers on %s: a COMMIT lost with its connection will raise "
+                "CommitOutcomeUnknown. Let the application's user create the database "
+                "%r, or create it yourself (docs/backends/mysql.md)",
                 conn.engine.url.render_as_string(hide_password=True),
-                type(error.orig).__name__,
                 MARKERS_DATABASE,
             )
 
@@ -112,11 +114,14 @@ class CommitMarkers:
             conn.exec_driver_sql(f"SET TRANSACTION ISOLATION LEVEL {level}")
         conn.info[WROTE_KEY] = False
 
-    def mark(self, connection: Connection) -> tuple[bytes, int] | None:
+    def mark(self, connection: Connection) -> Any:
         """Just before COMMIT: the marker of a unit that wrote, written in its
-        transaction; None when it wrote nothing or the engine has no markers."""
-        if not self.ready or not connection.info.get(WROTE_KEY):
+        transaction; None when it wrote nothing, ``UNKNOWN_OUTCOME`` when the engine
+        has no markers."""
+        if not connection.info.get(WROTE_KEY):
             return None
+        if not self.ready:
+            return UNKNOWN_OUTCOME
         info = connection.info
         key: bytes = info.setdefault(MARKER_KEY, secrets.token_bytes(16))
         seq = info[SEQ_KEY] = info.get(SEQ_KEY, 0) + 1
@@ -129,7 +134,7 @@ class CommitMarkers:
             if _code(error) not in GONE_CODES:
                 raise
             self.ready = None
-            return None
+            return UNKNOWN_OUTCOME
         return key, seq
 
 
@@ -161,6 +166,17 @@ def track_units(engine: Engine) -> None:
     def note_write(conn: Connection, _cursor: Any, statement: str, *_args: Any, **_kw: Any) -> None:
         if not conn.info.get(WROTE_KEY) and _first_word(statement) not in READS:
             conn.info[WROTE_KEY] = True
+
+
+def _attempt(conn: Connection, statement: str) -> bool:
+    """Run ``statement``; False when the server refused it (a lost connection raises)."""
+    try:
+        conn.exec_driver_sql(statement)
+    except exc.DBAPIError as error:
+        if error.connection_invalidated:
+            raise
+        return False
+    return True
 
 
 def _code(error: exc.DBAPIError) -> Any:
