@@ -89,6 +89,9 @@ class CommitMarkers:
         and a DBA may have created it) and prune it, before the first read-write unit
         of the engine begins. An engine that cannot read the table goes without
         markers (its lost COMMITs stay unknown), as it says once."""
+        if conn.exec_driver_sql("SELECT @@read_only").scalar():
+            self.ready = False  # a replica, or a server kept read-only: never write
+            return
         for statement in CREATE:
             _attempt(conn, statement)
         self.ready = _attempt(conn, PROBE)
@@ -154,6 +157,13 @@ def committed(connection: Connection, marker: tuple[bytes, int]) -> bool | None:
     except exc.OperationalError:
         return None
     return stored is not None and int(stored) >= seq
+
+
+def no_markers_on(engine: Engine) -> None:
+    """Never set up or write markers through ``engine`` (a replica's)."""
+    markers = _ENGINES.get(engine.dialect)
+    if markers is not None:
+        markers.ready = False
 
 
 def track_units(engine: Engine) -> None:
