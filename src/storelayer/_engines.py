@@ -43,7 +43,7 @@ def isolation_options(backend: Backend, isolation: str | None) -> dict[str, Any]
             f"{', '.join(levels) or 'none'} (ops.isolation_levels)"
         )
     level = levels[isolation]
-    return {} if level is None else {"isolation_level": level}
+    return {} if level is None else backend.ops.isolation_options(level)
 
 
 def engine_options(

@@ -3,25 +3,24 @@ pool, a write sent to a read-only database. Shared by the sync and async databas
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import suppress
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from sqlalchemy import exc
 from sqlalchemy.engine import Engine
 
-from storelayer._engines import is_disconnect
+from storelayer._engines import is_disconnect, is_transient
 from storelayer._pool import exhausted
-from storelayer.backend import Backend
+from storelayer._retry import RetryPolicy
+from storelayer.backend import UNKNOWN_OUTCOME, Backend
 from storelayer.config import mask_url
 from storelayer.errors import (
     CommitOutcomeUnknown,
-    ConnectionFailed,
     ReadOnlyDatabase,
     StatementTimeout,
     StorelayerError,
+    TransientError,
 )
 
 
@@ -35,67 +34,74 @@ def commit_unknown(error: BaseException, url: Any) -> CommitOutcomeUnknown:
     )
 
 
+def not_committed(error: BaseException, url: Any) -> TransientError:
+    """The error for a unit whose lost connection took its transaction with it: a
+    ``TransientError`` that is transient, so ``run_in_transaction`` runs it again."""
+    return TransientError(
+        f"the connection to {mask_url(url)} was lost before COMMIT completed "
+        f"({type(error).__name__}) and the unit of work was rolled back: nothing of it "
+        "was committed. Run it again (run_in_transaction() does so itself)",
+        attempts=1,
+        transient=True,
+    )
+
+
 def lost_commit(error: BaseException, url: Any, outcome: bool | None) -> BaseException | None:
     """After a connection lost during COMMIT, what the unit raises given what the server
-    said (``Operations.committed``): nothing when it committed, the lost connection
-    (transient: the unit runs again) when it rolled back, ``CommitOutcomeUnknown``
-    when it could not tell."""
+    said (``Operations.committed``): nothing when it committed, a transient
+    ``TransientError`` (the unit runs again) when it rolled back,
+    ``CommitOutcomeUnknown`` when it could not tell."""
     if outcome is True:
         return None
-    return error if outcome is False else commit_unknown(error, url)
+    return not_committed(error, url) if outcome is False else commit_unknown(error, url)
 
 
-#: Seconds to keep asking whether a COMMIT lost with its connection committed, while the
-#: server cannot be reached (a failover: the new primary takes a few seconds to appear).
-OUTCOME_WAIT_SECONDS = 30.0
-OUTCOME_POLL_SECONDS = 0.5
+@contextmanager
+def before_commit(url: Any) -> Iterator[None]:
+    """Around what a unit runs after its block and before COMMIT (the last flush, the
+    commit marker): a connection lost there took the transaction with it."""
+    try:
+        yield
+    except Exception as error:
+        if not is_disconnect(error):
+            raise
+        raise not_committed(error, url) from error
 
 
-def _unreachable(error: BaseException) -> bool:
-    """Whether asking failed for want of a server (ask again), not for its answer."""
-    if isinstance(error, ConnectionFailed):
-        return bool(error.transient)
-    return isinstance(error, exc.DBAPIError) and bool(error.connection_invalidated)
+#: ``known_outcome()``: the server must be asked about the unit's marker.
+ASK = "ask"
 
 
-def ask_outcome(ask: Callable[[], bool | None]) -> bool | None:
-    """``ask()`` (whether a lost COMMIT committed), again while no server answers, for at
-    most ``OUTCOME_WAIT_SECONDS``; None when it cannot be told."""
-    deadline = time.monotonic() + OUTCOME_WAIT_SECONDS
-    while True:
-        try:
-            return ask()
-        except (exc.SQLAlchemyError, ConnectionFailed) as error:
-            if not _unreachable(error) or time.monotonic() >= deadline:
-                return None
-        time.sleep(OUTCOME_POLL_SECONDS)
+def known_outcome(writes: bool, backend: Backend, marker: Any) -> bool | str | None:
+    """What a COMMIT lost with its connection means before anyone is asked: False
+    (nothing to lose: run the unit again) for a read-only unit, or one the backend says
+    wrote nothing (no marker, ``features.commit_outcome``); None (unknowable) where the
+    backend cannot be asked; else ``ASK``."""
+    if not writes:
+        return False
+    if not backend.features.commit_outcome or marker is UNKNOWN_OUTCOME:
+        return None
+    return False if marker is None else ASK
 
 
-async def aask_outcome(ask: Callable[[], Awaitable[bool | None]]) -> bool | None:
-    """The awaitable twin of :func:`ask_outcome`."""
-    deadline = time.monotonic() + OUTCOME_WAIT_SECONDS
-    while True:
-        try:
-            return await ask()
-        except (exc.SQLAlchemyError, ConnectionFailed) as error:
-            if not _unreachable(error) or time.monotonic() >= deadline:
-                return None
-        await asyncio.sleep(OUTCOME_POLL_SECONDS)
+def _settled(known: bool | str | None) -> bool | None:
+    return None if known is None else False
 
 
 def commit_or_unknown(
-    commit: Callable[[], None], url: Any, resolve: Callable[[], bool | None] | None = None
+    commit: Callable[[], None],
+    url: Any,
+    known: bool | str | None,
+    resolve: Callable[[], bool | None],
 ) -> None:
-    """Run ``commit``; a lost connection is resolved by ``resolve()`` (see
-    :func:`lost_commit`; without it: ``CommitOutcomeUnknown``)."""
+    """Run ``commit``; a lost connection means what ``known`` says (``known_outcome()``),
+    or what ``resolve()`` finds out when that is ``ASK`` (see :func:`lost_commit`)."""
     try:
         commit()
     except Exception as error:
         if not is_disconnect(error):
             raise
-        clearer = lost_commit(error, url, resolve() if resolve else None)
-        if clearer is error:
-            raise
+        clearer = lost_commit(error, url, resolve() if known == ASK else _settled(known))
         if clearer is not None:
             raise clearer from error
 
@@ -103,7 +109,8 @@ def commit_or_unknown(
 async def acommit_or_unknown(
     commit: Callable[[], Awaitable[None]],
     url: Any,
-    resolve: Callable[[], Awaitable[bool | None]] | None = None,
+    known: bool | str | None,
+    resolve: Callable[[], Awaitable[bool | None]],
 ) -> None:
     """The awaitable twin of :func:`commit_or_unknown`."""
     try:
@@ -111,11 +118,29 @@ async def acommit_or_unknown(
     except Exception as error:
         if not is_disconnect(error):
             raise
-        clearer = lost_commit(error, url, await resolve() if resolve else None)
-        if clearer is error:
-            raise
+        clearer = lost_commit(error, url, await resolve() if known == ASK else _settled(known))
         if clearer is not None:
             raise clearer from error
+
+
+class Undecided(Exception):
+    """The server cannot tell yet whether a lost COMMIT committed."""
+
+
+def decided(answer: bool | None) -> bool:
+    """``answer`` (of ``Operations.committed``), or ``Undecided`` while it is None."""
+    if answer is None:
+        raise Undecided
+    return answer
+
+
+def asking(backend: Backend, policy: RetryPolicy) -> dict[str, Any]:
+    """``call_with_retries`` arguments that ask about a lost COMMIT again while the
+    server is away (restarting) or cannot tell yet, within ``policy``."""
+    return {
+        "is_transient": lambda e: isinstance(e, Undecided) or is_transient(backend, e),
+        "policy": policy,
+    }
 
 
 def role_of(bind: Any, engines: Mapping[str, Engine]) -> tuple[str, Engine]:

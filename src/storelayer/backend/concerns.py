@@ -75,6 +75,11 @@ class ServerLimits:
     idle_timeout: float | None = None
 
 
+#: What ``Operations.commit_marker`` returns for a unit that wrote when the server cannot
+#: be asked about it after all (a lost COMMIT then raises ``CommitOutcomeUnknown``).
+UNKNOWN_OUTCOME = "storelayer:unknown-outcome"
+
+
 class Operations:
     """``Backend.ops``: SQL the core cannot build portably, and facts about the server."""
 
@@ -87,6 +92,14 @@ class Operations:
         "repeatable_read": "REPEATABLE READ",
         "serializable": "SERIALIZABLE",
     }
+
+    def isolation_options(self, level: str) -> dict[str, Any]:
+        """Execution options that run a read-write unit at ``level`` (a value of
+        ``isolation_levels``): by default SQLAlchemy's ``isolation_level``, set on the
+        connection when the unit takes it and reset when it returns to the pool.
+        Override where setting the level per transaction costs less (MySQL: one ``SET
+        TRANSACTION`` before the unit's first statement, sent from ``configure_engine``)."""
+        return {"isolation_level": level}
 
     def upsert(
         self,
@@ -135,11 +148,12 @@ class Operations:
         return ServerLimits()
 
     def commit_marker(self, connection: Connection) -> Any:
-        """Just before the COMMIT of a read-write unit, on its connection: what names
-        its transaction to ``committed()`` if the connection is lost during COMMIT
-        (PostgreSQL: its transaction id); None when the unit wrote nothing or the
-        backend cannot tell (the default, which costs no round trip)."""
-        return None
+        """Just before the COMMIT of a read-write unit, on its connection, where
+        ``features.commit_outcome``: what names its transaction to ``committed()`` if
+        the connection is lost during COMMIT (PostgreSQL: its transaction id); None when
+        the unit wrote nothing (a lost COMMIT of it lost nothing: it runs again);
+        ``UNKNOWN_OUTCOME`` when it wrote but cannot be asked about."""
+        return UNKNOWN_OUTCOME
 
     def committed(self, connection: Connection, marker: Any) -> bool | None:
         """On a new connection, after the COMMIT of the transaction ``marker`` names was

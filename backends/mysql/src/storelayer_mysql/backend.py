@@ -39,6 +39,7 @@ from storelayer_mysql.connection import (
 from storelayer_mysql.galera import is_wsrep_error
 from storelayer_mysql.migration_lock import MySQLMigrations
 from storelayer_mysql.replication import MySQLReplication
+from storelayer_mysql.transactions import committed, isolation_options, markers_of, track_units
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -159,7 +160,18 @@ class MySQLErrors(Errors):
 
 
 class MySQLOperations(Operations):
-    """``ON DUPLICATE KEY UPDATE``, the version string, ``wait_timeout``."""
+    """``ON DUPLICATE KEY UPDATE``, the version string, ``wait_timeout``; isolation set
+    per transaction and commit markers (``transactions``)."""
+
+    def isolation_options(self, level: str) -> dict[str, Any]:
+        return isolation_options(level)
+
+    def commit_marker(self, connection: Connection) -> Any:
+        markers = markers_of(connection)
+        return None if markers is None else markers.mark(connection)
+
+    def committed(self, connection: Connection, marker: Any) -> bool | None:
+        return committed(connection, marker)
 
     def upsert(
         self,
@@ -240,6 +252,7 @@ class MySQLBackend(Backend):
         for_update=True,
         skip_locked=True,  # MySQL 8.0, MariaDB 10.6
         replicas=True,
+        commit_outcome=True,  # a marker row written in the unit (transactions.py)
         backup_format="mysqldump",
     )
     errors = MySQLErrors()
@@ -280,6 +293,7 @@ class MySQLBackend(Backend):
 
         event.listen(engine, "handle_error", as_integrity_error)
         hosts.connect_to_a_writable_host(engine)
+        track_units(engine)
         # DATETIME keeps no offset: typed columns bind an aware value as its UTC instant
         # on every driver, the ``conv`` encoder covers raw SQL.
         store_aware_datetimes_as_utc(engine, UTCDateTime)

@@ -123,9 +123,7 @@ def dump_command(
     return Command([*args, "--", database], dict(environ))
 
 
-def client_command(
-    tool: ToolInfo, option_file: Path | str, environ: Mapping[str, str]
-) -> Command:
+def client_command(tool: ToolInfo, option_file: Path | str, environ: Mapping[str, str]) -> Command:
     """The client reading a dump on stdin into the option file's database."""
     args = [
         str(tool.path),
