@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO, Any, Generic, NamedTuple, TypeVar
+from typing import IO, Any, Generic, NamedTuple, TypeVar, cast
 
 from storelayer.backup.payload import CHUNK, seal
 
@@ -161,7 +161,12 @@ def stream_dump(
         copy, copy_held = _open_writing(check)
         inspector = _Worker(lambda: inspect(check), lambda: _close(copy_held))
         tap = _Tap(source, copy)
-        pump = _Worker(lambda: seal(tap, payload, *pack), lambda: (_close(copy), _drain(source)))
+
+        def done_pumping() -> None:
+            _close(copy)
+            _drain(source)
+
+        pump = _Worker(lambda: seal(cast("IO[bytes]", tap), payload, *pack), done_pumping)
         inspector.start()
         pump.start()
         failure: BaseException | None = None
@@ -174,8 +179,8 @@ def stream_dump(
             _close(source_held)
             pump.join()
             _wake(check, inspector)
-    for error in (pump.error, failure, inspector.error):  # the root cause first
-        if error is not None:
-            raise error
+    for cause in (pump.error, failure, inspector.error):  # the root cause first
+        if cause is not None:
+            raise cause
     assert inspector.result is not None
     return Streamed(tool, tap.digest, inspector.result)

@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -165,7 +165,7 @@ def feeding(
 
 def output_lines(
     command: Command, what: str, secrets: Sequence[str] = (), stdin: Path | None = None
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """Run ``command`` (reading ``stdin``, a file or pipe, if given) and yield its
     stdout line by line; raises after the last line when it failed. The tool is killed
     if the reader stops early."""

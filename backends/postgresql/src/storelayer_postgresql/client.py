@@ -179,9 +179,7 @@ class CopyCounter:
     def finish(self) -> dict[str, int]:
         """Rows per manifest key; a script that ends inside a block is refused."""
         if self._current is not None:
-            raise BackupError(
-                f"the dump ends inside the data of table {table_key(self._current)}"
-            )
+            raise BackupError(f"the dump ends inside the data of table {table_key(self._current)}")
         return {table_key(name): rows for name, rows in self.qualified.items()}
 
 

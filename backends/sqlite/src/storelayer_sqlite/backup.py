@@ -68,7 +68,7 @@ def _image(engine: Engine) -> bytearray:
     with driver_connection(engine) as source, closing(sqlite3.connect(":memory:")) as copy:
         try:
             source.backup(copy, pages=-1)
-            image = bytearray(copy.serialize())
+            image = bytearray(copy.serialize())  # type: ignore[attr-defined, unused-ignore]
         except sqlite3.Error as error:
             raise BackupError(f"SQLite backup failed: {error}") from None
     if image[18:20] == WAL_VERSIONS:
@@ -148,7 +148,7 @@ def opened_dump(source: Path) -> Iterator[sqlite3.Connection]:
     with open(source, "rb") as pipe:
         image = pipe.read()
     with closing(sqlite3.connect(":memory:")) as dump:
-        dump.deserialize(image)
+        dump.deserialize(image)  # type: ignore[attr-defined, unused-ignore]
         yield dump
 
 
