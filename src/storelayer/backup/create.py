@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 from storelayer.backend import Progress
 from storelayer.backup.artifact import ARTIFACT_SUFFIX, write_artifact
-from storelayer.backup.children import private_directory, remove_stale
+from storelayer.backup.children import private_directory
 from storelayer.backup.counts import schema_revision
+from storelayer.backup.leftovers import prune_local, prune_server
 from storelayer.backup.manifest import BackupManifest, DumpInfo, PayloadInfo, utc_now
 from storelayer.backup.options import BackupOptions
 from storelayer.backup.payload import (
@@ -97,8 +98,8 @@ def create_backup(
             "have it created"
         )
     server_version, revision = _describe_source(db)
-    remove_stale(target.parent)
-    remove_stale()
+    prune_local([target.parent])
+    prune_server(db.backend, db.engine)
     try:
         with private_directory(target.parent) as work:
             name = f"dump.{backup_format}"

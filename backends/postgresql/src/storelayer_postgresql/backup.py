@@ -12,6 +12,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from storelayer.backup.leftovers import LEFTOVER_PATTERN, owner_gone
 from storelayer.backup.options import BackupOptions
 from storelayer.backup.tools import Command, output_lines, run, write_private_text
 from storelayer_postgresql.client import (
@@ -127,3 +131,27 @@ def inspect(source: Path) -> dict[str, int]:
     tool, _ = checked_tool("pg_restore", None, os.environ)
     command = read_command(tool, without_libpq_settings(os.environ))
     return count_copy_rows(output_lines(command, "pg_restore (reading the dump)", stdin=source))
+
+
+#: Leftover databases no session is connected to.
+UNUSED_LEFTOVERS = text(
+    "SELECT datname FROM pg_database d WHERE datname LIKE :pattern AND NOT EXISTS "
+    "(SELECT 1 FROM pg_stat_activity a WHERE a.datname = d.datname)"
+)
+
+
+def prune_stale(engine: Engine) -> list[str]:
+    """Drop the storelayer scratch databases on the server whose owner process is gone
+    (:func:`~storelayer.backup.leftovers.owner_gone`) and that no session uses; one
+    this account may not drop is left alone."""
+    dropped = []
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        names = connection.execute(UNUSED_LEFTOVERS, {"pattern": LEFTOVER_PATTERN}).scalars()
+        for name in [str(n) for n in names if owner_gone(str(n))]:
+            quoted = connection.dialect.identifier_preparer.quote_identifier(name)
+            try:
+                connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {quoted}")
+            except DBAPIError:
+                continue
+            dropped.append(name)
+    return dropped
