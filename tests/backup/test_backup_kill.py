@@ -30,6 +30,8 @@ pytestmark = [
 
 NewDatabase = Callable[[], Database]
 SIGNALS = ["KILL", "TERM"]
+#: Names of storelayer's staging and scratch databases (test databases are not).
+LEFTOVER_KINDS = ("storelayer_restore_", "storelayer_verify_")
 
 
 class Point(NamedTuple):
@@ -142,7 +144,8 @@ def leftover_databases(db: Database) -> set[str]:
     if query is None:
         return set()
     with db.engine.connect() as connection:
-        return {str(n) for n in connection.execute(text(query), {"p": "storelayer\\_%"}).scalars()}
+        names = connection.execute(text(query), {"p": "storelayer\\_%"}).scalars()
+        return {str(n) for n in names if str(n).startswith(LEFTOVER_KINDS)}
 
 
 def _marker(db: Database) -> str:
