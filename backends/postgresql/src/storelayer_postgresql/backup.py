@@ -3,7 +3,7 @@ and ``psql`` in a transaction storelayer commits (:mod:`storelayer_postgresql.re
 or by ``pg_restore --jobs`` when the restore need not be atomic.
 
 Commands are built by pure functions returning ``(args, env)``; connection settings and
-the password reach the tools as :mod:`storelayer_postgresql.client` describes.
+the password reach the tools as :mod:`storelayer_postgresql.client_tools` describes.
 """
 
 from __future__ import annotations
@@ -18,17 +18,18 @@ from sqlalchemy.exc import DBAPIError
 from storelayer.backup.leftovers import LEFTOVER_PATTERN, owner_gone
 from storelayer.backup.options import BackupOptions
 from storelayer.backup.tools import Command, output_lines, run, write_private_text
-from storelayer_postgresql.client import (
+from storelayer_postgresql.client_tools import (
     checked_tool,
     conninfo_dbname,
     count_copy_rows,
     server_major,
-    tool_environment,
     without_libpq_settings,
 )
-from storelayer_postgresql.client import libpq_environment as libpq_environment
-from storelayer_postgresql.client import passfile_text as passfile_text
-from storelayer_postgresql.client import tool_major as tool_major
+from storelayer_postgresql.client_tools import install_hint as install_hint
+from storelayer_postgresql.client_tools import libpq_environment as libpq_environment
+from storelayer_postgresql.client_tools import passfile_text as passfile_text
+from storelayer_postgresql.client_tools import tool_environment as tool_environment
+from storelayer_postgresql.client_tools import tool_major as tool_major
 from storelayer_postgresql.restore import restore_checked
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING
 
 from storelayer.backup.options import BackupOptions
 from storelayer.backup.tools import Command, feeding, output_lines
-from storelayer_postgresql.client import (
+from storelayer_postgresql.client_tools import (
     CopyCounter,
     checked_tool,
     conninfo_dbname,

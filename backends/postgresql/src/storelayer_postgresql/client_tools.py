@@ -1,4 +1,4 @@
-"""PostgreSQL's client tools: where they are, their environment and credentials, and
+"""PostgreSQL's client tools for backups: where they are, their environment and credentials, and
 reading the SQL scripts they write.
 
 Nothing taken from the URL reaches a command's ``args``: host, port, user, database and
