@@ -241,6 +241,14 @@ class Metrics:
                 logger.warning("a metrics exporter failed: %s", type(error).__name__)
 
 
+def statement_started(context: Any) -> float | None:
+    """When the statement of an execution context started (``time.perf_counter()``), as
+    the engine's metrics clocked it; None for a context they did not see. An exporter
+    that listens to an engine's ``after_cursor_execute`` or ``handle_error`` events reads
+    the duration from it instead of timing statements a second time."""
+    return getattr(context, _STARTED, None) if context is not None else None
+
+
 def _start_clock(_conn: Any, _cur: Any, _stmt: str, _p: Any, context: Any, _m: Any) -> None:
     if context is not None:
         setattr(context, _STARTED, time.perf_counter())

@@ -23,6 +23,7 @@ from storelayer.backend import (
     on_conflict_upsert,
 )
 from storelayer_sqlite import backup as backup_strategy
+from storelayer_sqlite.client import SQLiteClient
 from storelayer_sqlite.migration_lock import SQLiteMigrations
 
 if TYPE_CHECKING:
@@ -112,6 +113,7 @@ class SQLiteBackend(Backend):
     backups: ClassVar[BackupStrategy] = backup_strategy
     provisioning = SQLiteProvisioning()
     migrations = SQLiteMigrations()
+    client = SQLiteClient()
 
     def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
         connect_args: dict[str, Any] = {
