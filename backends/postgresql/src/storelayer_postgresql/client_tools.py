@@ -1,5 +1,5 @@
-"""PostgreSQL's client tools for backups: where they are, their environment and credentials, and
-reading the SQL scripts they write.
+"""PostgreSQL's client tools for backups: where they are, their environment and
+credentials, and reading the SQL scripts they write.
 
 Nothing taken from the URL reaches a command's ``args``: host, port, user, database and
 SSL settings travel as ``PG*`` environment variables (a value there is never parsed as
