@@ -33,6 +33,7 @@ PUBLIC = [
     "RetryPolicy",
     "Session",
     "Settings",
+    "StatementTimeout",
     "StorelayerError",
     "TransientError",
     "__version__",

@@ -27,6 +27,7 @@ from storelayer.errors import (
     QueryError,
     ReadOnlyDatabase,
     ReplicaUnavailable,
+    StatementTimeout,
     StorelayerError,
     TransientError,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "RetryPolicy",
     "Session",
     "Settings",
+    "StatementTimeout",
     "StorelayerError",
     "TransientError",
     "__version__",

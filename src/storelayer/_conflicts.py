@@ -21,7 +21,7 @@ def conflict_from(error: exc.IntegrityError, backend: Backend) -> Conflict:
     """A ``Conflict`` naming the violated constraint when the backend can tell."""
     name = backend.errors.constraint_name(error)
     where = f" (constraint {name})" if name else ""
-    return Conflict(f"write violates a constraint{where}: {one_line(error)}", name)
+    return Conflict(f"write violates a constraint{where}: {one_line(error)}", name, orig=error.orig)
 
 
 @contextmanager
@@ -29,5 +29,7 @@ def conflicts_raised(backend: Backend) -> Iterator[None]:
     """Re-raise integrity errors of the block as ``Conflict``."""
     try:
         yield
+    except Conflict:
+        raise  # already translated (a Conflict is an IntegrityError too)
     except exc.IntegrityError as error:
         raise conflict_from(error, backend) from error

@@ -3,6 +3,8 @@ pool, a write sent to a read-only database. Shared by the sync and async databas
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from typing import Any
@@ -14,7 +16,13 @@ from storelayer._engines import is_disconnect
 from storelayer._pool import exhausted
 from storelayer.backend import Backend
 from storelayer.config import mask_url
-from storelayer.errors import CommitOutcomeUnknown, ReadOnlyDatabase, StorelayerError
+from storelayer.errors import (
+    CommitOutcomeUnknown,
+    ConnectionFailed,
+    ReadOnlyDatabase,
+    StatementTimeout,
+    StorelayerError,
+)
 
 
 def commit_unknown(error: BaseException, url: Any) -> CommitOutcomeUnknown:
@@ -35,6 +43,44 @@ def lost_commit(error: BaseException, url: Any, outcome: bool | None) -> BaseExc
     if outcome is True:
         return None
     return error if outcome is False else commit_unknown(error, url)
+
+
+#: Seconds to keep asking whether a COMMIT lost with its connection committed, while the
+#: server cannot be reached (a failover: the new primary takes a few seconds to appear).
+OUTCOME_WAIT_SECONDS = 30.0
+OUTCOME_POLL_SECONDS = 0.5
+
+
+def _unreachable(error: BaseException) -> bool:
+    """Whether asking failed for want of a server (ask again), not for its answer."""
+    if isinstance(error, ConnectionFailed):
+        return bool(error.transient)
+    return isinstance(error, exc.DBAPIError) and bool(error.connection_invalidated)
+
+
+def ask_outcome(ask: Callable[[], bool | None]) -> bool | None:
+    """``ask()`` (whether a lost COMMIT committed), again while no server answers, for at
+    most ``OUTCOME_WAIT_SECONDS``; None when it cannot be told."""
+    deadline = time.monotonic() + OUTCOME_WAIT_SECONDS
+    while True:
+        try:
+            return ask()
+        except (exc.SQLAlchemyError, ConnectionFailed) as error:
+            if not _unreachable(error) or time.monotonic() >= deadline:
+                return None
+        time.sleep(OUTCOME_POLL_SECONDS)
+
+
+async def aask_outcome(ask: Callable[[], Awaitable[bool | None]]) -> bool | None:
+    """The awaitable twin of :func:`ask_outcome`."""
+    deadline = time.monotonic() + OUTCOME_WAIT_SECONDS
+    while True:
+        try:
+            return await ask()
+        except (exc.SQLAlchemyError, ConnectionFailed) as error:
+            if not _unreachable(error) or time.monotonic() >= deadline:
+                return None
+        await asyncio.sleep(OUTCOME_POLL_SECONDS)
 
 
 def commit_or_unknown(
@@ -89,7 +135,17 @@ def explained(
     if isinstance(error, exc.TimeoutError):
         role, engine = role_of(bind, engines)
         return exhausted(engine, role, error)
-    if writes and isinstance(error, exc.DBAPIError) and backend.errors.is_read_only(error):
+    if isinstance(error, exc.DBAPIError) and backend.errors.is_statement_timeout(error):
+        return StatementTimeout(
+            "the server cancelled a statement that ran longer than statement_timeout; "
+            "make it faster (an index, smaller batches) or raise statement_timeout"
+        )
+    if (
+        writes
+        and isinstance(error, exc.DBAPIError)
+        and not error.connection_invalidated  # a demoted primary: retried, reconnected
+        and backend.errors.is_read_only(error)
+    ):
         _, engine = role_of(bind, engines)
         return ReadOnlyDatabase(
             f"the database at {mask_url(engine.url)} accepts only reads (a read replica, "

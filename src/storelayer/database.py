@@ -15,11 +15,13 @@ from sqlalchemy.orm import sessionmaker
 from storelayer._core import EngineCore, resolve
 from storelayer._engines import READ_ONLY_OPTION, is_transient, isolation_options
 from storelayer._retry import RetryPolicy, call_with_retries
-from storelayer._units import commit_or_unknown, release
+from storelayer._units import ask_outcome, commit_or_unknown, release
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
 from storelayer.health import HealthReport, MigrationState
 from storelayer.plugins import PluginManager
+from storelayer.repository._rows import Plan, Rows, stream_needs_unit
+from storelayer.repository._rows import run as run_plan
 from storelayer.routing import ConsistencyToken, RoutingPolicy, RoutingSnapshot, SyncRouting
 from storelayer.session import AUTOCOMMIT_KEY, Session, session_info
 
@@ -79,6 +81,7 @@ class DatabaseBase(Generic[EngineT]):
         self._sessions = self._factory(self.engine)
         self._read_sessions = self._factory(read)
         self._autocommit_sessions = self._factory(autocommit, {AUTOCOMMIT_KEY: True})
+        self._autocommit_engine = autocommit
         #: SQLAlchemy isolation level -> (session factory, engine view at that level).
         self._isolated: dict[str, tuple[Any, EngineT]] = {}
         self._routing = self._routing_class(
@@ -247,12 +250,13 @@ class Database(DatabaseBase[Engine]):
 
     def _outcome(self, marker: Any) -> bool | None:
         """Whether the transaction ``marker`` names committed, asked on a new connection
-        (None when that cannot be told, the server still away included)."""
-        try:
+        (None when that cannot be told; a server away is waited for, ``ask_outcome``)."""
+
+        def ask() -> bool | None:
             with self.engine.connect() as connection:
                 return self.backend.ops.committed(connection, marker)
-        except exc.SQLAlchemyError:
-            return None
+
+        return ask_outcome(ask)
 
     def run_in_transaction(
         self,
@@ -340,6 +344,26 @@ class Database(DatabaseBase[Engine]):
         from storelayer.backup import restore_backup
 
         return restore_backup(self, path, **options)
+
+    def rows(self, model: type[T]) -> Rows[T]:
+        """Reads of ``model`` returning ``Row`` objects, each call a read of its own
+        without a transaction (``read_session(autocommit=True)`` semantics, routed to
+        a replica when there are some): the cheapest way to show data
+        (docs/performance.md). ``stream()`` needs a unit: ``repo.rows.stream()``."""
+        return Rows(model, self._read_plan, stream_needs_unit)
+
+    def _read_plan(self, plan: Plan) -> Any:
+        if self._routing.engines:  # the routed unit picks the replica
+            with self.read_session(autocommit=True) as s:
+                return run_plan(plan, s.connection().execute)
+        try:
+            with self._autocommit_engine.connect() as connection:
+                return run_plan(plan, connection.execute)
+        except (exc.TimeoutError, exc.DBAPIError) as error:
+            clearer = self._connect_failed(error)
+            if clearer is error:
+                raise
+            raise clearer from error
 
     def dispose(self) -> None:
         """Close every pooled connection."""

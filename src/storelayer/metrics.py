@@ -103,13 +103,17 @@ class EngineMetrics:
             self.slow.clear()
 
     def latency_ms(self) -> dict[str, float | None]:
-        """p50/p95/p99/max of the recent statements, in milliseconds."""
+        """p50/p95/p99/max and the mean of the recent statements, in milliseconds."""
         with self.lock:
             values = sorted(self.durations)
         shares = {"p50": 0.5, "p95": 0.95, "p99": 0.99, "max": 1.0}
+        mean = round(sum(values) / len(values) * 1000, 3) if values else None
         return {
-            name: None if (v := percentile(values, share)) is None else round(v * 1000, 3)
-            for name, share in shares.items()
+            **{
+                name: None if (v := percentile(values, share)) is None else round(v * 1000, 3)
+                for name, share in shares.items()
+            },
+            "mean": mean,
         }
 
     def snapshot(self, engine: Engine) -> dict[str, Any]:

@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionma
 
 from storelayer._core import resolve
 from storelayer._retry import RetryPolicy, acall_with_retries
-from storelayer._units import acommit_or_unknown, arelease
+from storelayer._units import aask_outcome, acommit_or_unknown, arelease
 from storelayer.aio._routing import AsyncRouting
+from storelayer.aio._rows import AsyncRows, arun
 from storelayer.aio._session import AsyncSession
 from storelayer.database import Database, DatabaseBase
 from storelayer.health import HealthReport, MigrationState
 from storelayer.plugins import PluginManager
+from storelayer.repository._rows import Plan, stream_needs_unit
 from storelayer.routing import ConsistencyToken, RoutingPolicy
 
 if TYPE_CHECKING:
@@ -113,11 +115,12 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
 
     async def _outcome(self, marker: Any) -> bool | None:
         """Whether the transaction ``marker`` names committed, asked on a new connection."""
-        try:
+
+        async def ask() -> bool | None:
             async with self.engine.connect() as connection:
                 return await connection.run_sync(self.backend.ops.committed, marker)
-        except exc.SQLAlchemyError:
-            return None
+
+        return await aask_outcome(ask)
 
     async def run_in_transaction(
         self,
@@ -194,6 +197,24 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
                 return work(db)
 
         return await asyncio.to_thread(run)
+
+    def rows(self, model: type[T]) -> AsyncRows[T]:
+        """Reads of ``model`` returning ``Row`` objects, each call a read of its own:
+        the twin of ``Database.rows``."""
+        return AsyncRows(model, self._read_plan, stream_needs_unit)
+
+    async def _read_plan(self, plan: Plan) -> Any:
+        if self._routing.engines:
+            async with self.read_session(autocommit=True) as s:
+                return await arun(plan, (await s.connection()).execute)
+        try:
+            async with self._autocommit_engine.connect() as connection:
+                return await arun(plan, connection.execute)
+        except (exc.TimeoutError, exc.DBAPIError) as error:
+            clearer = self._connect_failed(error)
+            if clearer is error:
+                raise
+            raise clearer from error
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

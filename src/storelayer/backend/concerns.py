@@ -48,6 +48,17 @@ class Errors:
         server or transaction in read-only mode): it becomes ``ReadOnlyDatabase``."""
         return False
 
+    def is_statement_timeout(self, exc: BaseException) -> bool:
+        """Whether the server cancelled a statement for running past its time limit: it
+        becomes ``StatementTimeout``."""
+        return False
+
+    def misconfiguration(self, exc: BaseException) -> str | None:
+        """For a failed connect that the configuration caused (a pooler refusing a
+        start-up parameter): what to change, shown in a ``ConfigurationError`` and never
+        retried; None for any other failure."""
+        return None
+
     def constraint_name(self, error: sa_exc.IntegrityError) -> str | None:
         """The constraint an integrity error violated (or its columns), when the driver
         says: ``Conflict.constraint`` (``features.constraint_names``)."""
@@ -145,6 +156,12 @@ class Replication:
         """Seconds this replica is behind its primary, 0.0 when caught up; None when it
         is not replicating or cannot tell (the replica then gets no reads)."""
         return None
+
+    def is_primary(self, connection: Connection) -> bool:
+        """Whether the server takes writes as a primary (a replica that was promoted:
+        routing drops it and reconnects, so that a URL choosing a standby resolves
+        again); False when unknown."""
+        return False
 
     def pool_options(self, url: URL, settings: Settings) -> dict[str, Any]:
         """Pool settings of a replica's engine that differ from ``engine_options()``

@@ -8,6 +8,7 @@ alembic`` in a wheel, the top-level ``alembic/`` in a checkout).
 from __future__ import annotations
 
 import io
+import re
 from argparse import Namespace
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,31 +25,17 @@ from sqlalchemy import MetaData, exc
 from sqlalchemy.engine import URL, Engine
 
 from storelayer._conflicts import one_line
+from storelayer._shapes import MappingAccess
 from storelayer.database import Database, connect
 from storelayer.errors import StorelayerError
 from storelayer.migrations import environment as env
 from storelayer.migrations.errors import MigrationError
 from storelayer.migrations.locks import DEFAULT_LOCK_TIMEOUT, Report
+from storelayer.migrations.scaffold import init_directory, reference_script_location
 from storelayer.migrations.schema import SchemaReport, compare, describe, flatten, report
 
-_HERE = Path(__file__).resolve()
-#: Where the reference migrations are: inside an installed package, then a checkout.
-REFERENCE_LOCATIONS = (
-    _HERE.parents[1] / "reference" / "alembic",
-    _HERE.parents[3] / "alembic",
-)
-
-
-def reference_script_location() -> Path:
-    """The directory of the reference schema's migrations (``env.py``, ``versions/``)."""
-    for candidate in REFERENCE_LOCATIONS:
-        if (candidate / "env.py").is_file():
-            return candidate
-    raise MigrationError(
-        "the reference schema's migrations are missing: looked in "
-        f"{', '.join(str(p) for p in REFERENCE_LOCATIONS)}; reinstall storelayer"
-    )
-
+#: A quoted string in SQL text: a value, never shown.
+_LITERAL = re.compile(r"'(?:[^']|'')*'")
 
 def reference_metadata() -> MetaData:
     """The reference schema's metadata (imported only when asked for)."""
@@ -58,7 +45,7 @@ def reference_metadata() -> MetaData:
 
 
 @dataclass(frozen=True)
-class RevisionInfo:
+class RevisionInfo(MappingAccess):
     """One revision of the history, as ``history()`` returns it (newest first)."""
 
     revision: str
@@ -99,15 +86,12 @@ class MigrationManager:
         self.database = database if isinstance(database, Database) else connect(database)
         is_reference = script_location is None
         self.script_location = Path(script_location or reference_script_location())
-        if not (self.script_location / "env.py").is_file():
-            raise MigrationError(
-                f"{self.script_location} is not a migration directory: it has no env.py"
-            )
         self._metadata = target_metadata
         self._metadata_is_reference = is_reference and target_metadata is None
+        env_py = self.script_location / "env.py"
         self.version_table = (
             version_table
-            or env.declared_version_table(self.script_location / "env.py")
+            or (env.declared_version_table(env_py) if env_py.is_file() else None)
             or "alembic_version"
         )
         self.lock_timeout = lock_timeout
@@ -140,6 +124,7 @@ class MigrationManager:
 
     def config(self) -> Config:
         """A fresh Alembic ``Config`` for one command, wired to this manager's database."""
+        self._require_env()
         # quiet: Alembic prints nothing of its own (``--json`` output stays one document).
         config = Config(stdout=io.StringIO(), cmd_opts=Namespace(quiet=True, x=[]))
         config.set_main_option("script_location", str(self.script_location))
@@ -151,6 +136,14 @@ class MigrationManager:
             env.APPLIED: [],
         })
         return config
+
+    def _require_env(self) -> None:
+        """Commands need a migration directory (``init()`` writes one)."""
+        if not (self.script_location / "env.py").is_file():
+            raise MigrationError(
+                f"{self.script_location} is not a migration directory: it has no env.py "
+                "(create one with init(), or storelayer migrate init)"
+            )
 
     def scripts(self) -> ScriptDirectory:
         """The migration scripts."""
@@ -165,10 +158,10 @@ class MigrationManager:
             raise
         except CommandError as error:
             raise MigrationError(f"{error} (migrations in {self.script_location})") from error
+        except StorelayerError:  # before SQLAlchemyError: some are SQLAlchemy errors too
+            raise
         except exc.SQLAlchemyError as error:
             raise MigrationError(self._failure(error)) from error
-        except StorelayerError:
-            raise
         except ImportError as error:  # env.py cannot import the application's models
             raise MigrationError(
                 f"{self.script_location / 'env.py'} failed to import: {error} (run from the "
@@ -190,10 +183,51 @@ class MigrationManager:
 
     def _run(self, fn: Any, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
         config = self.config()
-        with self._alembic_errors():
-            fn(config, *args, **kwargs)
+        try:
+            with self._alembic_errors():
+                fn(config, *args, **kwargs)
+        except MigrationError as error:
+            cause = error.__cause__  # a statement failed (not, e.g., the lock's wait)
+            if (type(error) is MigrationError and isinstance(cause, exc.SQLAlchemyError)
+                    and fn in (command.upgrade, command.downgrade)):
+                raise MigrationError(self._step_failure(cause, config, fn, args)) from cause
+            raise
         applied: list[dict[str, Any]] = config.attributes[env.APPLIED]
         return applied
+
+    def _where_now(self) -> str:
+        try:
+            return revisions(self.current())
+        except exc.SQLAlchemyError:
+            return "an unknown revision (it could not be read)"
+
+    def _step_failure(
+        self, error: exc.SQLAlchemyError, config: Config, fn: Any, args: tuple[Any, ...]
+    ) -> str:
+        """Which revision failed, on which statement, and what of the run stays."""
+        applied: list[dict[str, Any]] = config.attributes[env.APPLIED]
+        ran: list[str] = config.attributes.get(env.STATEMENTS, [])
+        failing = failed_step(self, fn is command.upgrade, str(args[0]) if args else "heads",
+                              len(applied))
+        statement = getattr(error, "statement", None)
+        where = f"migration {failing or '?'} failed"
+        if statement:
+            where += f" on `{shorten(statement)}`"
+        reason = first_line(error, self.database.url.password)
+        done = ", ".join(step["revision"] for step in applied) or "none"
+        if self.database.backend.features.transactional_ddl:
+            return (f"a migration failed: {where}: {reason}; the run was rolled back, nothing "
+                    f"of it is applied (the database is at {self._where_now()})")
+        partial = list(ran)
+        count = f"{len(partial)} statement{'s' if len(partial) != 1 else ''}"
+        stay = "stays" if len(partial) == 1 else "stay"
+        half = (f"{count} of {failing or 'it'} ran before it and {stay} "
+                f"applied: {'; '.join(f'`{shorten(s)}`' for s in partial)}"
+                if partial else f"no statement of {failing or 'it'} had run")
+        return (f"a migration failed: {where}: {reason}; this database commits every DDL "
+                f"statement: migrations applied before it stay applied ({done}); {half}; the "
+                f"database is recorded at {self._where_now()}: undo those statements "
+                "(or finish them) by hand before migrating again")
 
     # -- commands ----------------------------------------------------------------------
 
@@ -202,8 +236,21 @@ class MigrationManager:
         database was already there, e.g. because another process just migrated it)."""
         return self._run(command.upgrade, revision)
 
-    def downgrade(self, revision: str) -> list[dict[str, Any]]:
-        """Undo migrations down to ``revision`` (``"base"``: everything, ``"-1"``: one)."""
+    def init(self, app: str | None = None) -> list[Path]:
+        """Write ``env.py``, ``script.py.mako`` and ``versions/`` into this manager's
+        ``script_location`` (missing or empty) for the models of ``app``
+        (``"module:Base"``; default: the reference schema); returns the files written."""
+        spec = app or "storelayer.reference.models:metadata"
+        return init_directory(self.script_location, spec, self.version_table)
+
+    def create_migration(self, message: str, autogenerate: bool = True) -> list[Path]:
+        """``revision(message, autogenerate=...)``, under the name of the Database
+        Layer Guide (docs/guide/from-the-guides.md)."""
+        return self.revision(message, autogenerate=autogenerate)
+
+    def downgrade(self, revision: str = "-1") -> list[dict[str, Any]]:
+        """Undo migrations down to ``revision`` (``"base"``: everything; default
+        ``"-1"``: the last one)."""
         return self._run(command.downgrade, revision)
 
     def stamp(self, revision: str) -> list[dict[str, Any]]:
@@ -212,6 +259,7 @@ class MigrationManager:
 
     def current(self) -> tuple[str, ...]:
         """The revisions the database is at; empty before the first migration."""
+        self._require_env()
         with self.database.engine.connect() as connection:
             context = MigrationContext.configure(
                 connection, opts={"version_table": self.version_table}
@@ -227,8 +275,11 @@ class MigrationManager:
         """Whether the database is at the scripts' heads."""
         return set(self.current()) == set(self.heads())
 
-    def history(self) -> list[RevisionInfo]:
-        """Every revision, newest first."""
+    def history(self, verbose: bool = False) -> list[RevisionInfo]:
+        """Every revision, newest first. Entries carry every field whatever ``verbose``
+        says (it is accepted as Alembic's ``history --verbose`` is); each reads as a
+        mapping too (``entry["revision"]``)."""
+        del verbose
         scripts = self.scripts()
         current, heads = set(self.current()), set(scripts.get_heads())
         return [_info(script, current, heads) for script in scripts.walk_revisions()]
@@ -281,6 +332,45 @@ class MigrationManager:
         target metadata: ``{valid, missing_tables, extra_tables, column_issues}``."""
         with (engine or self.database.engine).connect() as connection:
             return report(compare(connection, self.target_metadata, self.version_table))
+
+
+def shorten(statement: str, limit: int = 160) -> str:
+    """A statement's text on one line, its string literals (values) replaced by ``?``,
+    cut at ``limit`` characters."""
+    text = _LITERAL.sub("?", " ".join(statement.split()))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def first_line(error: exc.SQLAlchemyError, secret: str | None) -> str:
+    """The driver's message, first line only (PostgreSQL adds the statement, with its
+    values, on the next ones)."""
+    text = str(getattr(error, "orig", None) or error).strip().split("\n", 1)[0]
+    return text.replace(secret, "***") if secret else text
+
+
+def revisions(current: tuple[str, ...]) -> str:
+    """``0001`` or ``base`` for none."""
+    return ", ".join(current) or "base"
+
+
+def failed_step(manager: MigrationManager, upgrade: bool, destination: str,
+                done: int) -> str | None:
+    """The revision that was running when an upgrade or downgrade to ``destination``
+    failed after ``done`` steps of the run were applied (and, with transactional DDL,
+    rolled back)."""
+    transactional = manager.database.backend.features.transactional_ddl
+    try:
+        current = manager.current()
+        scripts = manager.scripts()
+        if upgrade:
+            path = list(scripts.iterate_revisions(destination, current or None))[::-1]
+        else:
+            path = list(scripts.iterate_revisions(current or "heads", destination))
+            path = [p for p in path if p.revision != destination]
+    except (MigrationError, CommandError, ValueError, exc.SQLAlchemyError):
+        return None
+    index = done if transactional else 0  # without it, ``current`` moved with each step
+    return path[index].revision if index < len(path) else None
 
 
 def _info(script: Script, current: set[str], heads: set[str]) -> RevisionInfo:

@@ -20,11 +20,12 @@ from storelayer.backup.options import BackupOptions
 from storelayer.backup.tools import Command, output_lines, run, write_private_text
 from storelayer_postgresql.client_tools import (
     checked_tool,
-    conninfo_dbname,
     count_copy_rows,
     server_major,
     without_libpq_settings,
 )
+from storelayer_postgresql.client_tools import conninfo_dbname as conninfo_dbname
+from storelayer_postgresql.client_tools import host_variables as host_variables
 from storelayer_postgresql.client_tools import install_hint as install_hint
 from storelayer_postgresql.client_tools import libpq_environment as libpq_environment
 from storelayer_postgresql.client_tools import passfile_text as passfile_text
