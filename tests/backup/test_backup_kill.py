@@ -1,245 +1,216 @@
-"""``storelayer backup`` and ``restore`` killed (SIGTERM, SIGKILL) while a client tool
-runs, as real processes against real servers with password-protected accounts: no tool
-keeps running, no file holds the password, the target is unchanged, and what a SIGKILL
-left (scratch directories, staging databases) is gone after the next run.
-
-The tools on ``STORELAYER_TOOLS_PATH`` are wrappers around the real ones: each records
-its process id, and the one whose arguments contain ``$KILL_TEST_HANG`` starts a
-grandchild and waits instead of working, so storelayer can be killed at that point."""
+"""``storelayer backup`` and ``restore`` killed (SIGTERM, SIGKILL) at several points, as
+real processes against password-protected accounts on the servers (and on SQLite):
+afterwards no process storelayer started runs, no file under the temporary or backup
+directory holds the password, an encrypted backup left no clear dump, a restore target
+is unchanged or fully restored and checked, and the next run leaves no staging
+database. The points and the harness: ``_backup_kills``."""
 
 from __future__ import annotations
 
-import os
 import secrets
-import shutil
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
-from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
+import pyrage  # type: ignore[import-untyped, unused-ignore]
 import pytest
-from _processes import alive, describe
+from _backup_kills import Harness, files_holding, kill_signal
 from sample_tables import checksums, fill_sample
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 from sqlalchemy.engine import URL
 
+import storelayer
 from storelayer import Database
-from storelayer.backup import TOOLS_PATH_VARIABLE
 
 pytestmark = [
-    pytest.mark.requires("backup_format", "server"),  # a server's dump tools to kill
+    pytest.mark.requires("backup_format"),
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process model"),
 ]
 
 NewDatabase = Callable[[], Database]
-#: The client tools wrapped, by backend, and the argument that marks each stage.
-TOOLS = {
-    "postgresql": ["pg_dump", "pg_restore"],
-    "mysql": ["mariadb-dump", "mysqldump", "mariadb", "mysql"],
+SIGNALS = ["KILL", "TERM"]
+#: Names of storelayer's staging and scratch databases (test databases are not).
+LEFTOVER_KINDS = ("storelayer_restore_", "storelayer_verify_")
+
+
+class Point(NamedTuple):
+    """Where to stop: a storelayer function (``point``, its ``call``-th call) or a
+    client tool (``hang``, an argument only it gets); ``restored``: whether the
+    target holds the backup once storelayer stopped there."""
+
+    point: str = ""
+    call: int = 1
+    hang: str = ""
+    restored: bool = False
+
+
+#: Backup points: the dump streaming into the encryption (second chunk), the sealed
+#: payload about to become the artifact, the dump tool itself.
+BACKUP_POINTS = {
+    "streaming": Point("storelayer.backup.stream:_Tap.readinto", call=2),
+    "artifact": Point("storelayer.backup.create:write_artifact"),
+    "dump tool": Point(hang="--single-transaction|--format=custom"),
 }
-#: An argument only the dump, and only the restore (not the read-back), passes.
-DUMP_MARK = {"postgresql": "--format=custom", "mysql": "--single-transaction"}
-RESTORE_MARK = {"postgresql": "--dbname=", "mysql": "--batch"}
-WRAPPER = """#!/bin/sh
-[ "$1" = "--version" ] && exec {real} "$@"
-echo $$ >> "$KILL_TEST_PIDS"
-case " $* " in *"$KILL_TEST_HANG"*)
-    if [ -n "$KILL_TEST_HANG" ]; then
-        sleep 600 & echo $! >> "$KILL_TEST_PIDS"; : > "$KILL_TEST_READY"; wait; exit 1
-    fi;;
-esac
-exec {real} "$@"
-"""
-#: Seconds a killed process and its children get to disappear.
-SETTLE = 60.0
+#: Restore points: verifying the unpacked dump, the backend's last step before its
+#: switch (commit, swap, page copy), the restore tool, after the switch.
+RESTORE_POINTS = {
+    "verifying": Point("storelayer.backup.verify:check_dump"),
+    "switch": Point(),
+    "restore tool": Point(hang="--batch|--set=ON_ERROR_STOP=1"),
+    "counting": Point("storelayer.backup.restore:row_counts", restored=True),
+}
+SWITCH = {
+    "postgresql": Point("storelayer_postgresql.restore:commit"),
+    "mysql": Point("storelayer_mysql.staging:swap"),
+    "sqlite": Point("storelayer_sqlite.backup:read_only", call=2),
+}
 
 
-def _wait_for(
-    check: Callable[[], bool], what: str, explain: Callable[[], str] = str
-) -> None:
-    deadline = time.monotonic() + SETTLE
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what} {explain()}")
-        time.sleep(0.1)
+#: SQLite runs no client tool: its backend's own dump and restore steps instead.
+SQLITE_STEPS = {
+    "dump tool": Point("storelayer_sqlite.backup:_image"),
+    "restore tool": Point("storelayer_sqlite.backup:driver_connection"),
+}
 
 
-def files_holding(secret: str, *roots: Path) -> list[Path]:
-    found = []
-    for root in roots:
-        for path in root.rglob("*"):
-            try:
-                if path.is_file() and secret.encode() in path.read_bytes():
-                    found.append(path)
-            except OSError:
-                continue
-    return found
+def _at(points: dict[str, Point], name: str, backend_name: str) -> Point:
+    point = SWITCH[backend_name] if name == "switch" else points[name]
+    if point.hang:
+        if backend_name == "sqlite":  # no client tool: the backend's own step instead
+            return SQLITE_STEPS[name]
+        marks = point.hang.split("|")
+        return point._replace(hang=marks[0] if backend_name == "mysql" else marks[1])
+    return point
 
 
-class Harness:
-    """A storelayer command line run as its own process, with wrapped tools."""
+class Account(NamedTuple):
+    """A filled database, a URL to it as a throwaway account with a password."""
 
-    def __init__(self, root: Path, backend_name: str, url: URL, secret: str) -> None:
-        self.root, self.url, self.secret = root, url, secret
-        self.tools, self.tmp = root / "tools", root / "tmp"
-        self.pids, self.ready = root / "pids", root / "ready"
-        self.tools.mkdir()
-        self.tmp.mkdir()
-        for name in TOOLS[backend_name]:
-            real = shutil.which(name)
-            if real:
-                wrapper = self.tools / name
-                wrapper.write_text(WRAPPER.format(real=real))
-                wrapper.chmod(0o755)
-
-    def start(self, *args: str, hang: str = "") -> subprocess.Popen[bytes]:
-        self.pids.write_text("")
-        self.ready.unlink(missing_ok=True)
-        env = {
-            **os.environ,
-            TOOLS_PATH_VARIABLE: str(self.tools),
-            "TMPDIR": str(self.tmp),
-            "KILL_TEST_PIDS": str(self.pids),
-            "KILL_TEST_READY": str(self.ready),
-            "KILL_TEST_HANG": hang,
-        }
-        env.pop("DATABASE_URL", None)
-        url = self.url.render_as_string(hide_password=False)
-        command = [sys.executable, "-m", "storelayer", "--url", url, *args]
-        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[bytes]:
-        process = self.start(*args)
-        out, err = process.communicate(timeout=600)
-        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
-
-    def kill_when_ready(self, process: subprocess.Popen[bytes], signum: int) -> None:
-        _wait_for(lambda: self.ready.exists() or process.poll() is not None, "the hang")
-        assert process.poll() is None, process.communicate()
-        process.send_signal(signum)
-        process.communicate(timeout=SETTLE)
-
-    def assert_nothing_left(self, *roots: Path) -> None:
-        pids = [int(p) for p in self.pids.read_text().split()]
-        assert pids, "no tool ran"
-        survivors = partial(describe, pids)
-        _wait_for(lambda: not any(alive(p) for p in pids), "the tools to die", survivors)
-        assert files_holding(self.secret, self.tmp, *roots) == []
+    db: Database
+    url: URL
+    secret: str
 
 
-@pytest.fixture
-def secret_url(new_database: NewDatabase, backend_name: str) -> Iterator[tuple[Database, URL, str]]:
-    """A filled scratch database and a URL to it with a password."""
-    db = new_database()
-    fill_sample(db)
-    secret = f"kill-{secrets.token_hex(8)}"
-    if backend_name == "postgresql":  # the shared server trusts local connections
-        yield db, db.url.set(password=secret), secret
-        return
-    user = f"sl_kill_{secrets.token_hex(4)}"
+def _postgresql_account(db: Database, user: str, secret: str) -> Iterator[URL]:
+    database = db.url.database
+    with db.engine.begin() as connection:
+        connection.execute(text(f"CREATE ROLE {user} LOGIN PASSWORD '{secret}'"))
+        connection.execute(text(f'ALTER DATABASE "{database}" OWNER TO {user}'))
+        connection.execute(text(f"ALTER SCHEMA public OWNER TO {user}"))
+    try:
+        yield db.url.set(username=user, password=secret)
+    finally:
+        db.dispose()
+        with db.engine.begin() as connection:
+            connection.execute(text(f'ALTER DATABASE "{database}" OWNER TO CURRENT_USER'))
+            connection.execute(text(f"REASSIGN OWNED BY {user} TO CURRENT_USER"))
+            connection.execute(text(f"DROP OWNED BY {user}"))
+        with db.engine.begin() as connection:
+            connection.execute(text(f"DROP ROLE IF EXISTS {user}"))
+
+
+def _mysql_account(db: Database, user: str, secret: str) -> Iterator[URL]:
     with db.engine.begin() as connection:
         connection.execute(text(f"CREATE USER '{user}'@'%' IDENTIFIED BY '{secret}'"))
         connection.execute(text(f"GRANT ALL ON `{db.url.database}`.* TO '{user}'@'%'"))
-        connection.execute(text(f"GRANT ALL ON `storelayer\\_restore\\_%`.* TO '{user}'@'%'"))
+        connection.execute(text(f"GRANT ALL ON `storelayer\\_%`.* TO '{user}'@'%'"))
     try:
-        yield db, db.url.set(username=user, password=secret), secret
+        yield db.url.set(username=user, password=secret)
     finally:
         with db.engine.begin() as connection:
             connection.execute(text(f"DROP USER IF EXISTS '{user}'@'%'"))
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["TERM", "KILL"])
-def test_killed_backup_leaves_no_tool_no_secret_no_dump(
-    secret_url: tuple[Database, URL, str], backend_name: str, tmp_path: Path, signum: int
+@pytest.fixture
+def account(new_database: NewDatabase, backend_name: str) -> Iterator[Account]:
+    """The sample tables and one marker row, owned by the account that backs up."""
+    db = new_database()
+    secret, user = f"kill-{secrets.token_hex(8)}", f"sl_kill_{secrets.token_hex(4)}"
+    accounts = {"postgresql": _postgresql_account, "mysql": _mysql_account}
+    if backend_name not in accounts:  # SQLite: no account, no password
+        fill_sample(db)
+        yield Account(db, db.url, "")
+        return
+    for url in accounts[backend_name](db, user, secret):
+        as_account = storelayer.connect(url, backend=backend_name)
+        try:
+            fill_sample(as_account)
+        finally:
+            as_account.dispose()
+        yield Account(db, url, secret)
+
+
+def leftover_databases(db: Database) -> set[str]:
+    """Databases named like storelayer's staging and scratch databases."""
+    queries = {
+        "postgresql": "SELECT datname FROM pg_database WHERE datname LIKE :p",
+        "mysql": "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE :p",
+    }
+    query = queries.get(db.engine.dialect.name)
+    if query is None:
+        return set()
+    with db.engine.connect() as connection:
+        names = connection.execute(text(query), {"p": "storelayer\\_%"}).scalars()
+        return {str(n) for n in names if str(n).startswith(LEFTOVER_KINDS)}
+
+
+def _marker(db: Database) -> str:
+    marker = f"clear-{secrets.token_hex(12)}"
+    with db.engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO notes (id, author_id, title) VALUES (1000, 1, :m)"), {"m": marker}
+        )
+    return marker
+
+
+@pytest.mark.parametrize("signal_name", SIGNALS)
+@pytest.mark.parametrize("where", list(BACKUP_POINTS))
+def test_killed_encrypted_backup_leaves_no_tool_no_secret_no_clear_dump(
+    account: Account, backend_name: str, tmp_path: Path, where: str, signal_name: str
 ) -> None:
-    _, url, secret = secret_url
-    harness = Harness(tmp_path, backend_name, url, secret)
+    point = _at(BACKUP_POINTS, where, backend_name)
+    marker = _marker(account.db)
+    harness = Harness(tmp_path, backend_name, account.url, account.secret)
     backups = tmp_path / "backups"
     backups.mkdir()
-    process = harness.start("backup", "--dir", str(backups), hang=DUMP_MARK[backend_name])
-    harness.kill_when_ready(process, signum)
+    recipient = str(pyrage.x25519.Identity.generate().to_public())
+    args = ("backup", "--dir", str(backups), "--compression", "none", "-r", recipient)
+    process = harness.start(*args, hang=point.hang, point=point.point, call=point.call)
+    assert harness.kill_when_ready(process, kill_signal(signal_name)) != 0
     harness.assert_nothing_left(backups)
-    finished = harness.run("backup", "--dir", str(backups))
+    assert files_holding(marker, harness.tmp, backups) == []
+    finished = harness.run(*args)
     assert finished.returncode == 0, finished.stderr
     assert [p.name.endswith(".storelayer") for p in backups.iterdir()] == [True]
     assert list(harness.tmp.iterdir()) == []
+    assert files_holding(marker, harness.tmp, backups) == []
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["TERM", "KILL"])
-def test_killed_restore_changes_nothing_and_leaves_nothing(
-    secret_url: tuple[Database, URL, str], backend_name: str, tmp_path: Path, signum: int
+@pytest.mark.parametrize("signal_name", SIGNALS)
+@pytest.mark.parametrize("where", list(RESTORE_POINTS))
+def test_killed_restore_leaves_the_target_unchanged_or_restored_and_checked(
+    account: Account, backend_name: str, tmp_path: Path, where: str, signal_name: str
 ) -> None:
-    db, url, secret = secret_url
-    harness = Harness(tmp_path, backend_name, url, secret)
+    point = _at(RESTORE_POINTS, where, backend_name)
+    harness = Harness(tmp_path, backend_name, account.url, account.secret)
     artifact = tmp_path / "a.storelayer"
     assert harness.run("backup", str(artifact)).returncode == 0
-    with db.engine.begin() as connection:
+    full = checksums(account.db)
+    with account.db.engine.begin() as connection:
         connection.execute(text("DELETE FROM notes WHERE id > 10"))
-    before = checksums(db)
-    staging = set(staging_databases(db))
-    process = harness.start("restore", "--force", str(artifact), hang=RESTORE_MARK[backend_name])
-    harness.kill_when_ready(process, signum)
+    before = checksums(account.db)
+    existing = leftover_databases(account.db)
+    args = ("restore", "--force", str(artifact))
+    process = harness.start(*args, hang=point.hang, point=point.point, call=point.call)
+    harness.kill_when_ready(process, kill_signal(signal_name))
     harness.assert_nothing_left()
-    db.dispose()
-    assert checksums(db) == before
-    left = set(staging_databases(db)) - staging
-    finished = harness.run("restore", "--force", str(artifact))
+    account.db.dispose()
+    assert checksums(account.db) == (full if point.restored else before)
+    left = leftover_databases(account.db) - existing
+    finished = harness.run(*args)
     assert finished.returncode == 0, finished.stderr
-    assert b"into " + str(db.url.database).encode() in finished.stdout
-    assert left.isdisjoint(staging_databases(db))
-    assert checksums(db)["notes"][0] == 60
-
-
-def scalar(db: Database, query: TextClause) -> object:
-    """One value, read in a new transaction (pg_stat_activity is a snapshot per
-    transaction)."""
-    with db.engine.connect() as connection:
-        return connection.execute(query).scalar()
-
-
-def staging_databases(db: Database) -> list[str]:
-    if db.engine.dialect.name != "mysql":
-        return []
-    with db.engine.connect() as connection:
-        query = text("SHOW DATABASES LIKE :pattern")
-        names = connection.execute(query, {"pattern": "storelayer\\_restore\\_%"})
-        return [str(n) for n in names.scalars()]
-
-
-def test_restore_killed_while_the_tool_waits_never_commits(
-    secret_url: tuple[Database, URL, str], backend_name: str, tmp_path: Path
-) -> None:
-    """The real pg_restore, blocked by a lock this test holds, outlives a SIGKILLed
-    storelayer only if it was not killed with it: released, it would commit."""
-    if backend_name != "postgresql":
-        pytest.skip("the restore tool writes the target itself only on PostgreSQL")
-    db, url, secret = secret_url
-    harness = Harness(tmp_path, backend_name, url, secret)
-    artifact = tmp_path / "a.storelayer"
-    assert harness.run("backup", str(artifact)).returncode == 0
-    with db.engine.begin() as connection:
-        connection.execute(text("DELETE FROM notes WHERE id > 10"))
-    before = checksums(db)
-    blocker = db.engine.connect()
-    blocker.execute(text("LOCK TABLE notes IN ACCESS SHARE MODE"))
-    process = harness.start("restore", "--force", str(artifact))
-    waiting = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND wait_event_type = 'Lock'"
-    )
-    _wait_for(lambda: bool(scalar(db, waiting)), "pg_restore to block")
-    process.kill()
-    process.communicate(timeout=SETTLE)
-    harness.assert_nothing_left()
-    blocker.rollback()
-    blocker.close()
-    sessions = text(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND application_name = 'pg_restore'"
-    )
-    _wait_for(lambda: not scalar(db, sessions), "pg_restore's session to end")
-    db.dispose()
-    assert checksums(db) == before
+    assert f"into {Path(str(account.db.url.database)).name} ".encode() in finished.stdout
+    assert checksums(account.db) == full
+    assert left.isdisjoint(leftover_databases(account.db))
+    assert list(harness.tmp.iterdir()) == []

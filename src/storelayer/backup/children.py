@@ -149,14 +149,19 @@ def scratch_prefix() -> str:
 
 
 def owner_alive(pid: int) -> bool:
-    """Whether process ``pid`` still exists (on this host)."""
+    """Whether process ``pid`` runs on this host (a zombie, killed but not yet waited
+    for, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: trust the signal
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def remove_stale(parent: Path | None = None) -> list[Path]:

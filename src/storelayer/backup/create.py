@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 
 from storelayer.backend import Progress
 from storelayer.backup.artifact import ARTIFACT_SUFFIX, write_artifact
-from storelayer.backup.children import private_directory, remove_stale
+from storelayer.backup.children import private_directory
 from storelayer.backup.counts import schema_revision
+from storelayer.backup.leftovers import prune_local, prune_server
 from storelayer.backup.manifest import BackupManifest, DumpInfo, PayloadInfo, utc_now
 from storelayer.backup.options import BackupOptions
 from storelayer.backup.payload import (
@@ -20,11 +21,10 @@ from storelayer.backup.payload import (
     AGE_SUFFIX,
     COMPRESSIONS,
     checked_compression,
-    compress,
-    encrypt,
     parse_recipients,
     sha256_file,
 )
+from storelayer.backup.stream import stream_dump
 from storelayer.errors import BackupError
 
 if TYPE_CHECKING:
@@ -56,18 +56,8 @@ def _describe_source(db: Database) -> tuple[str, list[str]]:
         return db.backend.ops.server_version(connection), schema_revision(connection)
 
 
-def _package(dump: Path, work: Path, compression: str, recipients: Sequence[str]) -> Path:
-    stored = dump
-    if compression != "none":
-        stored = work / f"{dump.name}{COMPRESSIONS[compression]}"
-        compress(dump, stored, compression)
-        dump.unlink()
-    if recipients:
-        sealed = work / f"{stored.name}{AGE_SUFFIX}"
-        encrypt(stored, sealed, recipients)
-        stored.unlink()
-        stored = sealed
-    return stored
+def _payload_name(dump: str, compression: str, encrypted: bool) -> str:
+    return f"{dump}{COMPRESSIONS[compression]}{AGE_SUFFIX if encrypted else ''}"
 
 
 def _plugin(db: Database) -> tuple[str | None, str | None]:
@@ -87,9 +77,11 @@ def create_backup(
 ) -> BackupManifest:
     """Back up ``db`` to the artifact ``path`` and return its manifest.
 
-    The backend's strategy writes a consistent native dump; the dump is read back in full
-    (its row counts go into the manifest), compressed, encrypted when ``recipients`` are
-    given, and written with the manifest under a temporary name, then renamed. The
+    The backend's strategy writes a consistent native dump into a pipe; as it comes, the
+    dump is read back in full (its row counts go into the manifest), compressed and
+    encrypted when ``recipients`` are given (:mod:`storelayer.backup.stream`: no copy
+    of the dump rests on disk), and written with the manifest under a temporary name,
+    then renamed. The
     ``storelayer_backup_created`` hook runs last."""
     backup_format = db.backend.features.backup_format
     if backup_format is None:
@@ -106,18 +98,28 @@ def create_backup(
             "have it created"
         )
     server_version, revision = _describe_source(db)
-    remove_stale(target.parent)
-    remove_stale()
+    prune_local([target.parent])
+    prune_server(db.backend, db.engine)
     try:
         with private_directory(target.parent) as work:
-            dump = work / f"dump.{backup_format}"
-            say(f"dumping {database_label(db)} ({db.backend.name})")
-            tool = db.backend.backups.backup(db.engine, dump, progress, options or BackupOptions())
-            say("reading the dump back")
-            tables = db.backend.backups.inspect(dump)
-            dump_info = DumpInfo(dump.name, dump.stat().st_size, sha256_file(dump), tool)
-            say(f"packaging ({compression}{', age' if recipients else ''})")
-            stored = _package(dump, work, compression, recipients)
+            name = f"dump.{backup_format}"
+            stored = work / _payload_name(name, compression, bool(recipients))
+            say(
+                f"dumping {database_label(db)} ({db.backend.name}), read back and packed "
+                f"as it comes ({compression}{', age' if recipients else ''})"
+            )
+            streamed = stream_dump(
+                work,
+                name,
+                stored,
+                lambda pipe: db.backend.backups.backup(
+                    db.engine, pipe, progress, options or BackupOptions()
+                ),
+                db.backend.backups.inspect,
+                (compression, list(recipients)),
+            )
+            tables = streamed.tables
+            dump_info = DumpInfo(name, *streamed.dump, streamed.tool)
             plugin, plugin_version = _plugin(db)
             manifest = BackupManifest(
                 backend=db.backend.name,

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import shutil
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any, cast
@@ -40,17 +42,53 @@ def checked_compression(method: str) -> str:
     return method
 
 
-def compress(source: Path, target: Path, method: str) -> None:
-    """Write ``source`` compressed with ``method`` to the new 0600 file ``target``."""
-    with open(source, "rb") as plain, open_private(target) as packed:
-        if method == "zstd":
-            compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
-            compressor.copy_stream(plain, packed, read_size=CHUNK, write_size=CHUNK)
-        elif method == "gzip":
-            with gzip.GzipFile(fileobj=packed, mode="wb", mtime=0) as stream:
-                shutil.copyfileobj(plain, stream, CHUNK)
+class _GzipReader(io.RawIOBase):
+    """The gzip stream of ``source`` (mtime 0, so equal dumps give equal payloads),
+    read as it is compressed."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self._source = source
+        self._packer = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: a gzip header
+        self._pending = b""
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending and not self._done:
+            chunk = self._source.read(CHUNK)
+            if chunk:
+                self._pending = self._packer.compress(chunk)
+            else:
+                self._pending, self._done = self._packer.flush(), True
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+
+def compressing(source: IO[bytes], method: str) -> IO[bytes]:
+    """``source`` compressed with ``method``, as a stream read on demand."""
+    if method == "zstd":
+        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
+        return cast("IO[bytes]", compressor.stream_reader(source, read_size=CHUNK))
+    if method == "gzip":
+        return cast("IO[bytes]", io.BufferedReader(_GzipReader(source), CHUNK))
+    return source
+
+
+def seal(source: IO[bytes], target: Path, method: str, recipients: Sequence[str]) -> None:
+    """Write the stream ``source`` compressed with ``method`` and, with
+    ``recipients``, encrypted to them, into the new 0600 file ``target``; nothing else
+    is written."""
+    parsed = parse_recipients(recipients) if recipients else []
+    with open_private(target) as sealed:
+        packed = compressing(source, method)
+        if parsed:
+            _pyrage().encrypt_io(packed, sealed, parsed)
         else:
-            shutil.copyfileobj(plain, packed, CHUNK)
+            shutil.copyfileobj(packed, sealed, CHUNK)
 
 
 def _opened_for_reading(packed: IO[bytes], method: str) -> IO[bytes]:
@@ -118,14 +156,6 @@ def read_identities(path: Path) -> list[Any]:
         return [pyrage.x25519.Identity.from_str(key) for key in keys]
     except pyrage.IdentityError as error:
         raise BackupError(f"{path} holds an invalid age identity: {error}") from None
-
-
-def encrypt(source: Path, target: Path, recipients: Sequence[str]) -> None:
-    """Encrypt ``source`` to every recipient into the new 0600 file ``target``."""
-    pyrage = _pyrage()
-    parsed = parse_recipients(recipients)
-    with open(source, "rb") as plain, open_private(target) as sealed:
-        pyrage.encrypt_io(plain, sealed, parsed)
 
 
 def decrypt(source: Path, target: Path, identity_file: Path) -> None:

@@ -13,6 +13,7 @@ from storelayer.backend import Progress
 from storelayer.backup.artifact import read_manifest
 from storelayer.backup.counts import count_differences, row_counts, schema_revision, table_names
 from storelayer.backup.create import database_label
+from storelayer.backup.leftovers import prune_server
 from storelayer.backup.manifest import BackupManifest
 from storelayer.backup.options import BackupOptions
 from storelayer.backup.verify import backend_for, unpacked
@@ -111,6 +112,7 @@ def restore_backup(
     refuse_other_backend(db, manifest)
     backend_for(manifest, db.plugins)
     key = Path(identity) if identity is not None else None
+    prune_server(db.backend, db.engine)
     say(f"verifying {artifact}")
     with unpacked(artifact, manifest, db.backend, key) as dump:
         warnings = check_target(db, manifest, force)

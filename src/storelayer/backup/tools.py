@@ -11,7 +11,8 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -22,11 +23,14 @@ __all__ = [
     "STDERR_TAIL",
     "TOOLS_PATH_VARIABLE",
     "Command",
+    "feeding",
     "find_tool",
     "open_private",
+    "open_target",
     "output_lines",
     "private_directory",
     "run",
+    "tool_failure",
     "tool_search_path",
     "tool_version",
     "write_private_text",
@@ -84,6 +88,14 @@ def open_private(path: Path, mode: str = "xb") -> IO[bytes]:
     return os.fdopen(os.open(path, flags, 0o600), "wb")
 
 
+def open_target(path: Path) -> IO[bytes]:
+    """Open a dump's target for writing: the named pipe storelayer reads the dump
+    from (:mod:`storelayer.backup.stream`), or else a new 0600 file."""
+    if path.is_fifo():
+        return open(path, "wb")
+    return open_private(path)
+
+
 def write_private_text(path: Path, text: str) -> Path:
     """Write ``text`` to a new 0600 file (passfiles, option files)."""
     with open_private(path) as handle:
@@ -91,7 +103,9 @@ def write_private_text(path: Path, text: str) -> Path:
     return path
 
 
-def _failure(what: str, returncode: int, stderr: bytes, secrets: Sequence[str]) -> BackupError:
+def tool_failure(what: str, returncode: int, stderr: bytes, secrets: Sequence[str]) -> BackupError:
+    """The error of a tool that exited ``returncode``: the tail of its error output,
+    without ``secrets``."""
     message = stderr.decode(errors="replace").strip()[-STDERR_TAIL:]
     for secret in secrets:
         if secret:
@@ -108,27 +122,59 @@ def run(
     secrets: Sequence[str] = (),
     keep_fds: Sequence[int] = (),
 ) -> None:
-    """Run ``command``, reading ``stdin`` from a file and writing stdout to a new 0600
-    file; a non-zero exit is a ``BackupError`` carrying the tool's message. The tool
-    dies with storelayer (:mod:`storelayer.backup.children`)."""
+    """Run ``command``, reading ``stdin`` from a file and writing stdout to a dump's
+    target (:func:`open_target`); a non-zero exit is a ``BackupError`` carrying the
+    tool's message. The tool dies with storelayer (:mod:`storelayer.backup.children`)."""
     with (
         open(stdin, "rb") if stdin else open(os.devnull, "rb") as source,
-        open_private(stdout) if stdout else open(os.devnull, "wb") as sink,
+        open_target(stdout) if stdout else open(os.devnull, "wb") as sink,
         tempfile.TemporaryFile() as errors,
     ):
         with running(*command, keep_fds, stdin=source, stdout=sink, stderr=errors) as process:
             returncode = process.wait()
         errors.seek(0)
         if returncode != 0:
-            raise _failure(what, returncode, errors.read(), secrets)
+            raise tool_failure(what, returncode, errors.read(), secrets)
 
 
-def output_lines(command: Command, what: str, secrets: Sequence[str] = ()) -> Iterator[bytes]:
-    """Run ``command`` and yield its stdout line by line; raises after the last line
-    when it failed. The tool is killed if the reader stops early."""
+@contextmanager
+def feeding(
+    command: Command, what: str, *, secrets: Sequence[str] = (), keep_fds: Sequence[int] = ()
+) -> Iterator[IO[bytes]]:
+    """Run ``command`` and yield its stdin to write to. When the block ends, stdin is
+    closed and the tool must exit with status 0; an exception in the block kills the
+    tool, so what it was fed is never finished (the tool dies with storelayer too)."""
     with tempfile.TemporaryFile() as errors:
         streams: dict[str, Any] = {
-            "stdin": subprocess.DEVNULL,
+            "stdin": subprocess.PIPE,
+            "stdout": subprocess.DEVNULL,
+            "stderr": errors,
+        }
+        with running(*command, keep_fds, **streams) as process:
+            assert process.stdin is not None
+            try:
+                yield process.stdin
+                process.stdin.close()
+            except BrokenPipeError:
+                pass  # the tool stopped reading: its exit status and message say why
+            returncode = process.wait()
+        errors.seek(0)
+        if returncode != 0:
+            raise tool_failure(what, returncode, errors.read(), secrets)
+
+
+def output_lines(
+    command: Command, what: str, secrets: Sequence[str] = (), stdin: Path | None = None
+) -> Generator[bytes, None, None]:
+    """Run ``command`` (reading ``stdin``, a file or pipe, if given) and yield its
+    stdout line by line; raises after the last line when it failed. The tool is killed
+    if the reader stops early."""
+    with (
+        tempfile.TemporaryFile() as errors,
+        open(stdin or os.devnull, "rb") as source,
+    ):
+        streams: dict[str, Any] = {
+            "stdin": source,
             "stdout": subprocess.PIPE,
             "stderr": errors,
         }
@@ -139,4 +185,4 @@ def output_lines(command: Command, what: str, secrets: Sequence[str] = ()) -> It
             returncode = process.wait()
         errors.seek(0)
         if returncode != 0:
-            raise _failure(what, returncode, errors.read(), secrets)
+            raise tool_failure(what, returncode, errors.read(), secrets)

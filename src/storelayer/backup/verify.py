@@ -7,7 +7,6 @@ into a scratch database whose row counts must match too."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -21,6 +20,7 @@ from storelayer.backend import Backend
 from storelayer.backup.artifact import extract_payload, read_manifest
 from storelayer.backup.children import private_directory, remove_stale
 from storelayer.backup.counts import count_differences, row_counts
+from storelayer.backup.leftovers import prune_server, server_scratch_name
 from storelayer.backup.manifest import BackupManifest
 from storelayer.backup.options import BackupOptions
 from storelayer.backup.payload import decompress, decrypt, sha256_file
@@ -101,9 +101,12 @@ def unpacked(
 
 
 @contextmanager
-def scratch_database(backend: Backend, server_url: URL | None) -> Iterator[URL]:
-    """A new empty database of ``backend``, dropped afterwards."""
-    name = f"storelayer_verify_{secrets.token_hex(6)}"
+def scratch_database(
+    backend: Backend, server_url: URL | None, plugins: PluginManager
+) -> Iterator[URL]:
+    """A new empty database of ``backend``, dropped afterwards (and stale ones of
+    killed runs first)."""
+    name = server_scratch_name("verify")
     if not backend.features.server:
         with private_directory() as work:
             yield backend.provisioning.embedded_test_url(work, name)
@@ -113,6 +116,8 @@ def scratch_database(backend: Backend, server_url: URL | None) -> Iterator[URL]:
             f"--deep needs a {backend.name} server to create a scratch database on: pass "
             "--url (or set DATABASE_URL)"
         )
+    with opened(server_url, backend=backend.name, plugins=plugins) as server:
+        prune_server(backend, server.engine)
     url = backend.provisioning.create_database(server_url, name)
     try:
         yield url
@@ -181,7 +186,7 @@ def verify_backup(
         if deep:
             _check_server(backend, server_url, manager)
             say(f"restoring into a scratch {backend.name} database")
-            with scratch_database(backend, server_url) as url:
+            with scratch_database(backend, server_url, manager) as url:
                 restore_and_count(backend, manifest, dump, url, manager, jobs)
             report.checks.append("restore into scratch database")
             report.deep = True

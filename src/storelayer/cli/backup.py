@@ -23,6 +23,7 @@ from storelayer.backup import (
     verify_backup,
 )
 from storelayer.backup.children import sigterm_as_interrupt
+from storelayer.backup.leftovers import prune_local, prune_server
 from storelayer.backup.payload import COMPRESSIONS
 from storelayer.cli.output import emit_json, pairs
 from storelayer.cli.state import CliState, json_option, pass_state
@@ -129,6 +130,13 @@ def _recipients(recipient: tuple[str, ...], recipients_file: Path | None) -> lis
     help="Block writers when that is the only way to a consistent dump "
     "(MySQL tables that are not InnoDB); otherwise such a backup is refused.",
 )
+@click.option(
+    "--prune-stale",
+    is_flag=True,
+    help="Only remove what killed runs left: scratch directories and partial artifacts "
+    "(temporary directory, --dir) and staging databases on the server, whose owner "
+    "process is gone.",
+)
 @click.option("--keep", type=click.IntRange(0), default=0, help="Keep the newest N (with --dir).")
 @click.option("--keep-daily", type=click.IntRange(0), default=0, help="Keep one a day for N days.")
 @click.option(
@@ -147,6 +155,7 @@ def backup_command(
     recipient: tuple[str, ...],
     recipients_file: Path | None,
     lock_writes: bool,
+    prune_stale: bool,
     keep: int,
     keep_daily: int,
     keep_weekly: int,
@@ -154,6 +163,9 @@ def backup_command(
 ) -> None:
     """Back up the database into one verified artifact (PATH, or a new file in --dir),
     then prune older artifacts of the same database in --dir by the --keep rules."""
+    if prune_stale:
+        _prune_stale(state, path, directory)
+        return
     policy = RetentionPolicy(keep, keep_daily, keep_weekly, keep_monthly)
     if policy.active and directory is None:
         raise click.UsageError("--keep rules prune a directory: use them with --dir")
@@ -182,6 +194,20 @@ def backup_command(
     click.echo(pairs({"written": str(target), **manifest_summary(manifest)}))
     for old in pruned:
         click.echo(f"pruned {old}")
+
+
+def _prune_stale(state: CliState, path: Path | None, directory: Path | None) -> None:
+    if path is not None:
+        raise click.UsageError("--prune-stale makes no backup: give --dir, not PATH")
+    with sigterm_as_interrupt(), state.connect() as db:
+        removed = prune_local([directory]) + prune_server(db.backend, db.engine)
+    if state.json:
+        emit_json({"removed": removed})
+        return
+    for name in removed:
+        click.echo(f"removed {name}")
+    if not removed:
+        click.echo("nothing stale found")
 
 
 @click.command("restore")

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy.engine import URL
 
 from storelayer.backend import Backend
+from storelayer.backup.children import owner_alive
 from storelayer.testing._provision import in_ci
 
 #: File in a replica set's directory naming the process that owns it.
@@ -41,24 +42,9 @@ def orphaned_workdirs(prefix: str) -> list[Path]:
             owner = int((workdir / OWNER_FILE).read_text().strip())
         except (OSError, ValueError):
             continue
-        if not _alive(owner):
+        if not owner_alive(owner):
             orphans.append(workdir)
     return orphans
-
-
-def _alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, killed but not yet waited for, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc: trust the signal
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 class ReplicaSet(Protocol):

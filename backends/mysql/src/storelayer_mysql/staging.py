@@ -11,8 +11,6 @@ With the dump's ``backup`` and ``inspect``, this module is ``MySQLBackend.backup
 
 from __future__ import annotations
 
-import datetime as dt
-import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from storelayer import BackupError
+from storelayer.backup.leftovers import LEFTOVER_PATTERN, owner_gone, server_scratch_name
 from storelayer.backup.options import BackupOptions
 from storelayer_mysql.backup import backup as backup
 from storelayer_mysql.backup import inspect as inspect
@@ -64,7 +63,7 @@ TABLES = (
 )
 #: Name prefix of the staging databases of a restore.
 STAGING_PREFIX = "storelayer_restore_"
-STAGING_DATABASES = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE :db"
+LEFTOVERS = "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE :db"
 #: Whether no live restore holds a staging database: its lock is free and no session
 #: (the client loading it) has it as its current database.
 UNUSED = text(
@@ -184,23 +183,48 @@ def swap(connection: Connection, target: str, staging: str, trash: str, replace:
     recreate(connection, definitions)
 
 
+def check_staged(connection: Connection, staging: str, expected: dict[str, int]) -> None:
+    """The staging database holds the dump's rows, table by table: checked before the
+    swap, so a restore is never switched in unchecked."""
+    differences = []
+    for name, rows in sorted(expected.items()):
+        qualified = f"{_q(connection, staging)}.{_q(connection, name)}"
+        found = run_sql(connection, f"SELECT COUNT(*) AS n FROM {qualified}")
+        if found is None or int(found["n"]) != rows:
+            differences.append(f"{name}: {found and found['n']} rows, the dump holds {rows}")
+    if differences:
+        raise BackupError(
+            "the staged restore differs from the dump, nothing was changed: "
+            + "; ".join(differences)
+        )
+
+
 def staging_name() -> str:
-    """``storelayer_restore_<UTC time>_<random>``: recognisable, and when it was made."""
-    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d%H%M%S")
-    return f"{STAGING_PREFIX}{stamp}_{secrets.token_hex(6)}"
+    """``storelayer_restore_<host>_<pid>_<unix time>_<random>``: whose, and since when."""
+    return server_scratch_name("restore")
+
+
+def _unused(connection: Connection, names: list[str]) -> list[str]:
+    return [n for n in names if connection.execute(UNUSED, {"n": n}).scalar()]
 
 
 def prune_staging(connection: Connection) -> list[str]:
     """Drop the staging databases no live restore holds (their owner's lock is free:
-    the server releases it when the owner's connection ends, however it died)."""
-    pattern = STAGING_PREFIX.replace("_", "\\_") + "%"
-    names = _names(connection, STAGING_DATABASES, pattern)
-    stale = [
-        n for n in names if connection.execute(text("SELECT IS_FREE_LOCK(:n)"), {"n": n}).scalar()
-    ]
+    the server releases it when the owner's connection ends, however it died) and the
+    scratch databases of other kinds whose owner is gone; none that a session uses."""
+    names = _names(connection, LEFTOVERS, LEFTOVER_PATTERN)
+    staging = [n for n in names if n.startswith(STAGING_PREFIX)]
+    others = [n for n in names if not n.startswith(STAGING_PREFIX) and owner_gone(n)]
+    stale = _unused(connection, staging) + _unused(connection, others)
     for name in stale:
         connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {_q(connection, name)}")
     return stale
+
+
+def prune_stale(engine: Engine) -> list[str]:
+    """:func:`prune_staging` on the engine's server."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return prune_staging(connection)
 
 
 def _create(connection: Connection, name: str, charset: str, collation: str) -> None:
@@ -266,6 +290,7 @@ def restore(
         scratch_databases(connection, target, 2) as (staging, trash),
     ):
         loader(engine, source, staging)
+        check_staged(connection, staging, inspect(source))
         swap(connection, target, staging, trash, options.replace)
     if progress is not None:
         progress(1, 1)
