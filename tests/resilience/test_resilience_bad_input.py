@@ -204,7 +204,7 @@ QUERY_CASES: list[tuple[str, Callable[[Any], Any], type[StorelayerError] | None,
         "non-UTF-8 bytes as text",
         lambda r: r.create(name=b"caf\xe9"),
         QueryError,
-        "Person.name holds text, got bytes b'caf\\xe9': they are not valid UTF-8",
+        "Person.name holds text, got bytes: they are not valid UTF-8",
     ),
     (
         "undecodable text (surrogate escapes)",

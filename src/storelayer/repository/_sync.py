@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
@@ -149,14 +150,14 @@ class Repository(Generic[T]):
         ordering = sql.ordering_key(terms)
         stmt = sql.select_rows(self._cols, expressions, filters, order_by=ordering, limit=limit + 1)
         if after is not None:
-            values = decode_cursor(after, ordering, cursor_key())
+            values = decode_cursor(after, ordering, cursor_key(), self._cols.table.fullname)
             stmt = stmt.where(sql.after_row(self._cols, terms, values))
         rows = list(self.session.scalars(stmt))
         items, has_next = rows[:limit], len(rows) > limit
         cursor = None
         if has_next:
             last = [getattr(items[-1], name) for name, _ in terms]
-            cursor = encode_cursor(ordering, last, cursor_key())
+            cursor = encode_cursor(ordering, last, cursor_key(), self._cols.table.fullname)
         return KeysetPage(items, cursor, has_next)
 
     def stream(
@@ -177,41 +178,48 @@ class Repository(Generic[T]):
             result.close()
 
     # -- writes ------------------------------------------------------------------------
+    # Each write runs in a savepoint (where the backend has them): a Conflict or another
+    # failure undoes that write alone and leaves the unit of work usable
+    # (docs/guide/errors.md measures what the savepoint costs).
 
     def create(self, **values: Any) -> T:
         """Insert one row and return it with its generated key."""
         self._cols.check_values(values, purpose="set")
         instance: T = self.model(**values)
-        self.session.add(instance)
-        self._flush()
+        self._cols.check_insert(instance.__dict__)
+        with self._atomic():
+            self.session.add(instance)
+            self.session.flush()
         return instance
 
     def update(self, instance: T, **values: Any) -> T:
         """Set ``values`` on ``instance`` and write them."""
         self._cols.check_values(values, purpose="set")
-        for name, value in values.items():
-            setattr(instance, name, value)
-        self._flush()
+        with self._atomic():
+            for name, value in values.items():
+                setattr(instance, name, value)
+            self.session.flush()
         return instance
 
     def delete(self, instance: T) -> None:
         """Delete one row."""
-        self.session.delete(instance)
-        self._flush()
+        with self._atomic():
+            self.session.delete(instance)
+            self.session.flush()
 
     def delete_where(self, *expressions: Any, **filters: Any) -> int:
         """Delete every matching row (a filter is required); returns how many."""
-        with conflicts_raised(self.session.backend):
-            result = self.session.execute(sql.delete_rows(self._cols, expressions, filters))
+        stmt = sql.delete_rows(self._cols, expressions, filters)
+        with self._atomic():
+            result = self.session.execute(stmt)
         return int(getattr(result, "rowcount", 0))
 
     def bulk_create(self, rows: Iterable[Mapping[str, Any] | T]) -> int:
         """Insert many rows (dicts or instances) by the backend's fastest path; returns
         how many. Objects are not loaded back: use ``list`` to read them."""
-        values = sql.as_rows(self._cols, rows, purpose="bulk_create")
-        self._flush()
-        connection = self.session.connection()
-        with conflicts_raised(self.session.backend):
+        values = sql.as_rows(self._cols, rows, purpose="bulk_create", insert=True)
+        with self._atomic():
+            connection = self.session.connection()
             for _, group in groupby(values, key=sql.key_set):
                 table_rows = [self._cols.to_table(row) for row in group]
                 self.session.backend.ops.bulk_insert(connection, self._cols.table, table_rows)
@@ -223,9 +231,8 @@ class Repository(Generic[T]):
         for row in values:
             missing = [pk for pk in self._cols.primary_key if pk not in row]
             if missing:
-                raise QueryError(f"bulk_update() rows need their primary key {missing}: {row!r}")
-        self._flush()
-        with conflicts_raised(self.session.backend):
+                raise QueryError(f"bulk_update() rows need their primary key {missing}")
+        with self._atomic():
             for _, group in groupby(values, key=sql.key_set):
                 self.session.execute(update(self.model), list(group))
         return len(values)
@@ -239,26 +246,38 @@ class Repository(Generic[T]):
     ) -> int:
         """Insert rows, or update the existing row with the same ``on`` columns (which
         must be a primary key or unique constraint), in one atomic statement per batch.
-        ``update`` limits the columns overwritten; ``[]`` leaves existing rows alone.
-        Returns the number of rows given."""
+        ``update`` limits the columns overwritten (never a conflict or primary-key
+        column); ``[]`` leaves existing rows alone. Returns the number of rows given."""
         on = [on] if isinstance(on, str) else list(on)
-        self._cols.check_values(dict.fromkeys(on), purpose="upsert on")
+        for name in on:
+            self._cols.attribute(name, purpose="upsert on")
         values = sql.as_rows(self._cols, rows, purpose="upsert_many")
-        self._flush()
         backend = self.session.backend
-        with conflicts_raised(backend):
-            conflict = [self._cols.column_keys[name] for name in on]
+        conflict = [self._cols.column_keys[name] for name in on]
+        plan = list(upsert_plan(self._cols, values, on, update))
+        for row in values:  # each row may be inserted
+            self._cols.check_insert(row)
+        with self._atomic():
             connection = self.session.connection()
-            for batch, columns in upsert_plan(self._cols, values, on, update):
+            for batch, columns in plan:
                 backend.ops.bulk_upsert(connection, self._cols.table, batch, conflict, columns)
         self._reload_loaded()
         return len(values)
 
     # -- internals ---------------------------------------------------------------------
 
-    def _flush(self) -> None:
-        with conflicts_raised(self.session.backend):
-            self.session.flush()
+    @contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """One write: integrity errors raised as ``Conflict``; inside a savepoint where
+        the backend has them, so that a failure undoes this write alone."""
+        session = self.session
+        with conflicts_raised(session.backend):
+            session.flush()  # earlier changes: not part of this write's savepoint
+            if session.backend.features.savepoints and not session.info.get(sql.AUTOCOMMIT_KEY):
+                with session.begin_nested():
+                    yield
+            else:
+                yield
 
     def _reload_loaded(self) -> None:
         """Reload the instances of this model the session holds: the upsert changed

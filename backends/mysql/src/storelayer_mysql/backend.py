@@ -27,7 +27,7 @@ from storelayer.backend import (
     server_connection,
 )
 from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
-from storelayer_mysql import staging
+from storelayer_mysql import staging, types
 from storelayer_mysql.connection import (
     HANDSHAKE_TIMEOUTS,
     bounded_async_connect,
@@ -115,7 +115,7 @@ def as_integrity_error(context: ExceptionContext) -> exc.IntegrityError | None:
 
 class UTCDateTime(AwareAsUTC, mysql.DATETIME):
     """MySQL's ``DATETIME`` (its fractional seconds kept), storing an aware value as its
-    UTC instant."""
+    UTC instant and returning it aware, in UTC, from a ``timezone=True`` column."""
 
 
 class MySQLErrors(Errors):
@@ -271,6 +271,8 @@ class MySQLBackend(Backend):
         # DATETIME keeps no offset: typed columns bind an aware value as its UTC instant
         # on every driver, the ``conv`` encoder covers raw SQL.
         store_aware_datetimes_as_utc(engine, UTCDateTime)
+        # DATETIME(6), DOUBLE, LONGTEXT, utf8mb4 tables: values come back as written.
+        types.adapt_engine(engine)
 
     def start_test_replicas(self, count: int = 1) -> Any:
         """For tests: a private MariaDB primary with ``count`` GTID replicas, as a

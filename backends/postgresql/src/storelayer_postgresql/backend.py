@@ -305,6 +305,7 @@ class PostgreSQLBackend(Backend):
         return {AUTOCOMMIT_OPTION: True}
 
     def configure_engine(self, engine: Engine) -> None:
+        super().configure_engine(engine)  # timestamptz values returned in UTC
         switch_autocommit_for_reads(engine)
 
     def start_test_replicas(self, count: int = 1) -> Any:

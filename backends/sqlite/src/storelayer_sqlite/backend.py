@@ -23,6 +23,7 @@ from storelayer.backend import (
     on_conflict_upsert,
 )
 from storelayer_sqlite import backup as backup_strategy
+from storelayer_sqlite import types
 from storelayer_sqlite.migration_lock import SQLiteMigrations
 
 if TYPE_CHECKING:
@@ -149,12 +150,14 @@ class SQLiteBackend(Backend):
             cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         finally:
             cursor.close()
+        types.register_collation(dbapi_connection)
 
     def autocommit_read_options(self) -> dict[str, Any]:
         return {AUTOCOMMIT_OPTION: True}
 
     def configure_engine(self, engine: Engine) -> None:
         super().configure_engine(engine)  # SQLite keeps no offset: aware values as UTC
+        types.adapt_engine(engine)  # exact decimals
 
         @event.listens_for(engine, "begin")
         def begin(conn: Connection) -> None:
