@@ -14,7 +14,12 @@ from storelayer._engines import is_disconnect
 from storelayer._pool import exhausted
 from storelayer.backend import Backend
 from storelayer.config import mask_url
-from storelayer.errors import CommitOutcomeUnknown, ReadOnlyDatabase, StorelayerError
+from storelayer.errors import (
+    CommitOutcomeUnknown,
+    ReadOnlyDatabase,
+    ReadOnlySession,
+    StorelayerError,
+)
 
 
 def commit_unknown(error: BaseException, url: Any) -> CommitOutcomeUnknown:
@@ -89,15 +94,20 @@ def explained(
     if isinstance(error, exc.TimeoutError):
         role, engine = role_of(bind, engines)
         return exhausted(engine, role, error)
-    if writes and isinstance(error, exc.DBAPIError) and backend.errors.is_read_only(error):
-        _, engine = role_of(bind, engines)
-        return ReadOnlyDatabase(
-            f"the database at {mask_url(engine.url)} accepts only reads (a read replica, "
-            "or a server in read-only mode), so the write was refused and nothing "
-            "changed. Point DATABASE_URL at the primary; put replicas in "
-            "DATABASE_REPLICA_URLS"
+    if not isinstance(error, exc.DBAPIError) or not backend.errors.is_read_only(error):
+        return None
+    if not writes:
+        return ReadOnlySession(
+            "a write was sent in a read_session(), whose transaction is read-only: the "
+            "database refused it and nothing changed. Write in session() instead"
         )
-    return None
+    _, engine = role_of(bind, engines)
+    return ReadOnlyDatabase(
+        f"the database at {mask_url(engine.url)} accepts only reads (a read replica, "
+        "or a server in read-only mode), so the write was refused and nothing "
+        "changed. Point DATABASE_URL at the primary; put replicas in "
+        "DATABASE_REPLICA_URLS"
+    )
 
 
 def release(connection: Any) -> None:

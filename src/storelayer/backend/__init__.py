@@ -25,6 +25,8 @@ from storelayer.backend.concerns import Progress as Progress
 from storelayer.backend.concerns import Provisioning as Provisioning
 from storelayer.backend.concerns import Replication as Replication
 from storelayer.backend.concerns import ServerLimits as ServerLimits
+from storelayer.backend.readonly import READ_ONLY_OPTION as READ_ONLY_OPTION
+from storelayer.backend.readonly import enforce_read_only_units as enforce_read_only_units
 from storelayer.datetimes import (
     AwareAsUTC,
     return_aware_datetimes_as_utc,

@@ -23,6 +23,7 @@ from storelayer.backend import (
     Provisioning,
     ServerLimits,
     connect_timeout_seconds,
+    enforce_read_only_units,
     queue_pool_options,
     server_connection,
 )
@@ -111,6 +112,15 @@ def as_integrity_error(context: ExceptionContext) -> exc.IntegrityError | None:
         hide_parameters=wrapped.hide_parameters,
         ismulti=wrapped.ismulti,
     )
+
+
+def read_only_transactions(dbapi_connection: Any, on: bool) -> None:
+    """Make the session's next transactions read-only (or read-write again)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"SET SESSION TRANSACTION {'READ ONLY' if on else 'READ WRITE'}")
+    finally:
+        cursor.close()
 
 
 class UTCDateTime(AwareAsUTC, mysql.DATETIME):
@@ -273,6 +283,9 @@ class MySQLBackend(Backend):
         store_aware_datetimes_as_utc(engine, UTCDateTime)
         # DATETIME(6), DOUBLE, LONGTEXT, utf8mb4 tables: values come back as written.
         types.adapt_engine(engine)
+        # read_session() units: the session's transactions are READ ONLY while a
+        # connection serves reads (one statement each time it changes from writes).
+        enforce_read_only_units(engine, read_only_transactions, reset_at_checkin=False)
 
     def start_test_replicas(self, count: int = 1) -> Any:
         """For tests: a private MariaDB primary with ``count`` GTID replicas, as a

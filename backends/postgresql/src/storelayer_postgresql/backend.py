@@ -26,12 +26,14 @@ from storelayer.backend import (
     Provisioning,
     ServerLimits,
     connect_timeout_seconds,
+    enforce_read_only_units,
     on_conflict_upsert,
     queue_pool_options,
     server_connection,
 )
 from storelayer_postgresql import backup as backup_strategy
 from storelayer_postgresql import fastpath
+from storelayer_postgresql.reads import refuse_writes_without_transaction
 from storelayer_postgresql.migration_lock import PostgreSQLMigrations
 from storelayer_postgresql.replication import PostgreSQLReplication
 
@@ -306,7 +308,12 @@ class PostgreSQLBackend(Backend):
 
     def configure_engine(self, engine: Engine) -> None:
         super().configure_engine(engine)  # timestamptz values returned in UTC
+        # read_session() units: BEGIN READ ONLY (the driver's read-only flag, set on the
+        # client: no round trip), before the autocommit switch below.
+        dialect = engine.dialect
+        enforce_read_only_units(engine, dialect.set_readonly, reset_at_checkin=True)
         switch_autocommit_for_reads(engine)
+        refuse_writes_without_transaction(engine)  # autocommit reads: no transaction
 
     def start_test_replicas(self, count: int = 1) -> Any:
         """For tests: a private primary with ``count`` streaming standbys, as a context
