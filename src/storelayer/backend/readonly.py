@@ -24,15 +24,19 @@ _MODE_KEY = "storelayer.read_only_mode"
 Switch = Callable[[Any, bool], None]
 
 
-def enforce_read_only_units(engine: Engine, switch: Switch, *, reset_at_checkin: bool) -> None:
+def enforce_read_only_units(
+    engine: Engine, switch: Switch, *, reset_at_checkin: bool, unless: str | None = None
+) -> None:
     """Before each transaction on ``engine``, put the connection in read-only mode for
     a ``read_session()`` unit and out of it for any other. ``reset_at_checkin``: leave
     every connection read-write when it returns to the pool (where switching costs no
-    round trip), so that raw uses of the pool never meet a read-only connection."""
+    round trip), so that raw uses of the pool never meet a read-only connection.
+    ``unless``: an execution option whose units the backend makes read-only itself."""
 
     @event.listens_for(engine, "begin")
     def begin(conn: Connection) -> None:
-        wanted = bool(conn.get_execution_options().get(READ_ONLY_OPTION))
+        options = conn.get_execution_options()
+        wanted = bool(options.get(READ_ONLY_OPTION)) and not (unless and options.get(unless))
         if conn.info.get(_MODE_KEY, False) != wanted:
             switch(conn.connection.dbapi_connection, wanted)
             conn.info[_MODE_KEY] = wanted

@@ -309,9 +309,17 @@ class PostgreSQLBackend(Backend):
     def configure_engine(self, engine: Engine) -> None:
         super().configure_engine(engine)  # timestamptz values returned in UTC
         # read_session() units: BEGIN READ ONLY (the driver's read-only flag, set on the
-        # client: no round trip), before the autocommit switch below.
+        # client: no round trip). Autocommit reads have no transaction: see reads.py.
+        # Off is the driver's default (None), not an explicit READ WRITE: psycopg2 would
+        # send that to the server when autocommit is switched on.
         dialect = engine.dialect
-        enforce_read_only_units(engine, dialect.set_readonly, reset_at_checkin=True)
+
+        def read_only(dbapi_connection: Any, on: bool) -> None:
+            dialect.set_readonly(dbapi_connection, True if on else None)
+
+        enforce_read_only_units(
+            engine, read_only, reset_at_checkin=True, unless=AUTOCOMMIT_OPTION
+        )
         switch_autocommit_for_reads(engine)
         refuse_writes_without_transaction(engine)  # autocommit reads: no transaction
 
