@@ -86,6 +86,11 @@ _DUPLICATE_KEY = re.compile(r"for key '(?P<name>[^']+)'\s*$")
 _NAMED_CONSTRAINT = re.compile(r"CONSTRAINT `(?P<name>[^`]+)`")
 # MySQL 8 checks (3819): "Check constraint 'name' is violated."
 _CHECK_CONSTRAINT = re.compile(r"Check constraint '(?P<name>[^']+)' is violated")
+# The value MySQL quotes in a message, up to what follows it (" for key ...").
+_QUOTED_VALUE = re.compile(
+    r"(?P<head>(?:entry|value:|text:|value))\s+(?P<q>['\"]).*(?P=q)(?P<tail>\s+(?:for|at|in)\s.*)$",
+    re.S,
+)
 _VERSION = re.compile(r"^\d+(\.\d+)*")
 
 
@@ -147,6 +152,15 @@ class MySQLErrors(Errors):
             return False
         message = str(getattr(exc_, "orig", None) or exc_).lower()
         return "read-only" in message or "read only" in message or "read_only" in message
+
+    def message(self, error: BaseException) -> str:
+        # "Duplicate entry 'x' for key 'k'", "Incorrect integer value: 'x' for column
+        # 'c'", "Invalid JSON text: "x" in value for column": the quoted value goes.
+        text = super().message(error)
+        args = getattr(getattr(error, "orig", None) or error, "args", ())
+        if len(args) > 1 and isinstance(args[1], str):
+            text = " ".join(args[1].split())
+        return _QUOTED_VALUE.sub(r"\g<head>\g<tail>", text)
 
     def constraint_name(self, error: exc.IntegrityError) -> str | None:
         args = getattr(error.orig, "args", ())

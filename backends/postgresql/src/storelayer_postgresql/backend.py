@@ -165,6 +165,13 @@ class PostgreSQLErrors(Errors):
     def is_read_only(self, exc_: BaseException) -> bool:
         return sqlstate(exc_) == READ_ONLY_SQLSTATE
 
+    def message(self, error: BaseException) -> str:
+        # The primary message names the constraint or type; the DETAIL line holds the
+        # failing row, and what follows ": " in the primary message the bad input.
+        primary = getattr(getattr(driver_error(error), "diag", None), "message_primary", None)
+        text = primary if isinstance(primary, str) else super().message(error)
+        return text.partition(": ")[0]
+
     def constraint_name(self, error: exc.IntegrityError) -> str | None:
         diag = getattr(error.orig, "diag", None)
         name = getattr(diag, "constraint_name", None)
