@@ -71,6 +71,9 @@ TRANSIENT_CODES = frozenset(
 #: CHECK constraint violations (MySQL 3819, MariaDB 4025), which PyMySQL raises as
 #: OperationalError although they are integrity errors like any other.
 CHECK_VIOLATION_CODES = frozenset({3819, 4025})
+#: A value the server refused, which PyMySQL raises as OperationalError: 1292 incorrect
+#: datetime, uuid... value, 3140 invalid JSON text, 1301 larger than max_allowed_packet.
+VALUE_REFUSED_CODES = frozenset({1292, 3140, 1301})
 #: Error codes of a connect the server refused for good.
 REFUSED_CODES = frozenset(
     {
@@ -101,16 +104,22 @@ def error_code(error: BaseException) -> int | None:
     return args[0] if args and isinstance(args[0], int) else None
 
 
-def as_integrity_error(context: ExceptionContext) -> exc.IntegrityError | None:
-    """A CHECK violation re-raised as the ``IntegrityError`` it is, so that a unit of work
-    reports it as a ``Conflict``; None for every other error."""
+def as_integrity_error(context: ExceptionContext) -> exc.DBAPIError | None:
+    """A CHECK violation re-raised as the ``IntegrityError`` it is (a unit of work
+    reports it as a ``Conflict``), a value the server refused as a ``DataError`` (an
+    ``InvalidValue``); None for every other error."""
     wrapped = context.sqlalchemy_exception
     original = context.original_exception
     if not isinstance(wrapped, exc.StatementError) or not isinstance(original, Exception):
         return None
-    if error_code(original) not in CHECK_VIOLATION_CODES:
+    code = error_code(original)
+    if code in CHECK_VIOLATION_CODES:
+        kind: type[exc.DBAPIError] = exc.IntegrityError
+    elif code in VALUE_REFUSED_CODES:
+        kind = exc.DataError
+    else:
         return None
-    return exc.IntegrityError(
+    return kind(
         wrapped.statement,
         wrapped.params,
         original,

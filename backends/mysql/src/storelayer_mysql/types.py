@@ -6,6 +6,7 @@ that a value comes back as it was written, without changing the application's mo
 - ``Float`` is ``DOUBLE``: MySQL's ``FLOAT`` is 4 bytes;
 - ``Text`` and ``LargeBinary`` without a length are ``LONGTEXT`` and ``LONGBLOB``: the
   plain types hold 64 KiB;
+- ``Uuid`` is ``CHAR(32)`` on MariaDB too: its ``UUID`` type refuses some 128-bit values;
 - every table is created ``utf8mb4`` (``utf8mb4_unicode_ci``) unless it says otherwise
   (``mysql_charset``), whatever the server's or the database's default character set.
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import types
+from sqlalchemy import event, types
 from sqlalchemy.dialects import mysql
 from sqlalchemy.dialects.mysql.base import MySQLDDLCompiler, MySQLTypeCompiler
 from sqlalchemy.engine import Engine
@@ -81,5 +82,13 @@ class PortableDDLCompiler(MySQLDDLCompiler):
 def adapt_engine(engine: Engine) -> None:
     """Make ``engine`` create tables with the portable DDL above."""
     dialect = engine.dialect
+    # MariaDB's native UUID refuses 128-bit values that are not RFC 4122 UUIDs, which
+    # Python's uuid.UUID (and every other backend) holds: CHAR(32), as on MySQL.
+    dialect.supports_native_uuid = False
+
+    @event.listens_for(engine, "connect")
+    def after_initialize(_dbapi_connection: Any, _record: Any) -> None:
+        dialect.supports_native_uuid = False  # the dialect sets it on the first connect
+
     dialect.type_compiler_instance = PortableTypeCompiler(dialect)
     dialect.ddl_compiler = PortableDDLCompiler
