@@ -59,6 +59,22 @@ class AwareAsUTC(ReturnedAsUTC):
         return to_utc
 
 
+class BoundInUTC(ReturnedAsUTC):
+    """Mix into the ``DATETIME`` type of a backend that keeps offsets: an aware value is
+    bound as the same instant in UTC (PostgreSQL takes offsets up to 15:59 only, Python
+    up to 23:59), and returned in UTC."""
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        process = super().bind_processor(dialect)  # type: ignore[misc]
+
+        def to_utc(value: Any) -> Any:
+            if isinstance(value, dt.datetime) and value.tzinfo is not None:
+                value = value.astimezone(dt.timezone.utc)
+            return process(value) if process else value
+
+        return to_utc
+
+
 def store_aware_datetimes_as_utc(
     engine: Engine, datetime_type: type[types.TypeEngine[Any]]
 ) -> None:
@@ -68,8 +84,9 @@ def store_aware_datetimes_as_utc(
 
 
 def return_aware_datetimes_as_utc(engine: Engine) -> None:
-    """Make ``engine``'s ``timezone=True`` columns return aware datetimes in UTC, for a
-    backend that keeps offsets (it returns them in the session's time zone)."""
+    """Make ``engine`` bind aware datetimes in UTC and its ``timezone=True`` columns
+    return them in UTC, for a backend that keeps offsets (it returns them in the
+    session's time zone)."""
     native = type(engine.dialect.type_descriptor(types.DateTime()))
-    utc = type(f"UTC{native.__name__}", (ReturnedAsUTC, native), {})
+    utc = type(f"UTC{native.__name__}", (BoundInUTC, native), {})
     store_aware_datetimes_as_utc(engine, utc)
