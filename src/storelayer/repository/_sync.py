@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from sqlalchemy import update
 
 from storelayer._conflicts import conflicts_raised
+from storelayer._engines import AUTOCOMMIT_KEY
 from storelayer.errors import NotFound, QueryError
 from storelayer.repository import _statements as sql
 from storelayer.repository._cursor import cursor_key, decode_cursor, encode_cursor
@@ -273,7 +274,7 @@ class Repository(Generic[T]):
         session = self.session
         with conflicts_raised(session.backend):
             session.flush()  # earlier changes: not part of this write's savepoint
-            if session.backend.features.savepoints and not session.info.get(sql.AUTOCOMMIT_KEY):
+            if session.backend.features.savepoints and not session.info.get(AUTOCOMMIT_KEY):
                 with session.begin_nested():
                     yield
             else:

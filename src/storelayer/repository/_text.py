@@ -1,7 +1,7 @@
 """Text values checked before they reach a driver: bytes, text that is not valid
 Unicode (undecodable bytes smuggled in by ``errors="surrogateescape"``) and NUL
-characters each get a ``InvalidValue`` (a ``QueryError``) naming the column and the fix, instead of a
-different driver error per database, or silently stored bytes."""
+characters each get an ``InvalidValue`` (a ``QueryError``) naming the column and the
+fix, instead of a different driver error per database, or silently stored bytes."""
 
 from __future__ import annotations
 

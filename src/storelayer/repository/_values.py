@@ -20,7 +20,7 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import Column, types
+from sqlalchemy import types
 
 from storelayer.errors import InvalidValue
 from storelayer.repository._text import check_text
@@ -67,7 +67,7 @@ def _float(where: str, value: Any) -> None:
     if not isinstance(value, (float, int, Decimal)) or isinstance(value, bool):
         return
     _finite(where, value)
-    if value and abs(value) < sys.float_info.min:
+    if value and abs(float(value)) < sys.float_info.min:
         raise _fail(
             where,
             f"takes doubles of magnitude 0 or at least {sys.float_info.min!r} (subnormal "
@@ -106,8 +106,7 @@ def _string(where: str, column_type: Any, value: Any) -> None:
     if length is not None and isinstance(value, str) and len(value) > length:
         raise _fail(
             where,
-            f"takes at most {length} characters, got {len(value)}; shorten it or widen the "
-            "column",
+            f"takes at most {length} characters, got {len(value)}; shorten it or widen the column",
             f"{length} characters",
         )
 
@@ -158,12 +157,12 @@ def _storage(column_type: Any) -> Any:
     return column_type
 
 
-def nullable(column: Column[Any]) -> bool:
+def nullable(column: Any) -> bool:
     """Whether ``column`` may be set to None: nullable, or a key the database fills."""
     return bool(column.nullable) or column is column.table.autoincrement_column
 
 
-def value_check(where: str, column: Column[Any]) -> Callable[[Any], None]:
+def value_check(where: str, column: Any) -> Callable[[Any], None]:
     """The check of values for ``column``: raises ``InvalidValue`` when it cannot hold
     one. Built once per column (bulk writes check every value of every row)."""
     may_be_null = nullable(column)
@@ -186,7 +185,7 @@ def missing_required(where: str) -> InvalidValue:
     return _fail(where, "is NOT NULL and has no default; give it a value", "NOT NULL")
 
 
-def required(column: Column[Any]) -> bool:
+def required(column: Any) -> bool:
     """Whether an insert must give ``column`` a value: NOT NULL, no default of any kind,
     not a key the database generates."""
     return not (

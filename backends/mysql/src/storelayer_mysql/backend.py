@@ -166,7 +166,7 @@ class MySQLErrors(Errors):
         # "Duplicate entry 'x' for key 'k'", "Incorrect integer value: 'x' for column
         # 'c'", "Invalid JSON text: "x" in value for column": the quoted value goes.
         text = super().message(error)
-        args = getattr(getattr(error, "orig", None) or error, "args", ())
+        args: tuple[Any, ...] = tuple(getattr(getattr(error, "orig", None) or error, "args", ()))
         if len(args) > 1 and isinstance(args[1], str):
             text = " ".join(args[1].split())
         return _QUOTED_VALUE.sub(r"\g<head>\g<tail>", text)

@@ -33,8 +33,8 @@ from storelayer.backend import (
 )
 from storelayer_postgresql import backup as backup_strategy
 from storelayer_postgresql import fastpath
-from storelayer_postgresql.reads import refuse_writes_without_transaction
 from storelayer_postgresql.migration_lock import PostgreSQLMigrations
+from storelayer_postgresql.reads import refuse_writes_without_transaction
 from storelayer_postgresql.replication import PostgreSQLReplication
 
 if TYPE_CHECKING:
@@ -319,14 +319,12 @@ class PostgreSQLBackend(Backend):
         # client: no round trip). Autocommit reads have no transaction: see reads.py.
         # Off is the driver's default (None), not an explicit READ WRITE: psycopg2 would
         # send that to the server when autocommit is switched on.
-        dialect = engine.dialect
+        dialect: Any = engine.dialect
 
         def read_only(dbapi_connection: Any, on: bool) -> None:
             dialect.set_readonly(dbapi_connection, True if on else None)
 
-        enforce_read_only_units(
-            engine, read_only, reset_at_checkin=True, unless=AUTOCOMMIT_OPTION
-        )
+        enforce_read_only_units(engine, read_only, reset_at_checkin=True, unless=AUTOCOMMIT_OPTION)
         switch_autocommit_for_reads(engine)
         refuse_writes_without_transaction(engine)  # autocommit reads: no transaction
 

@@ -43,10 +43,10 @@ def refuse_writes_without_transaction(engine: Engine) -> None:
         conn: Connection, _cursor: Any, statement: str, _params: Any, _context: Any, _many: bool
     ) -> None:
         options = conn.get_execution_options()
-        if options.get(AUTOCOMMIT_OPTION) and options.get(READ_ONLY_OPTION):
-            if not is_plain_read(statement):
-                raise ReadOnlySession(
-                    "a write was sent in a read_session(autocommit=True), which only "
-                    "reads: it was refused before reaching the database and nothing "
-                    "changed. Write in session() instead"
-                )
+        read_only = options.get(AUTOCOMMIT_OPTION) and options.get(READ_ONLY_OPTION)
+        if read_only and not is_plain_read(statement):
+            raise ReadOnlySession(
+                "a write was sent in a read_session(autocommit=True), which only "
+                "reads: it was refused before reaching the database and nothing "
+                "changed. Write in session() instead"
+            )

@@ -130,4 +130,5 @@ def adapt_engine(engine: Engine) -> None:
     dialect = engine.dialect
     dialect.colspecs = {**dialect.colspecs, types.Numeric: TextDecimal, types.Float: types.Float}
     dialect.type_compiler_instance = PortableTypeCompiler(dialect)
-    dialect.ischema_names = {**dialect.ischema_names, DECIMAL_TYPE: NUMERIC}
+    names = getattr(dialect, "ischema_names", {})
+    dialect.ischema_names = {**names, DECIMAL_TYPE: NUMERIC}  # type: ignore[attr-defined]
