@@ -48,6 +48,11 @@ class Repository(Generic[T]):
 
     #: The mapped class; a subclass may fix it with ``model = User``.
     model: type[T]
+    #: Run each write in a savepoint, so that a caught ``Conflict`` (or any failed
+    #: write) undoes that write alone and the unit of work goes on. A subclass may turn
+    #: it off on a hot path: a failed write then fails the whole unit
+    #: (docs/guide/values-and-errors.md measures the cost).
+    savepoint_writes: bool = True
 
     def __init__(self, session: Session, model: type[T] | None = None) -> None:
         chosen = model if model is not None else getattr(type(self), "model", None)
@@ -181,7 +186,7 @@ class Repository(Generic[T]):
     # -- writes ------------------------------------------------------------------------
     # Each write runs in a savepoint (where the backend has them): a Conflict or another
     # failure undoes that write alone and leaves the unit of work usable
-    # (docs/guide/errors.md measures what the savepoint costs).
+    # (docs/guide/values-and-errors.md measures what the savepoint costs).
 
     def create(self, **values: Any) -> T:
         """Insert one row and return it with its generated key."""
@@ -274,7 +279,8 @@ class Repository(Generic[T]):
         session = self.session
         with conflicts_raised(session.backend):
             session.flush()  # earlier changes: not part of this write's savepoint
-            if session.backend.features.savepoints and not session.info.get(AUTOCOMMIT_KEY):
+            savepoint = self.savepoint_writes and session.backend.features.savepoints
+            if savepoint and not session.info.get(AUTOCOMMIT_KEY):
                 with session.begin_nested():
                     yield
             else:
