@@ -90,5 +90,7 @@ def adapt_engine(engine: Engine) -> None:
     def after_initialize(_dbapi_connection: Any, _record: Any) -> None:
         dialect.supports_native_uuid = False  # the dialect sets it on the first connect
 
-    dialect.type_compiler_instance = PortableTypeCompiler(dialect)
+    # type_compiler: the older name of the same instance, which Alembic's type
+    # comparison (migrate check) still uses.
+    dialect.type_compiler_instance = dialect.type_compiler = PortableTypeCompiler(dialect)
     dialect.ddl_compiler = PortableDDLCompiler

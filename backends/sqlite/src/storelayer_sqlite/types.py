@@ -129,6 +129,8 @@ def adapt_engine(engine: Engine) -> None:
     """Make ``engine`` store, compare and reflect ``Numeric`` columns exactly."""
     dialect = engine.dialect
     dialect.colspecs = {**dialect.colspecs, types.Numeric: TextDecimal, types.Float: types.Float}
-    dialect.type_compiler_instance = PortableTypeCompiler(dialect)
+    # type_compiler: the older name of the same instance, which Alembic's type
+    # comparison (migrate check) still uses.
+    dialect.type_compiler_instance = dialect.type_compiler = PortableTypeCompiler(dialect)
     names = getattr(dialect, "ischema_names", {})
     dialect.ischema_names = {**names, DECIMAL_TYPE: NUMERIC}  # type: ignore[attr-defined]
