@@ -5,12 +5,17 @@ An example is runnable when the line before its fence is ``<!-- test: run -->``.
 HTML comment ``<!-- test: setup ... -->`` holds code the page does not show (a model, a
 table) that runs first. A document's blocks run in order in one namespace, in an empty
 directory with ``DATABASE_URL`` unset: on a new ``./storelayer.db``.
+
+The docs site (``mkdocs.yml``) builds with ``--strict``: no broken link or anchor, no
+page left out of the navigation.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 import re
+import subprocess
 import sys
 import types
 from collections.abc import Iterator
@@ -21,7 +26,14 @@ from typing import Any
 import pytest
 
 from storelayer import Backend, Features, hookspecs
-from storelayer.backend import Errors, Migrations, Operations, Provisioning, Replication
+from storelayer.backend import (
+    Client,
+    Errors,
+    Migrations,
+    Operations,
+    Provisioning,
+    Replication,
+)
 
 ROOT = Path(__file__).parents[1]
 DOC = (ROOT / "docs" / "plugins" / "writing-a-backend.md").read_text()
@@ -67,7 +79,7 @@ def public(cls: type) -> list[str]:
 
 MEMBERS = [
     (cls.__name__, name)
-    for cls in (Backend, Errors, Operations, Replication, Provisioning, Migrations)
+    for cls in (Backend, Errors, Operations, Replication, Provisioning, Migrations, Client)
     for name in public(cls)
 ]
 
@@ -78,8 +90,8 @@ def test_backend_member_documented(owner: str, member: str) -> None:
 
 
 def test_backend_itself_stays_small() -> None:
-    """Identity, URLs, engine tuning and six concern objects; old names are not members."""
-    assert len(public(Backend)) <= 21, public(Backend)
+    """Identity, URLs, engine tuning and seven concern objects; old names are not members."""
+    assert len(public(Backend)) <= 22, public(Backend)
     assert "is_transient" not in public(Backend)
 
 
@@ -118,10 +130,13 @@ def test_runnable_examples_run(document: str, run_document: Any) -> None:
 
 
 @pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")  # Python 3.10
-def test_the_starlette_example_serves_notes_with_read_your_writes(run_document: Any) -> None:
+@pytest.mark.parametrize("framework", ["app", "api"], ids=["starlette", "fastapi"])
+def test_the_web_examples_serve_notes_with_read_your_writes(
+    run_document: Any, framework: str
+) -> None:
     from starlette.testclient import TestClient
 
-    app = run_document("docs/async.md")["app"]
+    app = run_document("docs/async.md")[framework]
     with TestClient(app) as client:  # runs the lifespan: the pools close at the end
         created = client.post("/notes", json={"text": "first"})
         assert created.status_code == 201
@@ -129,3 +144,21 @@ def test_the_starlette_example_serves_notes_with_read_your_writes(run_document: 
         listed = client.get("/notes")
     assert listed.status_code == 200
     assert listed.json() == [{"id": created.json()["id"], "text": "first"}]
+
+
+def test_the_docs_site_builds_strict(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
+         str(ROOT / "mkdocs.yml"), "--site-dir", str(site)],
+        capture_output=True, text=True, check=False, timeout=600,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    pages = {p.relative_to(site).as_posix() for p in site.rglob("index.html")}
+    docs = ROOT / "docs"
+    documents = {
+        (p.relative_to(docs).parent / p.stem / "index.html").as_posix().replace("index/", "")
+        for p in docs.rglob("*.md")
+    }
+    assert documents <= pages

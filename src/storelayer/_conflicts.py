@@ -22,7 +22,11 @@ def conflict_from(error: exc.IntegrityError, backend: Backend) -> Conflict:
     text is the server's without the data it quotes (``Errors.message``)."""
     name = backend.errors.constraint_name(error)
     where = f" (constraint {name})" if name else ""
-    return Conflict(f"write violates a constraint{where}: {backend.errors.message(error)}", name)
+    return Conflict(
+        f"write violates a constraint{where}: {backend.errors.message(error)}",
+        name,
+        orig=error.orig,
+    )
 
 
 def invalid_value_from(error: exc.DataError, backend: Backend) -> InvalidValue:
@@ -38,6 +42,8 @@ def conflicts_raised(backend: Backend) -> Iterator[None]:
     ``InvalidValue``."""
     try:
         yield
+    except Conflict:
+        raise  # already translated (a Conflict is an IntegrityError too)
     except exc.IntegrityError as error:
         raise conflict_from(error, backend) from error
     except exc.DataError as error:

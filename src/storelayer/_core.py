@@ -22,7 +22,7 @@ from storelayer._roundtrips import round_trip_policy
 from storelayer._units import explained
 from storelayer.backend import Backend
 from storelayer.config import Settings
-from storelayer.errors import CommitOutcomeUnknown
+from storelayer.errors import CommitOutcomeUnknown, StorelayerError
 from storelayer.health import HealthChecker, HealthReport, MigrationState, check
 from storelayer.metrics import Metrics
 from storelayer.plugins import PluginManager, get_plugin_manager
@@ -128,6 +128,8 @@ class EngineCore:
     ) -> BaseException | None:
         """storelayer's error for ``error`` raised in a unit of work (``bind`` gives the
         session's engine), or None to raise it as it is."""
+        if isinstance(error, StorelayerError):
+            return None  # already storelayer's (some are SQLAlchemy errors too)
         if isinstance(error, exc.IntegrityError):
             return conflict_from(error, self.backend)
         if isinstance(error, exc.DataError):

@@ -1,10 +1,47 @@
-"""The one exception hierarchy of storelayer: everything derives from StorelayerError."""
+"""The one exception hierarchy of storelayer: everything derives from StorelayerError.
+
+Where SQLAlchemy has a class for the same failure, storelayer's error derives from it
+too (``Conflict`` is an ``IntegrityError``, ``PoolExhausted`` a ``TimeoutError``, ...), so
+code written against SQLAlchemy keeps catching it. Such an error's text is storelayer's
+message alone: no SQL, no parameters.
+"""
 
 from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
 
 
 class StorelayerError(Exception):
     """Base class of every error storelayer raises on purpose."""
+
+
+def _rebuilt(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    return error
+
+
+class SQLAlchemyTwin:
+    """Mixin of a storelayer error that is also a SQLAlchemy error: its text is the
+    message only (SQLAlchemy's would add the statement, parameters and a link), and it
+    pickles whatever its constructor takes."""
+
+    args: tuple[Any, ...]
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuilt, (type(self), self.args), dict(self.__dict__))
+
+
+def _as_dbapi_error(error: sa_exc.DBAPIError, message: str, orig: BaseException | None) -> None:
+    """Fill in what SQLAlchemy's ``DBAPIError`` carries: ``orig`` (the driver's error, when
+    known), no statement, no parameters, a connection still valid."""
+    sa_exc.StatementError.__init__(error, message, None, None, orig, hide_parameters=True)
+    error.connection_invalidated = False
 
 
 class ConfigurationError(StorelayerError):
@@ -19,11 +56,14 @@ class PluginError(StorelayerError):
     """A plugin is malformed or conflicts with another plugin."""
 
 
-class ConnectionFailed(StorelayerError):
-    """The database could not be reached or refused the credentials."""
+class ConnectionFailed(SQLAlchemyTwin, StorelayerError, sa_exc.OperationalError):
+    """The database could not be reached or refused the credentials (also SQLAlchemy's
+    ``OperationalError``)."""
 
-    def __init__(self, message: str, transient: bool = True) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, transient: bool = True, *, orig: BaseException | None = None
+    ) -> None:
+        _as_dbapi_error(self, message, orig)
         #: False when retrying cannot help (bad credentials, unknown database).
         self.transient = transient
 
@@ -51,15 +91,18 @@ class ReadOnlySession(StorelayerError):
     transaction mode) and nothing changed. Write in ``session()`` instead."""
 
 
-class NotFound(StorelayerError):
-    """A row that was required does not exist."""
+class NotFound(SQLAlchemyTwin, StorelayerError, sa_exc.NoResultFound):
+    """A row that was required does not exist (also SQLAlchemy's ``NoResultFound``)."""
 
 
-class Conflict(StorelayerError):
-    """A write violated a unique, foreign-key or check constraint."""
+class Conflict(SQLAlchemyTwin, StorelayerError, sa_exc.IntegrityError):
+    """A write violated a unique, foreign-key or check constraint (also SQLAlchemy's
+    ``IntegrityError``; ``orig`` is the driver's error when there was one)."""
 
-    def __init__(self, message: str, constraint: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, constraint: str | None = None, *, orig: BaseException | None = None
+    ) -> None:
+        _as_dbapi_error(self, message, orig)
         self.constraint = constraint
 
 
@@ -76,8 +119,9 @@ class CommitOutcomeUnknown(StorelayerError):
     not have been committed. It is not retried unless marked idempotent."""
 
 
-class PoolExhausted(StorelayerError):
-    """Every pooled connection stayed in use for longer than the pool timeout."""
+class PoolExhausted(SQLAlchemyTwin, StorelayerError, sa_exc.TimeoutError):
+    """Every pooled connection stayed in use for longer than the pool timeout (also
+    SQLAlchemy's ``TimeoutError``)."""
 
     def __init__(self, message: str, pool_size: int, max_overflow: int, timeout: float) -> None:
         super().__init__(message)

@@ -21,6 +21,7 @@ from sqlalchemy import create_engine, exc, pool, text
 from sqlalchemy.engine import URL, Connection, Engine
 
 from storelayer._conflicts import one_line
+from storelayer._shapes import MappingAccess
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
 
@@ -31,7 +32,7 @@ PRIMARY_IS_A_REPLICA = "primary is a read-only replica: DATABASE_URL must name t
 
 
 @dataclass(frozen=True)
-class EngineHealth:
+class EngineHealth(MappingAccess):
     """What one engine's probe found."""
 
     role: str
@@ -46,7 +47,7 @@ class EngineHealth:
 
 
 @dataclass(frozen=True)
-class HealthReport:
+class HealthReport(MappingAccess):
     """The answer of ``Database.health()``. ``status`` is ``healthy``, ``degraded``
     (it answers, but something needs attention: see ``problems``) or ``down`` (the
     primary does not answer); ``healthy`` is true only for ``healthy``."""

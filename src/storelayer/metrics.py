@@ -103,13 +103,17 @@ class EngineMetrics:
             self.slow.clear()
 
     def latency_ms(self) -> dict[str, float | None]:
-        """p50/p95/p99/max of the recent statements, in milliseconds."""
+        """p50/p95/p99/max and the mean of the recent statements, in milliseconds."""
         with self.lock:
             values = sorted(self.durations)
         shares = {"p50": 0.5, "p95": 0.95, "p99": 0.99, "max": 1.0}
+        mean = round(sum(values) / len(values) * 1000, 3) if values else None
         return {
-            name: None if (v := percentile(values, share)) is None else round(v * 1000, 3)
-            for name, share in shares.items()
+            **{
+                name: None if (v := percentile(values, share)) is None else round(v * 1000, 3)
+                for name, share in shares.items()
+            },
+            "mean": mean,
         }
 
     def snapshot(self, engine: Engine) -> dict[str, Any]:
@@ -239,6 +243,14 @@ class Metrics:
             if not self._exporter_failed:
                 self._exporter_failed = True
                 logger.warning("a metrics exporter failed: %s", type(error).__name__)
+
+
+def statement_started(context: Any) -> float | None:
+    """When the statement of an execution context started (``time.perf_counter()``), as
+    the engine's metrics clocked it; None for a context they did not see. An exporter
+    that listens to an engine's ``after_cursor_execute`` or ``handle_error`` events reads
+    the duration from it instead of timing statements a second time."""
+    return getattr(context, _STARTED, None) if context is not None else None
 
 
 def _start_clock(_conn: Any, _cur: Any, _stmt: str, _p: Any, context: Any, _m: Any) -> None:

@@ -9,15 +9,18 @@ shares its statement with the sync one.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 
 from sqlalchemy import orm
 
+from storelayer._shapes import AttributeDict
 from storelayer.errors import QueryError
 from storelayer.repository import _statements as sql
 from storelayer.repository._page import KeysetPage, Page
-from storelayer.repository._sync import Repository, columns_of
+from storelayer.repository._query import columns_of
+from storelayer.repository._sync import Repository
 from storelayer.session import Session
 
 if TYPE_CHECKING:
@@ -58,14 +61,32 @@ class AsyncRepository(Generic[T]):
 
         return await self.session.run_sync(call)
 
-    async def get(self, id: Any, *, for_update: bool = False) -> T | None:
-        return await self._run(Repository.get, id, for_update=for_update)
+    async def get(
+        self, id: Any, *, for_update: bool = False, options: Sequence[Any] = ()
+    ) -> T | None:
+        return await self._run(Repository.get, id, for_update=for_update, options=options)
 
-    async def get_or_raise(self, id: Any, *, for_update: bool = False) -> T:
-        return await self._run(Repository.get_or_raise, id, for_update=for_update)
+    async def get_or_raise(
+        self, id: Any, *, for_update: bool = False, options: Sequence[Any] = ()
+    ) -> T:
+        return await self._run(
+            Repository.get_or_raise, id, for_update=for_update, options=options
+        )
 
-    async def get_by(self, *expressions: Any, **filters: Any) -> T | None:
-        return await self._run(Repository.get_by, *expressions, **filters)
+    async def get_by_id(
+        self, id: Any, *, for_update: bool = False, options: Sequence[Any] = ()
+    ) -> T | None:
+        return await self.get(id, for_update=for_update, options=options)
+
+    async def get_by_id_or_raise(
+        self, id: Any, *, for_update: bool = False, options: Sequence[Any] = ()
+    ) -> T:
+        return await self.get_or_raise(id, for_update=for_update, options=options)
+
+    async def get_by(
+        self, *expressions: Any, options: Sequence[Any] = (), **filters: Any
+    ) -> T | None:
+        return await self._run(Repository.get_by, *expressions, options=options, **filters)
 
     async def list(
         self,
@@ -73,6 +94,7 @@ class AsyncRepository(Generic[T]):
         order_by: Order = None,
         limit: int | None = None,
         offset: int | None = None,
+        options: Sequence[Any] = (),
         **filters: Any,
     ) -> list[T]:
         return await self._run(
@@ -81,6 +103,7 @@ class AsyncRepository(Generic[T]):
             order_by=order_by,
             limit=limit,
             offset=offset,
+            options=options,
             **filters,
         )
 
@@ -97,6 +120,7 @@ class AsyncRepository(Generic[T]):
         *expressions: Any,
         order_by: Order = None,
         count: bool = True,
+        options: Sequence[Any] = (),
         **filters: Any,
     ) -> Page[T]:
         return await self._run(
@@ -106,6 +130,7 @@ class AsyncRepository(Generic[T]):
             *expressions,
             order_by=order_by,
             count=count,
+            options=options,
             **filters,
         )
 
@@ -115,6 +140,7 @@ class AsyncRepository(Generic[T]):
         after: str | None = None,
         limit: int = 50,
         order_by: Order = None,
+        options: Sequence[Any] = (),
         **filters: Any,
     ) -> KeysetPage[T]:
         return await self._run(
@@ -123,16 +149,23 @@ class AsyncRepository(Generic[T]):
             after=after,
             limit=limit,
             order_by=order_by,
+            options=options,
             **filters,
         )
 
     async def stream(
-        self, *expressions: Any, batch_size: int = 1000, order_by: Order = None, **filters: Any
+        self,
+        *expressions: Any,
+        batch_size: int = 1000,
+        order_by: Order = None,
+        options: Sequence[Any] = (),
+        **filters: Any,
     ) -> AsyncIterator[T]:
         """Every matching row, ``batch_size`` at a time through a server-side cursor
         where the backend has one: ``async for row in repo.stream(): ...``."""
         sql.check_streamable(self.session.info)
-        stmt = sql.select_rows(self._cols, expressions, filters, order_by=order_by)
+        stmt = sql.select_rows(self._cols, expressions, filters, order_by=order_by,
+                               options=options)
         result = await self.session.stream_scalars(
             stmt, execution_options={"yield_per": batch_size}
         )
@@ -145,17 +178,27 @@ class AsyncRepository(Generic[T]):
     async def create(self, **values: Any) -> T:
         return await self._run(Repository.create, **values)
 
-    async def update(self, instance: T, **values: Any) -> T:
-        return await self._run(Repository.update, instance, **values)
+    async def update(
+        self, instance: T | Any, changes: Mapping[str, Any] | None = None, /, **values: Any
+    ) -> T:
+        return await self._run(Repository.update, instance, changes, **values)
 
-    async def delete(self, instance: T) -> None:
+    async def delete(self, instance: T | Any) -> None:
         await self._run(Repository.delete, instance)
 
     async def delete_where(self, *expressions: Any, **filters: Any) -> int:
         return await self._run(Repository.delete_where, *expressions, **filters)
 
-    async def bulk_create(self, rows: Rows[T]) -> int:
-        return await self._run(Repository.bulk_create, list(rows))
+    @overload
+    async def bulk_create(self, rows: Rows[T], *, returning: Literal[False] = False) -> int: ...
+
+    @overload
+    async def bulk_create(self, rows: Rows[T], *, returning: Literal[True]) -> builtins.list[T]: ...
+
+    async def bulk_create(
+        self, rows: Rows[T], *, returning: bool = False
+    ) -> int | builtins.list[T]:
+        return await self._run(Repository.bulk_create, list(rows), returning=returning)
 
     async def bulk_update(self, rows: Rows[T]) -> int:
         return await self._run(Repository.bulk_update, list(rows))
@@ -164,6 +207,23 @@ class AsyncRepository(Generic[T]):
         self, rows: Rows[T], *, on: Sequence[str], update: Sequence[str] | None = None
     ) -> int:
         return await self._run(Repository.upsert_many, list(rows), on=on, update=update)
+
+    async def aggregate(
+        self,
+        *expressions: Any,
+        group_by: Order = None,
+        values: Mapping[str, str] | None = None,
+        order_by: Order = None,
+        **filters: Any,
+    ) -> builtins.list[AttributeDict]:
+        return await self._run(
+            Repository.aggregate,
+            *expressions,
+            group_by=group_by,
+            values=values,
+            order_by=order_by,
+            **filters,
+        )
 
 
 for _name, _method in list(vars(AsyncRepository).items()):

@@ -1,7 +1,7 @@
 """The contract of a backend plugin: ``Backend`` (identity, URLs and engine tuning), its
 capability flags ``Features``, and the concern objects it supplies, one small class each
 (``storelayer.backend.concerns``): ``errors``, ``ops``, ``replication``, ``backups``,
-``provisioning``, ``migrations``. Every member has a working default."""
+``provisioning``, ``migrations``, ``client``. Every member has a working default."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from sqlalchemy.engine import URL
 
 from storelayer.backend._moved import BackendType, moved_member
 from storelayer.backend.concerns import BackupStrategy as BackupStrategy
+from storelayer.backend.concerns import Client as Client
 from storelayer.backend.concerns import Errors as Errors
 from storelayer.backend.concerns import Migrations as Migrations
 from storelayer.backend.concerns import NoBackups as NoBackups
@@ -25,6 +26,7 @@ from storelayer.backend.concerns import Progress as Progress
 from storelayer.backend.concerns import Provisioning as Provisioning
 from storelayer.backend.concerns import Replication as Replication
 from storelayer.backend.concerns import ServerLimits as ServerLimits
+from storelayer.backend.concerns import ShellCommand as ShellCommand
 from storelayer.backend.readonly import READ_ONLY_OPTION as READ_ONLY_OPTION
 from storelayer.backend.readonly import enforce_read_only_units as enforce_read_only_units
 from storelayer.datetimes import (
@@ -201,6 +203,8 @@ class Backend(metaclass=BackendType):
     provisioning: ClassVar[Provisioning] = Provisioning()
     #: The lock that serializes ``storelayer migrate`` runs.
     migrations: ClassVar[Migrations] = Migrations()
+    #: The database's own command-line client (``storelayer dbshell``).
+    client: ClassVar[Client] = Client()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} schemes={list(self.schemes)}>"

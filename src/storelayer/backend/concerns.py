@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn, Protocol
 
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, text
@@ -217,6 +217,27 @@ class Provisioning:
     def embedded_test_url(self, directory: Path, name: str) -> URL:
         """For an embedded database (``features.server`` false): a fresh test database."""
         raise NotImplementedError("this backend is not an embedded database")
+
+
+class ShellCommand(NamedTuple):
+    """A client's command line, its whole environment, and the descriptors it inherits
+    (a credential file it reads as ``/dev/fd/N``)."""
+
+    args: list[str]
+    env: dict[str, str]
+    keep_fds: tuple[int, ...] = ()
+
+
+class Client:
+    """``Backend.client``: the database's own command-line client (``storelayer dbshell``)."""
+
+    def shell(
+        self, url: URL, parameters: Sequence[str]
+    ) -> AbstractContextManager[ShellCommand]:
+        """The client's command for the database at ``url``, the user's ``parameters``
+        appended, valid while the block runs: credentials travel in ``env`` or in a 0600
+        file, never in ``args``. A missing client is an error naming what to install."""
+        raise NotImplementedError("this backend names no command-line client (Backend.client)")
 
 
 #: What ``report`` is told before a migration lock is waited for.

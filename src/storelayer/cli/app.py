@@ -7,6 +7,7 @@ import click
 from storelayer import __version__
 from storelayer.cli import backup as backup_commands
 from storelayer.cli import dump as dump_commands
+from storelayer.cli.dbshell import dbshell_command
 from storelayer.cli.demo import demo_command
 from storelayer.cli.group import StorelayerGroup
 from storelayer.cli.health import health_command
@@ -36,7 +37,7 @@ def cli(ctx: click.Context, url: str | None, backend: str | None, as_json: bool,
 
 
 for command in (info_command, inspect_command, plugins_command, health_command, migrate_group,
-                demo_command):
+                demo_command, dbshell_command):
     cli.add_command(command)
 for command in MIGRATE_SCRIPT_COMMANDS:
     migrate_group.add_command(command)

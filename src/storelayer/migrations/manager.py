@@ -24,30 +24,14 @@ from sqlalchemy import MetaData, exc
 from sqlalchemy.engine import URL, Engine
 
 from storelayer._conflicts import one_line
+from storelayer._shapes import MappingAccess
 from storelayer.database import Database, connect
 from storelayer.errors import StorelayerError
 from storelayer.migrations import environment as env
 from storelayer.migrations.errors import MigrationError
 from storelayer.migrations.locks import DEFAULT_LOCK_TIMEOUT, Report
+from storelayer.migrations.scaffold import init_directory, reference_script_location
 from storelayer.migrations.schema import SchemaReport, compare, describe, flatten, report
-
-_HERE = Path(__file__).resolve()
-#: Where the reference migrations are: inside an installed package, then a checkout.
-REFERENCE_LOCATIONS = (
-    _HERE.parents[1] / "reference" / "alembic",
-    _HERE.parents[3] / "alembic",
-)
-
-
-def reference_script_location() -> Path:
-    """The directory of the reference schema's migrations (``env.py``, ``versions/``)."""
-    for candidate in REFERENCE_LOCATIONS:
-        if (candidate / "env.py").is_file():
-            return candidate
-    raise MigrationError(
-        "the reference schema's migrations are missing: looked in "
-        f"{', '.join(str(p) for p in REFERENCE_LOCATIONS)}; reinstall storelayer"
-    )
 
 
 def reference_metadata() -> MetaData:
@@ -58,7 +42,7 @@ def reference_metadata() -> MetaData:
 
 
 @dataclass(frozen=True)
-class RevisionInfo:
+class RevisionInfo(MappingAccess):
     """One revision of the history, as ``history()`` returns it (newest first)."""
 
     revision: str
@@ -99,15 +83,12 @@ class MigrationManager:
         self.database = database if isinstance(database, Database) else connect(database)
         is_reference = script_location is None
         self.script_location = Path(script_location or reference_script_location())
-        if not (self.script_location / "env.py").is_file():
-            raise MigrationError(
-                f"{self.script_location} is not a migration directory: it has no env.py"
-            )
         self._metadata = target_metadata
         self._metadata_is_reference = is_reference and target_metadata is None
+        env_py = self.script_location / "env.py"
         self.version_table = (
             version_table
-            or env.declared_version_table(self.script_location / "env.py")
+            or (env.declared_version_table(env_py) if env_py.is_file() else None)
             or "alembic_version"
         )
         self.lock_timeout = lock_timeout
@@ -140,6 +121,7 @@ class MigrationManager:
 
     def config(self) -> Config:
         """A fresh Alembic ``Config`` for one command, wired to this manager's database."""
+        self._require_env()
         # quiet: Alembic prints nothing of its own (``--json`` output stays one document).
         config = Config(stdout=io.StringIO(), cmd_opts=Namespace(quiet=True, x=[]))
         config.set_main_option("script_location", str(self.script_location))
@@ -151,6 +133,14 @@ class MigrationManager:
             env.APPLIED: [],
         })
         return config
+
+    def _require_env(self) -> None:
+        """Commands need a migration directory (``init()`` writes one)."""
+        if not (self.script_location / "env.py").is_file():
+            raise MigrationError(
+                f"{self.script_location} is not a migration directory: it has no env.py "
+                "(create one with init(), or storelayer migrate init)"
+            )
 
     def scripts(self) -> ScriptDirectory:
         """The migration scripts."""
@@ -165,10 +155,10 @@ class MigrationManager:
             raise
         except CommandError as error:
             raise MigrationError(f"{error} (migrations in {self.script_location})") from error
+        except StorelayerError:  # before SQLAlchemyError: some are SQLAlchemy errors too
+            raise
         except exc.SQLAlchemyError as error:
             raise MigrationError(self._failure(error)) from error
-        except StorelayerError:
-            raise
         except ImportError as error:  # env.py cannot import the application's models
             raise MigrationError(
                 f"{self.script_location / 'env.py'} failed to import: {error} (run from the "
@@ -202,8 +192,21 @@ class MigrationManager:
         database was already there, e.g. because another process just migrated it)."""
         return self._run(command.upgrade, revision)
 
-    def downgrade(self, revision: str) -> list[dict[str, Any]]:
-        """Undo migrations down to ``revision`` (``"base"``: everything, ``"-1"``: one)."""
+    def init(self, app: str | None = None) -> list[Path]:
+        """Write ``env.py``, ``script.py.mako`` and ``versions/`` into this manager's
+        ``script_location`` (missing or empty) for the models of ``app``
+        (``"module:Base"``; default: the reference schema); returns the files written."""
+        spec = app or "storelayer.reference.models:metadata"
+        return init_directory(self.script_location, spec, self.version_table)
+
+    def create_migration(self, message: str, autogenerate: bool = True) -> list[Path]:
+        """``revision(message, autogenerate=...)``, under the name of the Database
+        Layer Guide (docs/guide/from-the-guides.md)."""
+        return self.revision(message, autogenerate=autogenerate)
+
+    def downgrade(self, revision: str = "-1") -> list[dict[str, Any]]:
+        """Undo migrations down to ``revision`` (``"base"``: everything; default
+        ``"-1"``: the last one)."""
         return self._run(command.downgrade, revision)
 
     def stamp(self, revision: str) -> list[dict[str, Any]]:
@@ -212,6 +215,7 @@ class MigrationManager:
 
     def current(self) -> tuple[str, ...]:
         """The revisions the database is at; empty before the first migration."""
+        self._require_env()
         with self.database.engine.connect() as connection:
             context = MigrationContext.configure(
                 connection, opts={"version_table": self.version_table}
@@ -227,8 +231,11 @@ class MigrationManager:
         """Whether the database is at the scripts' heads."""
         return set(self.current()) == set(self.heads())
 
-    def history(self) -> list[RevisionInfo]:
-        """Every revision, newest first."""
+    def history(self, verbose: bool = False) -> list[RevisionInfo]:
+        """Every revision, newest first. Entries carry every field whatever ``verbose``
+        says (it is accepted as Alembic's ``history --verbose`` is); each reads as a
+        mapping too (``entry["revision"]``)."""
+        del verbose
         scripts = self.scripts()
         current, heads = set(self.current()), set(scripts.get_heads())
         return [_info(script, current, heads) for script in scripts.walk_revisions()]

@@ -9,7 +9,25 @@ from pathlib import Path
 from sqlalchemy import MetaData
 
 from storelayer.migrations.errors import MigrationError
-from storelayer.migrations.manager import reference_script_location
+
+_HERE = Path(__file__).resolve()
+#: Where the reference migrations are: inside an installed package, then a checkout.
+REFERENCE_LOCATIONS = (
+    _HERE.parents[1] / "reference" / "alembic",
+    _HERE.parents[3] / "alembic",
+)
+
+
+def reference_script_location() -> Path:
+    """The directory of the reference schema's migrations (``env.py``, ``versions/``)."""
+    for candidate in REFERENCE_LOCATIONS:
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise MigrationError(
+        "the reference schema's migrations are missing: looked in "
+        f"{', '.join(str(p) for p in REFERENCE_LOCATIONS)}; reinstall storelayer"
+    )
+
 
 ENV_TEMPLATE = '''"""Alembic environment of {module}.
 

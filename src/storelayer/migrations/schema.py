@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any, TypedDict
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import MetaData, Table
 from sqlalchemy.engine import Connection
 
+from storelayer._shapes import AttributeDict
 
-class SchemaReport(TypedDict):
-    """The answer of ``verify_schema``. ``valid`` is true when every table and column of
+
+class SchemaReport(AttributeDict):
+    """The answer of ``verify_schema``, a dict whose keys read as attributes too
+    (``report["valid"]``, ``report.valid``). ``valid`` is true when every table and column of
     the models exists as declared; tables the models do not know (``extra_tables``)
     are reported but allowed: an application's own tables may share the database."""
 
@@ -20,6 +23,21 @@ class SchemaReport(TypedDict):
     missing_tables: list[str]
     extra_tables: list[str]
     column_issues: list[str]
+
+    def __init__(
+        self,
+        *,
+        valid: bool,
+        missing_tables: list[str],
+        extra_tables: list[str],
+        column_issues: list[str],
+    ) -> None:
+        super().__init__(
+            valid=valid,
+            missing_tables=missing_tables,
+            extra_tables=extra_tables,
+            column_issues=column_issues,
+        )
 
 
 def compare(

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, inspect, not_
-from sqlalchemy.orm import Mapper
+from sqlalchemy import ColumnElement, Table, inspect, not_, select
+from sqlalchemy.orm import Mapper, RelationshipProperty
 from sqlalchemy.sql.elements import ColumnClause
 
 from storelayer.errors import QueryError
@@ -54,6 +54,17 @@ LOOKUPS: Mapping[str, Lookup] = {
 }
 
 
+_COLUMNS: dict[type[Any], ModelColumns] = {}
+
+
+def columns_of(model: type[Any]) -> ModelColumns:
+    """The checked column names of ``model``, computed once per model."""
+    found = _COLUMNS.get(model)
+    if found is None:
+        found = _COLUMNS[model] = ModelColumns(model)
+    return found
+
+
 class ModelColumns:
     """The filterable and orderable attributes of a mapped class."""
 
@@ -81,6 +92,27 @@ class ModelColumns:
         }
         #: attribute names an insert must give a value.
         self.required = frozenset(name for name, column in columns.items() if required(column))
+        #: relationship name -> its property (``author`` of ``author__name="x"``).
+        self.relationships: dict[str, RelationshipProperty[Any]] = {
+            rel.key: rel for rel in mapper.relationships
+        }
+
+    def related(self, name: str, *, purpose: str) -> ModelColumns:
+        """The columns of the class relationship ``name`` leads to, or a ``QueryError``
+        listing the relationships."""
+        rel = self.relationships.get(name)
+        if rel is None:
+            raise QueryError(
+                f"{self.model.__name__} has no column or relationship {name!r} to {purpose}; "
+                f"valid names: {', '.join(sorted([*self.names, *self.relationships]))}"
+            )
+        return columns_of(rel.mapper.class_)
+
+    def check_settable(self, values: Mapping[str, Any], *, purpose: str) -> None:
+        """Like ``check_values``, relationships allowed too (``author=user``)."""
+        self.check_values(
+            {k: v for k, v in values.items() if k not in self.relationships}, purpose=purpose
+        )
 
     def to_table(self, row: dict[str, Any]) -> dict[str, Any]:
         """A row keyed by attribute names, re-keyed by table column keys (the row
@@ -94,9 +126,11 @@ class ModelColumns:
         try:
             return self.names[name]
         except KeyError:
+            across = purpose in ("filter on", "order by", "set")
+            valid = [*self.names, *(self.relationships if across else ())]
             raise QueryError(
                 f"{self.model.__name__} has no column {name!r} to {purpose}; valid names: "
-                f"{', '.join(sorted(self.names))}"
+                f"{', '.join(sorted(valid))}"
             ) from None
 
     def check_values(self, values: Mapping[str, Any], *, purpose: str) -> None:
@@ -128,6 +162,9 @@ def where_clauses(
     clauses = [_expression(e) for e in expressions]
     for key, value in filters.items():
         name, _, lookup = key.partition("__")
+        if name in columns.relationships and name not in columns.names:
+            clauses.append(_across(columns, name, lookup, value))
+            continue
         column = columns.attribute(name, purpose="filter on")
         build = LOOKUPS.get(lookup or "eq")
         if build is None:
@@ -138,6 +175,23 @@ def where_clauses(
             check_text_filter(f"filter {key!r} on {columns.model.__name__}.{name}", value)
         clauses.append(build(column, value))
     return clauses
+
+
+def _across(columns: ModelColumns, name: str, rest: str, value: Any) -> ColumnElement[bool]:
+    """A filter through relationship ``name``: ``author=obj`` compares the related row,
+    ``author__name="x"`` filters the related rows (``EXISTS``, so no row repeats)."""
+    rel = getattr(columns.model, name)
+    if not rest or rest in ("eq", "ne"):
+        if columns.relationships[name].uselist:
+            raise QueryError(
+                f"{columns.model.__name__}.{name} is a collection: filter on its columns "
+                f"({name}__<column>=...), not on the related object"
+            )
+        return rel != value if rest == "ne" else rel == value  # type: ignore[no-any-return]
+    inner = where_clauses(columns.related(name, purpose="filter on"), (), {rest: value})
+    if columns.relationships[name].uselist:
+        return rel.any(*inner)  # type: ignore[no-any-return]
+    return rel.has(*inner)  # type: ignore[no-any-return]
 
 
 def _expression(value: Any) -> ColumnElement[bool]:
@@ -162,14 +216,32 @@ def order_terms(
         part = raw.strip()
         descending = part.startswith("-")
         name = part.lstrip("+-").strip()
-        columns.attribute(name, purpose="order by")
+        orderable(columns, name)
         terms.append((name, descending))
     return terms
+
+
+def orderable(columns: ModelColumns, name: str) -> Any:
+    """The expression ordered by for ``name``: a column, or ``author__name`` (a column of
+    a many-to-one relationship, read by a correlated subquery: no join, no repeated
+    row)."""
+    if name in columns.names or "__" not in name:
+        return columns.attribute(name, purpose="order by")
+    head, _, rest = name.partition("__")
+    related = columns.related(head, purpose="order by")
+    prop = columns.relationships[head]
+    if prop.uselist:
+        raise QueryError(
+            f"cannot order {columns.model.__name__} by {name!r}: {head} is a collection "
+            "(many rows per row); order by a many-to-one relationship's column"
+        )
+    target = orderable(related, rest)
+    return select(target).where(prop.primaryjoin).scalar_subquery()
 
 
 def order_clauses(columns: ModelColumns, terms: Sequence[tuple[str, bool]]) -> list[Any]:
     """``ORDER BY`` expressions for checked terms."""
     return [
-        columns.names[name].desc() if descending else columns.names[name].asc()
+        orderable(columns, name).desc() if descending else orderable(columns, name).asc()
         for name, descending in terms
     ]

@@ -38,9 +38,13 @@ def select_rows(
     order_by: str | Sequence[str] | None = None,
     limit: int | None = None,
     offset: int | None = None,
+    options: Sequence[Any] = (),
 ) -> Select[Any]:
-    """``SELECT model WHERE ... ORDER BY ... LIMIT ... OFFSET ...``."""
+    """``SELECT model WHERE ... ORDER BY ... LIMIT ... OFFSET ...``; ``options`` are
+    loader options (``selectinload(User.projects)``)."""
     stmt = select(cols.model).where(*where_clauses(cols, expressions, filters))
+    if options:
+        stmt = stmt.options(*options)
     terms = order_terms(cols, order_by)
     if terms:
         stmt = stmt.order_by(*order_clauses(cols, terms))
@@ -102,6 +106,11 @@ def keyset_terms(
     named = {name for name, _ in terms}
     terms += [(pk, False) for pk in cols.primary_key if pk not in named]
     for name, _ in terms:
+        if name not in cols.names:
+            raise QueryError(
+                f"keyset() orders by the model's own columns, not {name!r}; use page() to "
+                "order by a related model's column"
+            )
         column = cols.mapper.columns[name]
         if column.nullable and name not in cols.primary_key:
             raise QueryError(

@@ -2,37 +2,29 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import groupby
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 
 from storelayer._conflicts import conflicts_raised
 from storelayer._engines import AUTOCOMMIT_KEY
+from storelayer._shapes import AttributeDict
 from storelayer.errors import NotFound, QueryError
 from storelayer.repository import _statements as sql
+from storelayer.repository._aggregate import aggregate_rows, as_results
 from storelayer.repository._cursor import cursor_key, decode_cursor, encode_cursor
 from storelayer.repository._page import KeysetPage, Page, clamp_page, offset_page
-from storelayer.repository._query import ModelColumns
+from storelayer.repository._query import columns_of
 from storelayer.repository._upsert import upsert_plan
 
 if TYPE_CHECKING:
     from storelayer.session import Session
 
 T = TypeVar("T")
-
-_COLUMNS: dict[type[Any], ModelColumns] = {}
-
-
-def columns_of(model: type[Any]) -> ModelColumns:
-    """The checked column names of ``model``, computed once per model."""
-    found = _COLUMNS.get(model)
-    if found is None:
-        found = _COLUMNS[model] = ModelColumns(model)
-    return found
-
 
 class Repository(Generic[T]):
     """CRUD, filters, pagination, bulk writes, upserts and streaming for ``model``.
@@ -67,27 +59,45 @@ class Repository(Generic[T]):
 
     # -- reads -------------------------------------------------------------------------
 
-    def get(self, id: Any, *, for_update: bool = False) -> T | None:
+    def get(
+        self, id: Any, *, for_update: bool = False, options: Sequence[Any] = ()
+    ) -> T | None:
         """The row with primary key ``id`` (a tuple for composite keys), or None.
-        ``for_update=True`` locks the row until the unit of work ends."""
+        ``for_update=True`` locks the row until the unit of work ends; ``options`` are
+        loader options (``selectinload(User.projects)``)."""
         return self.session.get(
             self.model,
             id,
             with_for_update=True if for_update else None,
-            populate_existing=for_update,
+            populate_existing=for_update or bool(options),
+            options=options,
         )
 
-    def get_or_raise(self, id: Any, *, for_update: bool = False) -> T:
+    def get_or_raise(
+        self, id: Any, *, for_update: bool = False, options: Sequence[Any] = ()
+    ) -> T:
         """Like ``get`` but raises ``NotFound`` naming the model and key."""
-        found = self.get(id, for_update=for_update)
+        found = self.get(id, for_update=for_update, options=options)
         if found is None:
             raise NotFound(f"{self.model.__name__} with primary key {id!r} does not exist")
         return found
 
-    def get_by(self, *expressions: Any, **filters: Any) -> T | None:
+    def get_by_id(
+        self, id: Any, *, for_update: bool = False, options: Sequence[Any] = ()
+    ) -> T | None:
+        """``get`` under the name other repository libraries give it."""
+        return self.get(id, for_update=for_update, options=options)
+
+    def get_by_id_or_raise(
+        self, id: Any, *, for_update: bool = False, options: Sequence[Any] = ()
+    ) -> T:
+        """``get_or_raise`` under the name other repository libraries give it."""
+        return self.get_or_raise(id, for_update=for_update, options=options)
+
+    def get_by(self, *expressions: Any, options: Sequence[Any] = (), **filters: Any) -> T | None:
         """The one row matching the filters, None when none does; ``QueryError`` when
         several do (use ``list``)."""
-        rows = self.list(*expressions, limit=2, **filters)
+        rows = self.list(*expressions, limit=2, options=options, **filters)
         if len(rows) > 1:
             raise QueryError(
                 f"get_by() found several {self.model.__name__} rows for {filters or expressions}; "
@@ -101,13 +111,17 @@ class Repository(Generic[T]):
         order_by: str | Sequence[str] | None = None,
         limit: int | None = None,
         offset: int | None = None,
+        options: Sequence[Any] = (),
         **filters: Any,
     ) -> list[T]:
-        """Rows matching column expressions and ``field__lookup=value`` filters."""
+        """Rows matching column expressions and ``field__lookup=value`` filters
+        (``author__name="x"`` filters through a relationship); ``options`` are loader
+        options (``selectinload(Post.comments)``)."""
         stmt = sql.select_rows(
-            self._cols, expressions, filters, order_by=order_by, limit=limit, offset=offset
+            self._cols, expressions, filters, order_by=order_by, limit=limit, offset=offset,
+            options=options,
         )
-        return list(self.session.scalars(stmt))
+        return _rows(self.session.scalars(stmt), options)
 
     def count(self, *expressions: Any, **filters: Any) -> int:
         """How many rows match."""
@@ -124,6 +138,7 @@ class Repository(Generic[T]):
         *expressions: Any,
         order_by: str | Sequence[str] | None = None,
         count: bool = True,
+        options: Sequence[Any] = (),
         **filters: Any,
     ) -> Page[T]:
         """Offset page ``page`` (from 1). Ordered by the primary key unless ``order_by``
@@ -135,6 +150,7 @@ class Repository(Generic[T]):
             order_by=order_by or list(self._cols.primary_key),
             limit=per_page + 1,
             offset=(page - 1) * per_page,
+            options=options,
             **filters,
         )
         total = self.count(*expressions, **filters) if count else None
@@ -146,6 +162,7 @@ class Repository(Generic[T]):
         after: str | None = None,
         limit: int = 50,
         order_by: str | Sequence[str] | None = None,
+        options: Sequence[Any] = (),
         **filters: Any,
     ) -> KeysetPage[T]:
         """Cursor pagination: ``limit`` rows after the signed cursor ``after``, ordered by
@@ -154,11 +171,13 @@ class Repository(Generic[T]):
         _, limit = clamp_page(1, limit)
         terms = sql.keyset_terms(self._cols, order_by)
         ordering = sql.ordering_key(terms)
-        stmt = sql.select_rows(self._cols, expressions, filters, order_by=ordering, limit=limit + 1)
+        stmt = sql.select_rows(
+            self._cols, expressions, filters, order_by=ordering, limit=limit + 1, options=options
+        )
         if after is not None:
             values = decode_cursor(after, ordering, cursor_key(), self._cols.table.fullname)
             stmt = stmt.where(sql.after_row(self._cols, terms, values))
-        rows = list(self.session.scalars(stmt))
+        rows = _rows(self.session.scalars(stmt), options)
         items, has_next = rows[:limit], len(rows) > limit
         cursor = None
         if has_next:
@@ -171,12 +190,15 @@ class Repository(Generic[T]):
         *expressions: Any,
         batch_size: int = 1000,
         order_by: str | Sequence[str] | None = None,
+        options: Sequence[Any] = (),
         **filters: Any,
     ) -> Generator[T, None, None]:
         """Every matching row, fetched ``batch_size`` at a time through a server-side
-        cursor where the backend has one: memory stays flat on any table size."""
+        cursor where the backend has one: memory stays flat on any table size.
+        (``joinedload`` of a collection cannot stream: use ``selectinload``.)"""
         sql.check_streamable(self.session.info)
-        stmt = sql.select_rows(self._cols, expressions, filters, order_by=order_by)
+        stmt = sql.select_rows(self._cols, expressions, filters, order_by=order_by,
+                               options=options)
         result = self.session.scalars(stmt, execution_options={"yield_per": batch_size})
         try:
             yield from result
@@ -189,8 +211,9 @@ class Repository(Generic[T]):
     # (docs/guide/values-and-errors.md measures what the savepoint costs).
 
     def create(self, **values: Any) -> T:
-        """Insert one row and return it with its generated key."""
-        self._cols.check_values(values, purpose="set")
+        """Insert one row and return it with its generated key. Relationships may be
+        given as objects (``create(author=user)``)."""
+        self._cols.check_settable(values, purpose="set")
         instance: T = self.model(**values)
         self._cols.check_insert(instance.__dict__)
         with self._atomic():
@@ -198,19 +221,26 @@ class Repository(Generic[T]):
             self.session.flush()
         return instance
 
-    def update(self, instance: T, **values: Any) -> T:
-        """Set ``values`` on ``instance`` and write them."""
-        self._cols.check_values(values, purpose="set")
+    def update(
+        self, instance: T | Any, changes: Mapping[str, Any] | None = None, /, **values: Any
+    ) -> T:
+        """Set the ``changes`` dict and keyword ``values`` on ``instance`` (an instance,
+        or a primary key: ``NotFound`` when no row has it) and write them."""
+        values = {**(changes or {}), **values}
+        self._cols.check_settable(values, purpose="set")
+        row = self._row(instance)
         with self._atomic():
             for name, value in values.items():
-                setattr(instance, name, value)
+                setattr(row, name, value)
             self.session.flush()
-        return instance
+        return row
 
-    def delete(self, instance: T) -> None:
-        """Delete one row."""
+    def delete(self, instance: T | Any) -> None:
+        """Delete one row: an instance, or a primary key (``NotFound`` when no row has
+        it)."""
+        row = self._row(instance)
         with self._atomic():
-            self.session.delete(instance)
+            self.session.delete(row)
             self.session.flush()
 
     def delete_where(self, *expressions: Any, **filters: Any) -> int:
@@ -220,9 +250,25 @@ class Repository(Generic[T]):
             result = self.session.execute(stmt)
         return int(getattr(result, "rowcount", 0))
 
-    def bulk_create(self, rows: Iterable[Mapping[str, Any] | T]) -> int:
+    @overload
+    def bulk_create(
+        self, rows: Iterable[Mapping[str, Any] | T], *, returning: Literal[False] = False
+    ) -> int: ...
+
+    @overload
+    def bulk_create(
+        self, rows: Iterable[Mapping[str, Any] | T], *, returning: Literal[True]
+    ) -> builtins.list[T]: ...
+
+    def bulk_create(
+        self, rows: Iterable[Mapping[str, Any] | T], *, returning: bool = False
+    ) -> int | builtins.list[T]:
         """Insert many rows (dicts or instances) by the backend's fastest path; returns
-        how many. Objects are not loaded back: use ``list`` to read them."""
+        how many. ``returning=True`` returns the objects instead, with their generated
+        keys, inserted by the ORM in batches (``INSERT ... RETURNING`` where the backend
+        has it): slower, see docs/guide/from-the-guides.md for the numbers."""
+        if returning:
+            return self._create_all(rows)
         values = sql.as_rows(self._cols, rows, purpose="bulk_create", insert=True)
         with self._atomic():
             connection = self.session.connection()
@@ -270,6 +316,22 @@ class Repository(Generic[T]):
         self._reload_loaded()
         return len(values)
 
+    def aggregate(
+        self,
+        *expressions: Any,
+        group_by: str | Sequence[str] | None = None,
+        values: Mapping[str, str] | None = None,
+        order_by: str | Sequence[str] | None = None,
+        **filters: Any,
+    ) -> builtins.list[AttributeDict]:
+        """Aggregates of the matching rows, one result per group: ``values`` maps each
+        name to ``"count"`` or ``"function:column"`` (avg, count, max, min, sum), default
+        ``{"count": "count"}``; ``group_by`` names columns. Each result reads as a dict
+        and by attribute: ``repo.aggregate(group_by="state")[0]["count"]``."""
+        stmt = aggregate_rows(self._cols, expressions, filters, group_by=group_by,
+                              values=values, order_by=order_by)
+        return as_results(list(self.session.execute(stmt)))
+
     # -- internals ---------------------------------------------------------------------
 
     @contextmanager
@@ -286,6 +348,44 @@ class Repository(Generic[T]):
             else:
                 yield
 
+    def _row(self, target: T | Any) -> T:
+        """An instance as it is; a primary key as its row."""
+        return target if isinstance(target, self.model) else self.get_or_raise(target)
+
+    def _create_all(self, rows: Iterable[Mapping[str, Any] | T]) -> builtins.list[T]:
+        """The rows inserted and returned as objects: dicts of columns by one ORM bulk
+        ``INSERT ... RETURNING`` per batch where the database returns rows from an
+        executemany; else (and for instances, relationships) by the unit of work."""
+        rows = builtins.list(rows)
+        dialect = self.session.get_bind().dialect
+        if dialect.insert_executemany_returning_sort_by_parameter_order and all(
+            isinstance(row, Mapping) and all(k in self._cols.names for k in row) for row in rows
+        ):
+            values = sql.as_rows(self._cols, rows, purpose="bulk_create", insert=True)
+            stmt = insert(self.model).returning(self.model, sort_by_parameter_order=True)
+            with self._atomic():
+                return builtins.list(self.session.scalars(stmt, values)) if values else []
+        instances: list[T] = []
+        for row in rows:
+            if isinstance(row, Mapping):
+                self._cols.check_settable(row, purpose="bulk_create")
+                row = self.model(**row)
+            elif not isinstance(row, self.model):
+                raise QueryError(
+                    f"bulk_create: expected dicts or {self.model.__name__} instances, got "
+                    f"{type(row).__name__}"
+                )
+            self._cols.check_insert(row.__dict__)
+            instances.append(row)
+        with self._atomic():
+            self.session.add_all(instances)
+            self.session.flush()
+        return instances
+
+    def _flush(self) -> None:
+        with conflicts_raised(self.session.backend):
+            self.session.flush()
+
     def _reload_loaded(self) -> None:
         """Reload the instances of this model the session holds: the upsert changed
         their rows behind the ORM's back. Eager (one ``SELECT`` per 500 instances), not
@@ -296,3 +396,9 @@ class Repository(Generic[T]):
         for start in range(0, len(keys), 500):
             stmt = sql.reload_rows(self._cols, keys[start : start + 500])
             self.session.execute(stmt, execution_options={"populate_existing": True}).all()
+
+
+def _rows(result: Any, options: Sequence[Any]) -> list[Any]:
+    """The rows of ``result``; made unique when loader options may repeat them (a
+    ``joinedload`` of a collection)."""
+    return list(result.unique() if options else result)

@@ -29,6 +29,7 @@ from storelayer.backend import (
 )
 from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
 from storelayer_mysql import staging, types
+from storelayer_mysql.client import MySQLClient
 from storelayer_mysql.connection import (
     HANDSHAKE_TIMEOUTS,
     bounded_async_connect,
@@ -271,6 +272,7 @@ class MySQLBackend(Backend):
     backups: ClassVar[BackupStrategy] = staging
     provisioning = MySQLProvisioning()
     migrations = MySQLMigrations()
+    client = MySQLClient()
 
     def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
         # The server closes a connection idle for wait_timeout (default 28800 s, often

@@ -33,6 +33,7 @@ from storelayer.backend import (
 )
 from storelayer_postgresql import backup as backup_strategy
 from storelayer_postgresql import fastpath
+from storelayer_postgresql.client import PostgreSQLClient
 from storelayer_postgresql.migration_lock import PostgreSQLMigrations
 from storelayer_postgresql.reads import refuse_writes_without_transaction
 from storelayer_postgresql.replication import PostgreSQLReplication
@@ -306,6 +307,7 @@ class PostgreSQLBackend(Backend):
     backups: ClassVar[BackupStrategy] = backup_strategy
     provisioning = PostgreSQLProvisioning()
     migrations = PostgreSQLMigrations()
+    client = PostgreSQLClient()
 
     def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
         return queue_pool_options(url, connect_args(settings), settings, pool_recycle=1800)

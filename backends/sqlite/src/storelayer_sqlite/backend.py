@@ -26,6 +26,7 @@ from storelayer.backend import (
 )
 from storelayer_sqlite import backup as backup_strategy
 from storelayer_sqlite import types
+from storelayer_sqlite.client import SQLiteClient
 from storelayer_sqlite.migration_lock import SQLiteMigrations
 
 if TYPE_CHECKING:
@@ -123,6 +124,7 @@ class SQLiteBackend(Backend):
     backups: ClassVar[BackupStrategy] = backup_strategy
     provisioning = SQLiteProvisioning()
     migrations = SQLiteMigrations()
+    client = SQLiteClient()
 
     def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
         connect_args: dict[str, Any] = {

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload
 
-from storelayer.errors import Conflict
+from storelayer.errors import Conflict, QueryError
 from storelayer.reference.models import Command, CommandStatus, Project, User
 from storelayer.reference.repositories._ids import id_of
 from storelayer.reference.types import utcnow
@@ -35,13 +35,23 @@ class CommandRepository(Repository[Command]):
         user: User | int | None = None,
         project: Project | int | None = None,
         started_at: dt.datetime | None = None,
+        user_id: int | None = None,
+        project_id: int | None = None,
     ) -> Command:
-        """Record that a command started running now (or at ``started_at``)."""
+        """Record that a command started running now (or at ``started_at``). ``args``
+        is a list of arguments (``["--verbose"]``); the user and project are given as
+        rows or keys (``user=`` or ``user_id=``, ``project=`` or ``project_id=``)."""
+        if isinstance(args, (str, bytes)):
+            raise QueryError(
+                "start_command(args=...) takes a list of arguments, not one string (it "
+                "would be stored one character per argument): pass ['--verbose'], or "
+                "shlex.split(text)"
+            )
         return self.create(
             name=name,
             args=list(args),
-            user_id=id_of(user),
-            project_id=id_of(project),
+            user_id=id_of(_one_of("user", user, user_id)),
+            project_id=id_of(_one_of("project", project, project_id)),
             status=CommandStatus.RUNNING,
             started_at=started_at or utcnow(),
         )
@@ -131,3 +141,10 @@ class CommandRepository(Repository[Command]):
     ) -> list[Command]:
         """Commands that failed among those started in the last ``hours``."""
         return self.get_recent_commands(hours, status=CommandStatus.FAILED, limit=limit)
+
+
+def _one_of(name: str, row: object, key: int | None) -> object:
+    """``user=`` or ``user_id=``: the one given (``QueryError`` when both are)."""
+    if row is not None and key is not None:
+        raise QueryError(f"pass {name}= or {name}_id=, not both")
+    return row if key is None else key

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 
+from storelayer._shapes import MappingAccess
 from storelayer.errors import QueryError
 from storelayer.reference.models import Command, MetricType, PerformanceMetric
 from storelayer.reference.repositories._ids import id_of
@@ -21,7 +22,7 @@ DEFAULT_PERCENTILES = (0.5, 0.95, 0.99)
 
 
 @dataclass(frozen=True)
-class MetricAggregate:
+class MetricAggregate(MappingAccess):
     """Count, mean, extremes and percentiles of one metric over a time window.
     ``percentiles`` maps 0.95 to the 95th percentile (linear interpolation between
     the closest ranks, as PostgreSQL's ``percentile_cont``)."""
@@ -73,24 +74,29 @@ class MetricRepository(Repository[PerformanceMetric]):
             command_id=id_of(command), recorded_at=recorded_at or utcnow(),
         )
 
-    def _window(self, name: str, start: dt.datetime, end: dt.datetime) -> list[ColumnElement[bool]]:
-        return [
-            PerformanceMetric.name == name,
-            PerformanceMetric.recorded_at >= start,
-            PerformanceMetric.recorded_at < end,
-        ]
+    def _window(
+        self, name: str, start: dt.datetime | None, end: dt.datetime | None
+    ) -> list[ColumnElement[bool]]:
+        window = [PerformanceMetric.name == name]
+        if start is not None:
+            window.append(PerformanceMetric.recorded_at >= start)
+        if end is not None:
+            window.append(PerformanceMetric.recorded_at < end)
+        return window
 
     def aggregate_by_name(
         self,
         name: str,
-        start: dt.datetime,
-        end: dt.datetime,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
         *,
         percentiles: Sequence[float] = DEFAULT_PERCENTILES,
     ) -> MetricAggregate:
-        """Aggregates of metric ``name`` recorded in ``[start, end)``, computed in SQL
+        """Aggregates of metric ``name`` recorded in ``[start, end)`` (no ``start``:
+        from the first; no ``end``: to the last), computed in SQL
         (``ix_performance_metrics_name_recorded_at`` finds the rows). Percentiles use a
-        window function (every supported backend has them); pass ``()`` to skip."""
+        window function (every supported backend has them); pass ``()`` to skip. The
+        result reads by attribute and by key (``stats["count"]``)."""
         window = self._window(name, start, end)
         value = PerformanceMetric.value
         row = self.session.execute(
