@@ -165,8 +165,10 @@ def nullable(column: Any) -> bool:
 def value_check(where: str, column: Any) -> Callable[[Any], None]:
     """The check of values for ``column``: raises ``InvalidValue`` when it cannot hold
     one. Built once per column (bulk writes check every value of every row)."""
-    may_be_null = nullable(column)
     column_type = _storage(column.type)
+    # A JSON column stores None as the JSON 'null' unless it says none_as_null.
+    json_null = isinstance(column_type, types.JSON) and not column_type.none_as_null
+    may_be_null = nullable(column) or json_null
     check = next((c for kind, c in CHECKS if isinstance(column_type, kind)), None)
     is_enum = isinstance(column_type, types.Enum)
 
