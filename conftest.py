@@ -19,6 +19,10 @@ ONE_WORKER_MODULES = frozenset(
     {
         "backends/postgresql/tests/test_postgresql_resilience.py",
         "backends/mysql/tests/test_mysql_resilience.py",
+        # One real cluster per session each (storelayer.testing.clusters).
+        "tests/clusters/test_pgbouncer.py",
+        "tests/clusters/test_pg_failover.py",
+        "tests/clusters/test_galera.py",
     }
 )
 

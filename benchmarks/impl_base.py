@@ -17,6 +17,7 @@ IMPLEMENTATIONS = {
     "advanced_alchemy": "benchmarks.impl_aa:AdvancedAlchemyImplementation",
     "django": "benchmarks.impl_django:DjangoImplementation",
     "storelayer": "benchmarks.impl_storelayer:StorelayerImplementation",
+    "storelayer_rows": "benchmarks.impl_storelayer:StorelayerRowsImplementation",
 }
 
 

@@ -73,3 +73,30 @@ class StorelayerImplementation(Implementation):
         with self.db.read_session() as s:
             items = _call(lambda: s.repository(BenchItem).stream(batch_size=batch_size))
             return tally(item.quantity for item in items)
+
+
+class StorelayerRowsImplementation(StorelayerImplementation):
+    """storelayer's recommended read path (docs/performance.md): ``db.rows(Model)`` for
+    a read of its own, ``repo.rows`` in a unit of work (SQLAlchemy ``Row`` objects, no
+    ORM instances)."""
+
+    name = "storelayer_rows"
+
+    def get_one(self, id_: int) -> int | None:
+        row = self.db.rows(BenchItem).get(id_)
+        return None if row is None else row.quantity
+
+    def page(self, q: PageQuery) -> list[int]:
+        rows = self.db.rows(BenchItem).list(
+            category=q.category, price__gte=q.min_price,
+            order_by="-id", limit=q.limit, offset=q.offset,
+        )
+        return [row.id for row in rows]
+
+    def count(self, q: CountQuery) -> int:
+        return self.db.rows(BenchItem).count(category=q.category, quantity__gte=q.min_quantity)
+
+    def stream(self, batch_size: int) -> Expected:
+        with self.db.read_session() as s:
+            rows = s.repository(BenchItem).rows.stream(batch_size=batch_size)
+            return tally(row.quantity for row in rows)

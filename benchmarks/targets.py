@@ -27,11 +27,12 @@ class Target:
     user: str = ""
     password: str = ""
     path: str = ""  # SQLite file
+    name: str = DATABASE  # the database on a server
 
     @property
     def database(self) -> str:
         """The database name (the file path for SQLite)."""
-        return self.path if self.backend == "sqlite" else DATABASE
+        return self.path if self.backend == "sqlite" else self.name
 
     def url(self) -> URL:
         """SQLAlchemy URL with an explicit driver (psycopg2, PyMySQL, pysqlite)."""
@@ -41,7 +42,7 @@ class Target:
         query = {"charset": "utf8mb4"} if self.backend == "mysql" else {}
         return URL.create(
             driver, username=self.user, password=self.password or None, host=self.host,
-            port=self.port, database=DATABASE, query=query,
+            port=self.port, database=self.name, query=query,
         )
 
     def storelayer_url(self) -> str:
@@ -51,16 +52,19 @@ class Target:
         return plain.render_as_string(hide_password=False)
 
 
-def make_target(backend: str, workdir: Path, server: str | None = None) -> Target:
-    """The ``Target`` for ``backend``; ``server`` overrides the local default server URL."""
+def make_target(
+    backend: str, workdir: Path, server: str | None = None, name: str = DATABASE
+) -> Target:
+    """The ``Target`` for ``backend``; ``server`` overrides the local default server URL;
+    ``name`` is the database's (the SQLite file's) name."""
     if backend == "sqlite":
-        return Target("sqlite", path=str(workdir / f"{DATABASE}.db"))
+        return Target("sqlite", path=str(workdir / f"{name}.db"), name=name)
     if backend not in DEFAULT_SERVERS:
         raise SystemExit(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
     url = make_url(server or DEFAULT_SERVERS[backend])
     return Target(
         backend, host=url.host or "127.0.0.1", port=url.port or 0,
-        user=url.username or "", password=url.password or "",
+        user=url.username or "", password=url.password or "", name=name,
     )
 
 
@@ -72,7 +76,7 @@ def create_database(target: Target) -> None:
         with sqlite3.connect(target.path) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
         return
-    _server_admin(target, [f"DROP DATABASE IF EXISTS {DATABASE}", _create_sql(target)])
+    _server_admin(target, [f"DROP DATABASE IF EXISTS {target.name}", _create_sql(target)])
 
 
 def drop_database(target: Target) -> None:
@@ -80,13 +84,13 @@ def drop_database(target: Target) -> None:
     if target.backend == "sqlite":
         _remove_sqlite_files(Path(target.path))
     else:
-        _server_admin(target, [f"DROP DATABASE IF EXISTS {DATABASE}"])
+        _server_admin(target, [f"DROP DATABASE IF EXISTS {target.name}"])
 
 
 def _create_sql(target: Target) -> str:
     if target.backend == "mysql":
-        return f"CREATE DATABASE {DATABASE} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-    return f"CREATE DATABASE {DATABASE} ENCODING 'UTF8'"
+        return f"CREATE DATABASE {target.name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+    return f"CREATE DATABASE {target.name} ENCODING 'UTF8'"
 
 
 def _remove_sqlite_files(path: Path) -> None:

@@ -169,10 +169,6 @@ def down_url(url: URL, backend: Backend, tmp_path: Any) -> URL:
     return url.set(host="127.0.0.1", port=9)  # discard: nothing listens
 
 
-#: The outcome of a plain lost connection (retried by run_in_transaction).
-RAW_DISCONNECT = "raw sqlalchemy.exc.OperationalError"
-
-
 def run_scenario(
     mode: str,
     scenario: Scenario,
@@ -219,8 +215,9 @@ def test_both_apis_end_every_failure_scenario_the_same_way(
     scenario, options, expected = SCENARIOS[name]
     if backend.features.commit_outcome and expected is storelayer.CommitOutcomeUnknown:
         # The server is asked: the injected loss came after a real COMMIT (committed:
-        # no error); the killed connection never committed (a transient disconnect).
-        expected = None if scenario is commit_lost_injected else RAW_DISCONNECT
+        # no error); the killed connection never committed (a TransientError, which
+        # run_in_transaction retries).
+        expected = None if scenario is commit_lost_injected else storelayer.TransientError
     outcomes = {
         mode: run_scenario(mode, scenario, database_url, backend, options, tmp_path)
         for mode in MODES

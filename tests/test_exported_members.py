@@ -35,6 +35,7 @@ PUBLIC = [
     "RetryPolicy",
     "Session",
     "Settings",
+    "StatementTimeout",
     "StorelayerError",
     "TransientError",
     "__version__",

@@ -29,6 +29,7 @@ from storelayer.errors import (
     ReadOnlyDatabase,
     ReadOnlySession,
     ReplicaUnavailable,
+    StatementTimeout,
     StorelayerError,
     TransientError,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "RetryPolicy",
     "Session",
     "Settings",
+    "StatementTimeout",
     "StorelayerError",
     "TransientError",
     "__version__",

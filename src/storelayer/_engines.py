@@ -44,7 +44,7 @@ def isolation_options(backend: Backend, isolation: str | None) -> dict[str, Any]
             f"{', '.join(levels) or 'none'} (ops.isolation_levels)"
         )
     level = levels[isolation]
-    return {} if level is None else {"isolation_level": level}
+    return {} if level is None else backend.ops.isolation_options(level)
 
 
 def engine_options(
@@ -55,7 +55,10 @@ def engine_options(
     logs by default."""
     tuning = backend.async_engine_options if is_async else backend.engine_options
     options = dict(tuning(url, settings))
-    options.update(settings.engine_options)
+    user = dict(settings.engine_options)
+    if "connect_args" in user:  # merged: the backend's timeouts and keepalives stay
+        user["connect_args"] = {**options.get("connect_args", {}), **user["connect_args"]}
+    options.update(user)
     options.setdefault("hide_parameters", True)
     options.setdefault("echo", settings.echo)
     return with_measured_pool(options)
@@ -75,10 +78,12 @@ def missing_driver(error: Exception, backend: Backend, url: URL) -> Configuratio
 def instrument(
     engine: Engine, backend: Backend, plugins: PluginManager, url: URL, role: str
 ) -> None:
-    """Attach the connect guard, the backend's setup, and call the plugin hook."""
+    """Attach the backend's setup, the connect guard, and call the plugin hook. The
+    backend's listeners come first: one that connects by its own means (through a host
+    list) answers ``do_connect`` before the guard."""
+    backend.configure_engine(engine)
     _guard_connect(engine, backend, url)
     event.listen(engine, "connect", lambda dbapi_conn, _rec: backend.on_connect(dbapi_conn))
-    backend.configure_engine(engine)
     plugins.hook.storelayer_engine_created(engine=engine, backend=backend, role=role)
 
 
@@ -90,6 +95,12 @@ def _guard_connect(engine: Engine, backend: Backend, url: URL) -> None:
         try:
             return dialect.connect(*cargs, **cparams)
         except Exception as error:
+            fix = backend.errors.misconfiguration(error)
+            if fix is not None:
+                raise ConfigurationError(
+                    f"cannot connect to {mask_url(url)}: {one_line(error, url.password)}. "
+                    f"{fix}"
+                ) from None
             permanent = backend.errors.is_connection_refused_for_good(error)
             hint = (
                 "check the user, password and database name"

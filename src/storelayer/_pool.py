@@ -192,6 +192,9 @@ class PoolGuard:
         )
 
     def _first_connect(self, dbapi_connection: Any, _record: Any) -> None:
+        if self.settings.pooler is not None:
+            # The server behind a pooler sees the pooler's connections, not this pool's.
+            return
         try:
             self.limits = self.backend.ops.server_limits(dbapi_connection)
         except Exception as error:  # a guardrail must never break connecting

@@ -27,6 +27,17 @@ _PASSWORD_IN_URL = re.compile(r"(?P<head>://[^:/@\s]*:)(?P<password>[^@\s]*)(?P<
 _PASSWORD_WITHOUT_SCHEME = re.compile(
     r"(?P<head>(?:^|[\s'\"(=])[^:/@\s'\"]*:)(?P<password>[^@\s]*)(?P<tail>@)"
 )
+#: ``pooler=`` values: the pooling mode of a connection pooler (PgBouncer) between
+#: storelayer and the server; None (or "none"): connected to the server itself.
+POOLERS = ("session", "transaction")
+#: "scheme://[userinfo@]h1[:p1],h2[:p2][/db][?query]": a host list in libpq's form.
+_HOST_LIST = re.compile(
+    r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<userinfo>[^@/?#]*@)?"
+    r"(?P<hosts>[^/?#@]*,[^/?#@]*)(?P<rest>[/?].*)?$"
+)
+_HOST_AND_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[^:\[\]\s]+)(:\d+)?$")
+#: A comma that starts the next URL of DATABASE_REPLICA_URLS (host lists hold commas).
+_NEXT_URL = re.compile(r",\s*(?=[A-Za-z][A-Za-z0-9+.\-]*://)")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -42,18 +53,65 @@ def mask_url(url: URL | str) -> str:
 
 
 def parse_url(text: str | URL, *, source: str = "DATABASE_URL") -> URL:
-    """Parse a database URL, with an error that names ``source`` and hides the password."""
+    """Parse a database URL, with an error that names ``source`` and hides the password.
+
+    A host list in libpq's form (``postgresql://user@h1:5432,h2:5433/db``, as
+    ``pg_autoctl show uri`` prints it; ``mysql://h1,h2/db`` alike) becomes SQLAlchemy's
+    form: no host or port, and the hosts in order as ``?host=h1:5432&host=h2:5433``."""
     if isinstance(text, URL):
         return text
     text = text.strip()
     try:
-        return make_url(text)
+        return _host_list_url(text) or make_url(text)
     except (ArgumentError, ValueError) as exc:
         raise ConfigurationError(
             f"{source} is not a database URL: {mask_url(text)!r}. Expected a form like "
             "'postgresql://user:password@host:5432/dbname', 'mysql://user@host/dbname' "
             "or 'sqlite:///path/to/file.db'"
         ) from exc
+
+
+def _host_list_url(text: str) -> URL | None:
+    """``text`` parsed when its authority names several hosts, else None."""
+    found = _HOST_LIST.match(text)
+    if found is None:
+        return None
+    hosts = [h.strip() for h in found["hosts"].split(",")]
+    if not all(_HOST_AND_PORT.match(h) for h in hosts):
+        raise ValueError("a host list names host or host:port entries, comma-separated")
+    base = make_url(f"{found['scheme']}://{found['userinfo'] or ''}{found['rest'] or ''}")
+    given = base.query.get("host", ())
+    given = (given,) if isinstance(given, str) else tuple(given)
+    return base.set(query={**base.query, "host": (*hosts, *given)})
+
+
+def url_hosts(url: URL) -> list[tuple[str, int | None]]:
+    """The servers ``url`` names, in order: its ``?host=h[:p]`` entries (a host list),
+    else its host and port; ``[]`` when it names none (a local socket)."""
+    listed = url.query.get("host", ())
+    listed = (listed,) if isinstance(listed, str) else tuple(listed)
+    if not listed:
+        return [(url.host, url.port)] if url.host else []
+    hosts = []
+    for entry in listed:
+        host, port = _split_host(entry)
+        hosts.append((host, port if port is not None else url.port))
+    return hosts
+
+
+def is_host_list(url: URL) -> bool:
+    """Whether ``url`` names more than one server."""
+    return len(url_hosts(url)) > 1
+
+
+def _split_host(entry: str) -> tuple[str, int | None]:
+    if entry.startswith("["):  # [IPv6]:port
+        host, _, rest = entry[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else None
+    if entry.count(":") == 1:
+        host, port = entry.split(":")
+        return host, int(port) if port else None
+    return entry, None
 
 
 @dataclass(frozen=True)
@@ -82,6 +140,9 @@ class Settings:
     health_timeout: float = DEFAULT_HEALTH_TIMEOUT
     #: Statements slower than this (milliseconds) are logged and kept in metrics.
     slow_statement_ms: float = DEFAULT_SLOW_STATEMENT_MS
+    #: A pooler between storelayer and the server: "transaction" (PgBouncer's
+    #: transaction mode), "session", or None. STORELAYER_POOLER.
+    pooler: str | None = None
 
     @classmethod
     def from_env(
@@ -109,6 +170,7 @@ class Settings:
             or DEFAULT_HEALTH_TIMEOUT,
             "slow_statement_ms": _number(env, "STORELAYER_SLOW_STATEMENT_MS", float)
             or DEFAULT_SLOW_STATEMENT_MS,
+            "pooler": env.get("STORELAYER_POOLER") or None,
         }
         if "replicas" in kwargs:
             kwargs["replica_urls"] = tuple(
@@ -121,6 +183,7 @@ class Settings:
                 f"{', '.join(sorted(f for f in cls.__dataclass_fields__ if f != 'url'))}"
             )
         values.update({k: v for k, v in kwargs.items() if v is not None})
+        values["pooler"] = _pooler(values["pooler"])
         settings = cls(**values)
         settings.validate()
         return settings
@@ -162,8 +225,20 @@ class Settings:
         )
 
 
+def _pooler(value: str | None) -> str | None:
+    if value is None or value.strip().lower() in ("", "none"):
+        return None
+    mode = value.strip().lower()
+    if mode not in POOLERS:
+        raise ConfigurationError(
+            f"pooler (STORELAYER_POOLER) must be one of {', '.join(POOLERS)} or none, got "
+            f"{value!r}: name the pool_mode of the pooler in front of the server"
+        )
+    return mode
+
+
 def _replicas(text: str) -> tuple[URL, ...]:
-    parts: Sequence[str] = [p for p in (s.strip() for s in text.split(",")) if p]
+    parts: Sequence[str] = [p for p in (s.strip(" ,") for s in _NEXT_URL.split(text)) if p]
     return tuple(parse_url(p, source="DATABASE_REPLICA_URLS") for p in parts)
 
 

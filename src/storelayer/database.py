@@ -9,17 +9,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from sqlalchemy import exc
-from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.engine import URL, Engine
 from sqlalchemy.orm import sessionmaker
 
+from storelayer._attempts import HeldConnection, run_attempts
 from storelayer._core import EngineCore, resolve
 from storelayer._engines import READ_ONLY_OPTION, is_transient, isolation_options
 from storelayer._retry import RetryPolicy, call_with_retries
-from storelayer._units import commit_or_unknown, release
+from storelayer._units import (
+    asking,
+    before_commit,
+    commit_or_unknown,
+    decided,
+    known_outcome,
+)
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
+from storelayer.errors import StorelayerError
 from storelayer.health import HealthReport, MigrationState
 from storelayer.plugins import PluginManager
+from storelayer.repository._rows import Plan, Rows, stream_needs_unit
+from storelayer.repository._rows import run as run_plan
 from storelayer.routing import ConsistencyToken, RoutingPolicy, RoutingSnapshot, SyncRouting
 from storelayer.session import AUTOCOMMIT_KEY, Session, session_info
 
@@ -79,7 +89,8 @@ class DatabaseBase(Generic[EngineT]):
         self._sessions = self._factory(self.engine)
         self._read_sessions = self._factory(read)
         self._autocommit_sessions = self._factory(autocommit, {AUTOCOMMIT_KEY: True})
-        #: SQLAlchemy isolation level -> (session factory, engine view at that level).
+        self._autocommit_engine = autocommit
+        #: Portable isolation name -> (session factory, engine view at that level).
         self._isolated: dict[str, tuple[Any, EngineT]] = {}
         self._routing = self._routing_class(
             settings=settings,
@@ -102,14 +113,13 @@ class DatabaseBase(Generic[EngineT]):
         portable name; None: the database's default): one engine view and one factory
         per level, made on first use and kept."""
         options = isolation_options(self.backend, isolation)
-        if not options:
+        if not options or isolation is None:
             return self._sessions, self.engine
-        level = options["isolation_level"]
-        if level not in self._isolated:
+        if isolation not in self._isolated:
             engine: Any = self.engine
             view = engine.execution_options(**options)
-            self._isolated.setdefault(level, (self._factory(view), view))
-        return self._isolated[level]
+            self._isolated.setdefault(isolation, (self._factory(view), view))
+        return self._isolated[isolation]
 
     def _routed_writes(self, isolation: str | None) -> tuple[Any, EngineT, dict[str, Any]]:
         """``_write_sessions(isolation)`` and the routing arguments of such a unit: the
@@ -118,15 +128,15 @@ class DatabaseBase(Generic[EngineT]):
         primary = None if isolation is None else getattr(engine, "sync_engine", engine)
         return factory, engine, {"read": False, "primary": primary}
 
-    @staticmethod
-    def _reusable(connection: Any) -> bool:
-        """Whether the next attempt of a unit may run on ``connection``: not lost, and
-        out of the last attempt's transaction (a session would join, not begin, one)."""
-        return not connection.invalidated and not connection.in_transaction()
-
     def _connect_failed(self, error: BaseException) -> BaseException:
         """storelayer's error for a connection a unit of work could not get."""
         return self._core.translate(error, lambda: None, True) or error
+
+    def _held(self, isolation: str | None, routed: Callable[[], Any] | None) -> HeldConnection:
+        """The connection the attempts of one ``run_in_transaction`` at ``isolation``
+        share (``routed``: the replica router's factory for such a unit, if any)."""
+        plain, engine, _ = self._routed_writes(isolation)
+        return HeldConnection(engine, plain, routed, self._connect_failed)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} backend={self.backend.name!r} url={mask_url(self.url)!r}>"
@@ -232,9 +242,15 @@ class Database(DatabaseBase[Engine]):
         s = factory()
         try:
             yield s
-            s.flush()  # errors before COMMIT is sent leave no doubt about the outcome
-            marker = self._core.commit_marker(s) if writes else None
-            commit_or_unknown(s.commit, self.url, marker and partial(self._outcome, marker))
+            with before_commit(self.url):  # no doubt: COMMIT was not sent
+                s.flush()
+                marker = self._core.commit_marker(s) if writes else None
+            commit_or_unknown(
+                s.commit,
+                self.url,
+                known_outcome(writes, self.backend, marker),
+                partial(self._outcome, marker),
+            )
         except BaseException as error:
             with suppress(exc.DBAPIError):  # the connection died; the pool invalidated it
                 s.rollback()
@@ -246,12 +262,17 @@ class Database(DatabaseBase[Engine]):
             s.close()
 
     def _outcome(self, marker: Any) -> bool | None:
-        """Whether the transaction ``marker`` names committed, asked on a new connection
-        (None when that cannot be told, the server still away included)."""
-        try:
+        """Whether the transaction ``marker`` names committed, asked on a new connection,
+        again while the server is away or cannot tell yet, within the database's
+        ``RetryPolicy``; None when it still cannot be told."""
+
+        def ask() -> bool:
             with self.engine.connect() as connection:
-                return self.backend.ops.committed(connection, marker)
-        except exc.SQLAlchemyError:
+                return decided(self.backend.ops.committed(connection, marker))
+
+        try:
+            return call_with_retries(ask, **asking(self.backend, self.retry_policy))
+        except (StorelayerError, exc.SQLAlchemyError):
             return None
 
     def run_in_transaction(
@@ -281,42 +302,8 @@ class Database(DatabaseBase[Engine]):
         after it may have committed is harmless."""
 
         plan = self._retrying(retry, retries, max_seconds, idempotent)
-        with self._attempts(isolation) as factory:
-
-            def attempt() -> T:
-                with self._unit_of_work(factory(), writes=True) as s:
-                    return fn(s)
-
-            return call_with_retries(attempt, **plan)
-
-    @contextmanager
-    def _attempts(self, isolation: str | None) -> Iterator[Callable[[], Callable[[], Session]]]:
-        """The session factory of each attempt of one ``run_in_transaction``: on one
-        connection taken at the first attempt and held to the end, so that a unit that
-        lost a conflict runs again at once instead of queuing for the pool behind the
-        units it will conflict with (a lost connection is replaced on the next use).
-        With replicas, the routed factory, connecting per attempt."""
-        plain, engine, routing = self._routed_writes(isolation)
-        routed: Callable[[], Session] | None = self._routing.factory(None, None, **routing)
-        held: list[Connection] = []
-
-        def factory() -> Callable[[], Session]:
-            if routed is not None:
-                return routed
-            if held and not self._reusable(held[0]):
-                release(held.pop())
-            if not held:
-                try:
-                    held.append(engine.connect())
-                except exc.TimeoutError as error:
-                    raise self._connect_failed(error) from error
-            return partial(plain, bind=held[0])
-
-        try:
-            yield factory
-        finally:
-            for connection in held:
-                release(connection)
+        routed = self._routing.factory(None, None, **self._routed_writes(isolation)[2])
+        return run_attempts(self._held(isolation, routed), self._unit_of_work, fn, plan)
 
     # -- operations -------------------------------------------------------------------
 
@@ -340,6 +327,26 @@ class Database(DatabaseBase[Engine]):
         from storelayer.backup import restore_backup
 
         return restore_backup(self, path, **options)
+
+    def rows(self, model: type[T]) -> Rows[T]:
+        """Reads of ``model`` returning ``Row`` objects, each call a read of its own
+        without a transaction (``read_session(autocommit=True)`` semantics, routed to
+        a replica when there are some): the cheapest way to show data
+        (docs/performance.md). ``stream()`` needs a unit: ``repo.rows.stream()``."""
+        return Rows(model, self._read_plan, stream_needs_unit)
+
+    def _read_plan(self, plan: Plan) -> Any:
+        if self._routing.engines:  # the routed unit picks the replica
+            with self.read_session(autocommit=True) as s:
+                return run_plan(plan, s.connection().execute)
+        try:
+            with self._autocommit_engine.connect() as connection:
+                return run_plan(plan, connection.execute)
+        except (exc.TimeoutError, exc.DBAPIError) as error:
+            clearer = self._connect_failed(error)
+            if clearer is error:
+                raise
+            raise clearer from error
 
     def dispose(self) -> None:
         """Close every pooled connection."""

@@ -107,11 +107,20 @@ class Conflict(SQLAlchemyTwin, StorelayerError, sa_exc.IntegrityError):
 
 
 class TransientError(StorelayerError):
-    """A unit of work kept failing on transient errors until the retry budget ran out."""
+    """A unit of work kept failing on transient errors until the retry budget ran out;
+    or (``transient`` true) its connection was lost before its COMMIT completed and
+    nothing of it was committed, so running it again may succeed (``run_in_transaction``
+    does)."""
 
-    def __init__(self, message: str, attempts: int) -> None:
+    def __init__(self, message: str, attempts: int, *, transient: bool = False) -> None:
         super().__init__(message)
         self.attempts = attempts
+        self.transient = transient
+
+
+class StatementTimeout(StorelayerError):
+    """The server cancelled a statement that ran longer than ``statement_timeout``.
+    Not retried: the same statement would run as long again."""
 
 
 class CommitOutcomeUnknown(StorelayerError):

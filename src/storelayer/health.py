@@ -137,12 +137,15 @@ class HealthChecker:
             if role not in self._engines:
                 quick = replace(self.settings, connect_timeout=max(self.deadline, 1.0))
                 tuning = self.backend.engine_options(url, quick)
-                self._engines[role] = create_engine(
+                engine = create_engine(
                     url,
                     poolclass=pool.NullPool,
                     connect_args=tuning.get("connect_args", {}),
                     hide_parameters=True,
                 )
+                # The backend's own connecting (a host list) and setup, as in use.
+                self.backend.configure_engine(engine)
+                self._engines[role] = engine
             return self._engines[role]
 
     def probe_all(self, urls: Mapping[str, URL]) -> list[EngineHealth]:

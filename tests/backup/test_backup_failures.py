@@ -27,6 +27,7 @@ from storelayer.backup.children import remove_stale
 from storelayer.backup.counts import table_names
 from storelayer.backup.payload import decompress, sha256_file
 from storelayer.cli import cli
+from storelayer.copy import copy_database
 
 PREFIX = "storelayer: error:"
 #: What the crafted payload expands to, and what its manifest declares.
@@ -152,7 +153,7 @@ def test_failed_copy_drops_what_it_created(
         connection.execute(insert(metadata.tables["events"]), [{"id": 1, "at": at}])
     target = new_database()
     try:
-        storelayer.backup.copy_database(source.url, target.url)
+        copy_database(source.url, target.url)
         failure = ""
     except BackupError as error:
         failure = str(error)

@@ -89,8 +89,12 @@ def test_a_deadlock_is_retried_and_both_units_commit(accounts: storelayer.Databa
         thread.join(timeout=30)
     assert failures == []
     assert balances(accounts) == {1: 2, 2: 2}
-    assert sorted(attempts.values()) == [1, 2]  # one unit was retried, once
-    assert accounts.metrics()["engines"]["primary"]["retries"] == 1
+    # One unit won and ran once; the other lost the deadlock and ran again (at the
+    # default serializable level, a rerun that starts before the winner commits also
+    # loses a serialization conflict to it, and runs once more).
+    winner, loser = sorted(attempts.values())
+    assert winner == 1 and loser >= 2
+    assert accounts.metrics()["engines"]["primary"]["retries"] == loser - 1
 
 
 # -- pool exhaustion ---------------------------------------------------------------------

@@ -270,13 +270,15 @@ def test_statement_timeout_cancels_a_long_query_and_is_not_transient(scratch_url
     db = storelayer.connect(scratch_url, statement_timeout=0.2)
     try:
         started = time.monotonic()
-        with pytest.raises(sa_exc.OperationalError) as caught, db.session() as s:
+        with pytest.raises(storelayer.StatementTimeout) as caught, db.session() as s:
             s.execute(text("SELECT pg_sleep(3)"))
         assert time.monotonic() - started < 2
     finally:
         db.dispose()
-    assert getattr(caught.value.orig, "pgcode", None) == "57014"
-    assert not BACKEND.errors.is_transient(caught.value)
+    driver_error = caught.value.__cause__
+    assert isinstance(driver_error, sa_exc.OperationalError)
+    assert getattr(driver_error.orig, "pgcode", None) == "57014"
+    assert not BACKEND.errors.is_transient(driver_error)
 
 
 def test_sessions_carry_application_name_and_keepalives(scratch_url: URL) -> None:

@@ -20,8 +20,9 @@ from sqlalchemy.engine import URL, make_url
 
 import storelayer
 from storelayer import BackupError
-from storelayer.backup import BackupOptions, copy_database, read_manifest
+from storelayer.backup import BackupOptions, read_manifest
 from storelayer.backup.counts import table_checksum
+from storelayer.copy import copy_database
 from storelayer.testing import Provisioner, provision_or_skip, skip_or_fail
 from storelayer_postgresql import PostgreSQLBackend
 from storelayer_postgresql import backup as strategy

@@ -9,13 +9,28 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import JSON, LargeBinary, Numeric, String, Uuid, event
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Double,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    Uuid,
+    event,
+    select,
+)
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 import storelayer
 from storelayer import Database
 from storelayer.testing import Provisioner, provision_or_skip
+from storelayer_postgresql import fastpath
 
 TRICKY = ["tab\there", "new\nline", "cr\rhere", "back\\slash", "\\N", "", "emoji 🎉", None]
 
@@ -100,3 +115,60 @@ def test_upsert_pages_rows_and_applies_defaults(database: Database) -> None:
     got = read_back(database)
     assert got[0][1] == "changed"
     assert got[1:] == expected()[1:]
+
+
+# Property: COPY writes exactly what SQLAlchemy's own executemany writes, whatever the
+# values. Two tables of one shape: one filled by COPY, the other by ``insert()``.
+class Mixed(Base):
+    __tablename__ = "fastpath_mixed"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    real: Mapped[float | None] = mapped_column(Double, nullable=True)
+    exact: Mapped[Decimal | None] = mapped_column(Numeric(30, 10), nullable=True)
+    blob: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    flag: Mapped[bool | None] = mapped_column(nullable=True)
+    at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    day: Mapped[dt.date | None] = mapped_column(nullable=True)
+
+
+mirror = Mixed.__table__.to_metadata(Base.metadata, name="fastpath_mirror")
+text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+mixed_rows = st.lists(
+    st.fixed_dictionaries(
+        {
+            "text": st.none() | text,
+            "number": st.none() | st.integers(-(2**63), 2**63 - 1),
+            "real": st.none() | st.floats(allow_nan=False, width=64),
+            "exact": st.none() | st.decimals(places=10, min_value=-10**19, max_value=10**19),
+            "blob": st.none() | st.binary(),
+            "flag": st.none() | st.booleans(),
+            "at": st.none() | st.datetimes(timezones=st.just(dt.timezone.utc)),
+            "day": st.none() | st.dates(),
+        }
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    # the tables are emptied at the start of each example
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(batch=mixed_rows)
+def test_copy_writes_what_executemany_writes(
+    database: Database, batch: list[dict[str, Any]]
+) -> None:
+    table = Mixed.__table__
+    with database.engine.begin() as connection:
+        connection.execute(table.delete())
+        connection.execute(mirror.delete())
+        assert fastpath.copy_insert(connection, table, batch)  # type: ignore[arg-type]
+        connection.execute(mirror.insert(), batch)
+        copied = connection.execute(select(table).order_by(table.c.id)).all()
+        inserted = connection.execute(select(mirror).order_by(mirror.c.id)).all()
+    assert [row[1:] for row in copied] == [row[1:] for row in inserted]

@@ -11,16 +11,26 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import exc
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from storelayer._attempts import arun_attempts
 from storelayer._core import resolve
 from storelayer._retry import RetryPolicy, acall_with_retries
-from storelayer._units import acommit_or_unknown, arelease
+from storelayer._units import (
+    acommit_or_unknown,
+    asking,
+    before_commit,
+    decided,
+    known_outcome,
+)
 from storelayer.aio._routing import AsyncRouting
+from storelayer.aio._rows import AsyncRows, arun
 from storelayer.aio._session import AsyncSession
 from storelayer.database import Database, DatabaseBase
+from storelayer.errors import StorelayerError
 from storelayer.health import HealthReport, MigrationState
 from storelayer.plugins import PluginManager
+from storelayer.repository._rows import Plan, stream_needs_unit
 from storelayer.routing import ConsistencyToken, RoutingPolicy
 
 if TYPE_CHECKING:
@@ -98,9 +108,15 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
         s = factory()
         try:
             yield s
-            await s.flush()  # errors before COMMIT is sent leave no doubt about the outcome
-            marker = await s.run_sync(self._core.commit_marker) if writes else None
-            await acommit_or_unknown(s.commit, self.url, marker and partial(self._outcome, marker))
+            with before_commit(self.url):  # no doubt: COMMIT was not sent
+                await s.flush()
+                marker = await s.run_sync(self._core.commit_marker) if writes else None
+            await acommit_or_unknown(
+                s.commit,
+                self.url,
+                known_outcome(writes, self.backend, marker),
+                partial(self._outcome, marker),
+            )
         except BaseException as error:
             with suppress(exc.DBAPIError):  # the connection died; the pool invalidated it
                 await s.rollback()
@@ -112,11 +128,15 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
             await s.close()
 
     async def _outcome(self, marker: Any) -> bool | None:
-        """Whether the transaction ``marker`` names committed, asked on a new connection."""
-        try:
+        """As ``Database._outcome``, awaited."""
+
+        async def ask() -> bool:
             async with self.engine.connect() as connection:
-                return await connection.run_sync(self.backend.ops.committed, marker)
-        except exc.SQLAlchemyError:
+                return decided(await connection.run_sync(self.backend.ops.committed, marker))
+
+        try:
+            return await acall_with_retries(ask, **asking(self.backend, self.retry_policy))
+        except (StorelayerError, exc.SQLAlchemyError):
             return None
 
     async def run_in_transaction(
@@ -134,42 +154,8 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
         retried only when ``idempotent`` (see ``Database.run_in_transaction``)."""
 
         plan = self._retrying(retry, retries, max_seconds, idempotent)
-        async with self._attempts(isolation) as factory:
-
-            async def attempt() -> T:
-                async with self._unit_of_work(await factory(), writes=True) as s:
-                    return await fn(s)
-
-            return await acall_with_retries(attempt, **plan)
-
-    @asynccontextmanager
-    async def _attempts(
-        self, isolation: str | None
-    ) -> AsyncIterator[Callable[[], Awaitable[Callable[[], AsyncSession]]]]:
-        """As ``Database._attempts``: one connection held for every attempt."""
-        plain, engine, routing = self._routed_writes(isolation)
-        routed: Callable[[], AsyncSession] | None = await self._routing.factory(
-            None, None, **routing
-        )
-        held: list[AsyncConnection] = []
-
-        async def factory() -> Callable[[], AsyncSession]:
-            if routed is not None:
-                return routed
-            if held and not self._reusable(held[0]):
-                await arelease(held.pop())
-            if not held:
-                try:
-                    held.append(await engine.connect())
-                except exc.TimeoutError as error:
-                    raise self._connect_failed(error) from error
-            return partial(plain, bind=held[0])
-
-        try:
-            yield factory
-        finally:
-            for connection in held:
-                await arelease(connection)
+        routed = await self._routing.factory(None, None, **self._routed_writes(isolation)[2])
+        return await arun_attempts(self._held(isolation, routed), self._unit_of_work, fn, plan)
 
     # -- operations: the sync ones, off the event loop --------------------------------
 
@@ -194,6 +180,24 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
                 return work(db)
 
         return await asyncio.to_thread(run)
+
+    def rows(self, model: type[T]) -> AsyncRows[T]:
+        """Reads of ``model`` returning ``Row`` objects, each call a read of its own:
+        the twin of ``Database.rows``."""
+        return AsyncRows(model, self._read_plan, stream_needs_unit)
+
+    async def _read_plan(self, plan: Plan) -> Any:
+        if self._routing.engines:
+            async with self.read_session(autocommit=True) as s:
+                return await arun(plan, (await s.connection()).execute)
+        try:
+            async with self._autocommit_engine.connect() as connection:
+                return await arun(plan, connection.execute)
+        except (exc.TimeoutError, exc.DBAPIError) as error:
+            clearer = self._connect_failed(error)
+            if clearer is error:
+                raise
+            raise clearer from error
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 from sqlalchemy import orm
 
 from storelayer._shapes import AttributeDict
+from storelayer.aio._rows import AsyncRows, session_runner
 from storelayer.errors import QueryError
 from storelayer.repository import _statements as sql
 from storelayer.repository._page import KeysetPage, Page
@@ -52,6 +53,12 @@ class AsyncRepository(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self.model.__name__}>"
+
+    @property
+    def rows(self) -> AsyncRows[T]:
+        """The same reads returning ``Row`` objects instead of ``T`` instances,
+        awaited on the unit's connection without the greenlet bridge."""
+        return AsyncRows(self.model, *session_runner(self.session))
 
     async def _run(self, method: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         def call(sync_session: orm.Session, /) -> R:

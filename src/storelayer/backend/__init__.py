@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, pool, types
 from sqlalchemy.engine import URL
 
 from storelayer.backend._moved import BackendType, moved_member
+from storelayer.backend.concerns import UNKNOWN_OUTCOME as UNKNOWN_OUTCOME
 from storelayer.backend.concerns import BackupStrategy as BackupStrategy
 from storelayer.backend.concerns import Client as Client
 from storelayer.backend.concerns import Errors as Errors

@@ -48,6 +48,17 @@ class Errors:
         server or transaction in read-only mode): it becomes ``ReadOnlyDatabase``."""
         return False
 
+    def is_statement_timeout(self, exc: BaseException) -> bool:
+        """Whether the server cancelled a statement for running past its time limit: it
+        becomes ``StatementTimeout``."""
+        return False
+
+    def misconfiguration(self, exc: BaseException) -> str | None:
+        """For a failed connect that the configuration caused (a pooler refusing a
+        start-up parameter): what to change, shown in a ``ConfigurationError`` and never
+        retried; None for any other failure."""
+        return None
+
     def constraint_name(self, error: sa_exc.IntegrityError) -> str | None:
         """The constraint an integrity error violated (or its columns), when the driver
         says: ``Conflict.constraint`` (``features.constraint_names``)."""
@@ -72,6 +83,11 @@ class ServerLimits:
     idle_timeout: float | None = None
 
 
+#: What ``Operations.commit_marker`` returns for a unit that wrote when the server cannot
+#: be asked about it after all (a lost COMMIT then raises ``CommitOutcomeUnknown``).
+UNKNOWN_OUTCOME = "storelayer:unknown-outcome"
+
+
 class Operations:
     """``Backend.ops``: SQL the core cannot build portably, and facts about the server."""
 
@@ -84,6 +100,14 @@ class Operations:
         "repeatable_read": "REPEATABLE READ",
         "serializable": "SERIALIZABLE",
     }
+
+    def isolation_options(self, level: str) -> dict[str, Any]:
+        """Execution options that run a read-write unit at ``level`` (a value of
+        ``isolation_levels``): by default SQLAlchemy's ``isolation_level``, set on the
+        connection when the unit takes it and reset when it returns to the pool.
+        Override where setting the level per transaction costs less (MySQL: one ``SET
+        TRANSACTION`` before the unit's first statement, sent from ``configure_engine``)."""
+        return {"isolation_level": level}
 
     def upsert(
         self,
@@ -132,11 +156,12 @@ class Operations:
         return ServerLimits()
 
     def commit_marker(self, connection: Connection) -> Any:
-        """Just before the COMMIT of a read-write unit, on its connection: what names
-        its transaction to ``committed()`` if the connection is lost during COMMIT
-        (PostgreSQL: its transaction id); None when the unit wrote nothing or the
-        backend cannot tell (the default, which costs no round trip)."""
-        return None
+        """Just before the COMMIT of a read-write unit, on its connection, where
+        ``features.commit_outcome``: what names its transaction to ``committed()`` if
+        the connection is lost during COMMIT (PostgreSQL: its transaction id); None when
+        the unit wrote nothing (a lost COMMIT of it lost nothing: it runs again);
+        ``UNKNOWN_OUTCOME`` when it wrote but cannot be asked about."""
+        return UNKNOWN_OUTCOME
 
     def committed(self, connection: Connection, marker: Any) -> bool | None:
         """On a new connection, after the COMMIT of the transaction ``marker`` names was
@@ -153,6 +178,12 @@ class Replication:
         """Seconds this replica is behind its primary, 0.0 when caught up; None when it
         is not replicating or cannot tell (the replica then gets no reads)."""
         return None
+
+    def is_primary(self, connection: Connection) -> bool:
+        """Whether the server takes writes as a primary (a replica that was promoted:
+        routing drops it and reconnects, so that a URL choosing a standby resolves
+        again); False when unknown."""
+        return False
 
     def pool_options(self, url: URL, settings: Settings) -> dict[str, Any]:
         """Pool settings of a replica's engine that differ from ``engine_options()``

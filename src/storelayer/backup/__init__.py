@@ -1,8 +1,7 @@
 """Backups you can trust: one artifact format over every backend's native dump,
-verification, safe restore, retention, and copy across backends."""
+verification, safe restore, retention (``storelayer.copy`` copies across backends)."""
 
 from storelayer.backup.artifact import ARTIFACT_SUFFIX, read_manifest
-from storelayer.backup.copy import CopyReport, copy_database
 from storelayer.backup.counts import row_counts, table_checksum
 from storelayer.backup.create import create_backup, default_artifact_name
 from storelayer.backup.manifest import FORMAT_VERSION, BackupManifest, DumpInfo, PayloadInfo
@@ -19,13 +18,11 @@ __all__ = [
     "BackupManifest",
     "BackupOptions",
     "Command",
-    "CopyReport",
     "DumpInfo",
     "PayloadInfo",
     "RestoreReport",
     "RetentionPolicy",
     "VerifyReport",
-    "copy_database",
     "create_backup",
     "default_artifact_name",
     "find_tool",

@@ -7,6 +7,7 @@ import click
 from storelayer import __version__
 from storelayer.cli import backup as backup_commands
 from storelayer.cli import dump as dump_commands
+from storelayer.cli.copy import copy_command
 from storelayer.cli.dbshell import dbshell_command
 from storelayer.cli.demo import demo_command
 from storelayer.cli.group import StorelayerGroup
@@ -41,7 +42,7 @@ for command in (info_command, inspect_command, plugins_command, health_command, 
     cli.add_command(command)
 for command in MIGRATE_SCRIPT_COMMANDS:
     migrate_group.add_command(command)
-for command in (*dump_commands.COMMANDS, *backup_commands.COMMANDS):
+for command in (*dump_commands.COMMANDS, *backup_commands.COMMANDS, copy_command):
     cli.add_command(command)
 
 

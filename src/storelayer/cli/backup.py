@@ -1,4 +1,4 @@
-"""``storelayer backup``, ``restore``, ``verify-backup`` and ``copy``."""
+"""``storelayer backup``, ``restore`` and ``verify-backup``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from storelayer.backup import (
     BackupManifest,
     BackupOptions,
     RetentionPolicy,
-    copy_database,
     create_backup,
     default_artifact_name,
     prune,
@@ -27,8 +26,7 @@ from storelayer.backup.children import sigterm_as_interrupt
 from storelayer.backup.payload import COMPRESSIONS
 from storelayer.cli.output import emit_json, pairs
 from storelayer.cli.state import CliState, json_option, pass_state
-from storelayer.config import mask_url, parse_url
-from storelayer.errors import BackupError
+from storelayer.config import parse_url
 
 Say = Callable[[str], None]
 
@@ -272,37 +270,4 @@ def verify_command(state: CliState, path: Path, deep: bool, identity: Path | Non
         click.echo("warning: the dump was not read (encrypted; pass --identity)", err=True)
 
 
-@click.command("copy")
-@click.option("--from", "source", required=True, metavar="URL", help="Database to read.")
-@click.option(
-    "--to",
-    "target",
-    required=True,
-    metavar="URL",
-    help="Empty database to create the tables in and fill.",
-)
-@click.option("--batch-size", type=click.IntRange(1), default=1000, show_default=True)
-@json_option
-@pass_state
-def copy_command(state: CliState, source: str, target: str, batch_size: int) -> None:
-    """Copy schema and rows of one database into another, across backends, then check
-    row counts and a checksum of every table."""
-    if parse_url(source, source="--from") == parse_url(target, source="--to"):
-        raise BackupError("--from and --to name the same database")
-    with sigterm_as_interrupt(), progress_bar(state, "copying rows") as progress:
-        report = copy_database(
-            source, target, batch_size=batch_size, progress=progress, say=_say(state)
-        )
-    if state.json:
-        emit_json(report.to_dict())
-        return
-    for note in report.notes:
-        click.echo(f"note: {note}", err=True)
-    click.echo(
-        f"copied {len(report.tables)} tables, {report.rows} rows from "
-        f"{mask_url(source)} ({report.source}) to {mask_url(target)} "
-        f"({report.target}) in {report.seconds} s; row counts and checksums match"
-    )
-
-
-COMMANDS = (backup_command, restore_command, verify_command, copy_command)
+COMMANDS = (backup_command, restore_command, verify_command)

@@ -14,6 +14,7 @@ run where DDL is transactional and one per migration where it is not.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Callable, Sequence
 from logging.config import fileConfig
 from pathlib import Path
@@ -23,7 +24,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from alembic.config import Config
 from alembic.runtime.migration import MigrationInfo
-from sqlalchemy import MetaData, Table
+from sqlalchemy import MetaData, Table, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.schema import DefaultClause
 from sqlalchemy.sql.elements import False_, True_
@@ -31,6 +32,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from storelayer.backend import Backend
 from storelayer.database import Database, connect
+from storelayer.migrations.downgrades import chain_directives
 from storelayer.migrations.errors import MigrationError
 from storelayer.migrations.locks import DEFAULT_LOCK_TIMEOUT, Report, migration_lock
 
@@ -39,7 +41,13 @@ DATABASE = "storelayer.database"
 REPORT = "storelayer.report"
 LOCK_TIMEOUT = "storelayer.lock_timeout"
 APPLIED = "storelayer.applied"
+#: The statements run since the last applied step (what a failing one did before it
+#: failed), kept by ``_run_online``.
+STATEMENTS = "storelayer.statements"
 VERSION_TABLE = "version_table"
+
+#: A character set or collation clause of a column type.
+_CHARSET = re.compile(r"\s+(COLLATE|CHARACTER SET|CHARSET)\s+[\w\"'`]+", re.IGNORECASE)
 
 IncludeObject = Callable[[Any, str | None, str, bool, Any], bool]
 IncludeName = Callable[[str | None, str, dict[str, str | None]], bool]
@@ -88,22 +96,50 @@ def _run_online(
     report: Report | None = config.attributes.get(REPORT)
     timeout = float(config.attributes.get(LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT))
     applied: list[dict[str, Any]] = config.attributes.setdefault(APPLIED, [])
+    statements: list[str] = config.attributes.setdefault(STATEMENTS, [])
+
+    def step_done(**kw: Any) -> None:
+        applied.append(describe_step(kw["step"]))
+        statements.clear()
+
     with database.engine.connect() as connection, migration_lock(
         connection, name=version_table, backend=database.backend, timeout=timeout, report=report
     ):
+        recorder = record_statements(connection, statements, version_table)
         options = context_options(database.backend, version_table)
         options.update(
             target_metadata=target_metadata,
             include_name=own_tables(target_metadata),
             include_object=include_object,
-            on_version_apply=lambda **kw: applied.append(describe_step(kw["step"])),
+            on_version_apply=step_done,
         )
         options.update(configure)
+        options["process_revision_directives"] = chain_directives(
+            options.get("process_revision_directives")
+        )
         context.configure(connection=connection, **options)
-        with context.begin_transaction():
-            context.run_migrations()
-            if applied and applied[-1]["direction"] == "downgrade":
-                _drop_empty_version_table(connection, version_table)
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+                if applied and applied[-1]["direction"] == "downgrade":
+                    _drop_empty_version_table(connection, version_table)
+        finally:  # what the lock's release runs is no step's
+            event.remove(connection, "after_cursor_execute", recorder)
+
+
+def record_statements(
+    connection: Connection, into: list[str], version_table: str
+) -> Callable[..., None]:
+    """Keep the text (never the parameters) of each statement ``connection`` completes,
+    but the version table's own bookkeeping; returns the listener, to remove."""
+
+    def after(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        text = " ".join(statement.split())
+        if version_table not in text:
+            into.append(text)
+
+    event.listen(connection, "after_cursor_execute", after)
+    return after
 
 
 def _version_table(config: Config, declared: str | None) -> str:
@@ -172,9 +208,29 @@ def context_options(backend: Backend, version_table: str) -> dict[str, Any]:
         # Without transactional DDL every statement commits: record each migration
         # as soon as it is done, so a failure leaves the version table truthful.
         "transaction_per_migration": not features.transactional_ddl,
-        "compare_type": True,
+        "compare_type": compare_type,
         "render_item": render_item,
     }
+
+
+def _ddl(type_: Any, dialect: Any) -> str:
+    """A column type as ``dialect`` (with the backend's adaptations) creates it, without
+    the character set or collation (the table's default)."""
+    text = str(type_.compile(dialect=dialect)).upper()
+    return " ".join(_CHARSET.sub("", text).split())
+
+
+def compare_type(
+    context: Any, _inspected: Any, _metadata: Any, inspected_type: Any, metadata_type: Any
+) -> bool | None:
+    """Alembic's type comparison, but a model type the backend creates as exactly the
+    database's type is no difference (MySQL makes ``Text`` a ``LONGTEXT``, ``DateTime``
+    a ``DATETIME(6)``); otherwise Alembic decides."""
+    try:
+        same = _ddl(metadata_type, context.dialect) == _ddl(inspected_type, context.dialect)
+    except Exception:  # a type this dialect cannot compile: let Alembic compare
+        return None
+    return False if same else None
 
 
 def describe_step(step: MigrationInfo) -> dict[str, Any]:

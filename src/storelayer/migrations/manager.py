@@ -8,6 +8,7 @@ alembic`` in a wheel, the top-level ``alembic/`` in a checkout).
 from __future__ import annotations
 
 import io
+import re
 from argparse import Namespace
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,8 @@ from storelayer.migrations.locks import DEFAULT_LOCK_TIMEOUT, Report
 from storelayer.migrations.scaffold import init_directory, reference_script_location
 from storelayer.migrations.schema import SchemaReport, compare, describe, flatten, report
 
+#: A quoted string in SQL text: a value, never shown.
+_LITERAL = re.compile(r"'(?:[^']|'')*'")
 
 def reference_metadata() -> MetaData:
     """The reference schema's metadata (imported only when asked for)."""
@@ -180,10 +183,51 @@ class MigrationManager:
 
     def _run(self, fn: Any, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
         config = self.config()
-        with self._alembic_errors():
-            fn(config, *args, **kwargs)
+        try:
+            with self._alembic_errors():
+                fn(config, *args, **kwargs)
+        except MigrationError as error:
+            cause = error.__cause__  # a statement failed (not, e.g., the lock's wait)
+            if (type(error) is MigrationError and isinstance(cause, exc.SQLAlchemyError)
+                    and fn in (command.upgrade, command.downgrade)):
+                raise MigrationError(self._step_failure(cause, config, fn, args)) from cause
+            raise
         applied: list[dict[str, Any]] = config.attributes[env.APPLIED]
         return applied
+
+    def _where_now(self) -> str:
+        try:
+            return revisions(self.current())
+        except exc.SQLAlchemyError:
+            return "an unknown revision (it could not be read)"
+
+    def _step_failure(
+        self, error: exc.SQLAlchemyError, config: Config, fn: Any, args: tuple[Any, ...]
+    ) -> str:
+        """Which revision failed, on which statement, and what of the run stays."""
+        applied: list[dict[str, Any]] = config.attributes[env.APPLIED]
+        ran: list[str] = config.attributes.get(env.STATEMENTS, [])
+        failing = failed_step(self, fn is command.upgrade, str(args[0]) if args else "heads",
+                              len(applied))
+        statement = getattr(error, "statement", None)
+        where = f"migration {failing or '?'} failed"
+        if statement:
+            where += f" on `{shorten(statement)}`"
+        reason = first_line(error, self.database.url.password)
+        done = ", ".join(step["revision"] for step in applied) or "none"
+        if self.database.backend.features.transactional_ddl:
+            return (f"a migration failed: {where}: {reason}; the run was rolled back, nothing "
+                    f"of it is applied (the database is at {self._where_now()})")
+        partial = list(ran)
+        count = f"{len(partial)} statement{'s' if len(partial) != 1 else ''}"
+        stay = "stays" if len(partial) == 1 else "stay"
+        half = (f"{count} of {failing or 'it'} ran before it and {stay} "
+                f"applied: {'; '.join(f'`{shorten(s)}`' for s in partial)}"
+                if partial else f"no statement of {failing or 'it'} had run")
+        return (f"a migration failed: {where}: {reason}; this database commits every DDL "
+                f"statement: migrations applied before it stay applied ({done}); {half}; the "
+                f"database is recorded at {self._where_now()}: undo those statements "
+                "(or finish them) by hand before migrating again")
 
     # -- commands ----------------------------------------------------------------------
 
@@ -288,6 +332,45 @@ class MigrationManager:
         target metadata: ``{valid, missing_tables, extra_tables, column_issues}``."""
         with (engine or self.database.engine).connect() as connection:
             return report(compare(connection, self.target_metadata, self.version_table))
+
+
+def shorten(statement: str, limit: int = 160) -> str:
+    """A statement's text on one line, its string literals (values) replaced by ``?``,
+    cut at ``limit`` characters."""
+    text = _LITERAL.sub("?", " ".join(statement.split()))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def first_line(error: exc.SQLAlchemyError, secret: str | None) -> str:
+    """The driver's message, first line only (PostgreSQL adds the statement, with its
+    values, on the next ones)."""
+    text = str(getattr(error, "orig", None) or error).strip().split("\n", 1)[0]
+    return text.replace(secret, "***") if secret else text
+
+
+def revisions(current: tuple[str, ...]) -> str:
+    """``0001`` or ``base`` for none."""
+    return ", ".join(current) or "base"
+
+
+def failed_step(manager: MigrationManager, upgrade: bool, destination: str,
+                done: int) -> str | None:
+    """The revision that was running when an upgrade or downgrade to ``destination``
+    failed after ``done`` steps of the run were applied (and, with transactional DDL,
+    rolled back)."""
+    transactional = manager.database.backend.features.transactional_ddl
+    try:
+        current = manager.current()
+        scripts = manager.scripts()
+        if upgrade:
+            path = list(scripts.iterate_revisions(destination, current or None))[::-1]
+        else:
+            path = list(scripts.iterate_revisions(current or "heads", destination))
+            path = [p for p in path if p.revision != destination]
+    except (MigrationError, CommandError, ValueError, exc.SQLAlchemyError):
+        return None
+    index = done if transactional else 0  # without it, ``current`` moved with each step
+    return path[index].revision if index < len(path) else None
 
 
 def _info(script: Script, current: set[str], heads: set[str]) -> RevisionInfo:

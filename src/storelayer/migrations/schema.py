@@ -11,6 +11,7 @@ from sqlalchemy import MetaData, Table
 from sqlalchemy.engine import Connection
 
 from storelayer._shapes import AttributeDict
+from storelayer.migrations.environment import compare_type
 
 
 class SchemaReport(AttributeDict):
@@ -46,7 +47,7 @@ def compare(
     """Alembic's autogenerate differences between the database and ``metadata``."""
     context = MigrationContext.configure(
         connection,
-        opts={"compare_type": True, "version_table": version_table,
+        opts={"compare_type": compare_type, "version_table": version_table,
               "target_metadata": metadata},
     )
     return list(compare_metadata(context, metadata))

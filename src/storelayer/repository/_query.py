@@ -245,3 +245,4 @@ def order_clauses(columns: ModelColumns, terms: Sequence[tuple[str, bool]]) -> l
         orderable(columns, name).desc() if descending else orderable(columns, name).asc()
         for name, descending in terms
     ]
+

@@ -19,6 +19,7 @@ from storelayer.repository._aggregate import aggregate_rows, as_results
 from storelayer.repository._cursor import cursor_key, decode_cursor, encode_cursor
 from storelayer.repository._page import KeysetPage, Page, clamp_page, offset_page
 from storelayer.repository._query import columns_of
+from storelayer.repository._rows import Rows, session_runner
 from storelayer.repository._upsert import upsert_plan
 
 if TYPE_CHECKING:
@@ -56,6 +57,13 @@ class Repository(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} of {self.model.__name__}>"
+
+    @property
+    def rows(self) -> Rows[T]:
+        """The same reads returning ``Row`` objects (``row.name``) instead of ``T``
+        instances: no identity map and no change tracking, about the cost of SQLAlchemy
+        Core (docs/performance.md)."""
+        return Rows(self.model, *session_runner(self.session))
 
     # -- reads -------------------------------------------------------------------------
 

@@ -48,6 +48,14 @@ FALLBACK_REASONS = {
     "invalid_token": "the consistency token could not be parsed",
     "replica_failed": "the replica failed during the read",
 }
+#: Why a promoted replica was ejected.
+PROMOTED = "the replica is a primary now (promoted): its connections were closed"
+
+
+class ReplicaPromoted(StorelayerError):
+    """A replica's server takes writes: it was promoted in a failover."""
+
+
 #: The counters of ``RoutingSnapshot``.
 COUNTERS = ("reads", "fallbacks", "ejections", "restores", "tokens")
 #: Errors that mean "this replica is unreachable or broken".
@@ -180,11 +188,20 @@ class ReplicaSet:
     # -- samples and failures ----------------------------------------------------------
 
     def measure(self, connection: Connection) -> float | None:
-        """Sample (or probe) a replica on ``connection``: its lag, None if unknown."""
+        """Sample (or probe) a replica on ``connection``: its lag, None if unknown. A
+        replica found promoted (a primary now) loses its pooled connections, all on
+        that server, and fails the sample: ejected, it is probed again after the
+        cool-off on a new connection, which a URL choosing a standby (libpq's
+        ``target_session_attrs=standby``) sends to whichever server is one by then."""
         if not self.lag_measured:
             connection.execute(text("SELECT 1"))
             return None
-        return self.backend.replication.lag(connection)
+        lag = self.backend.replication.lag(connection)
+        if lag is None and self.backend.replication.is_primary(connection):
+            connection.invalidate()
+            connection.engine.dispose()
+            raise ReplicaPromoted(PROMOTED)
+        return lag
 
     def should_sample(self, name: str) -> bool:
         """Whether to query ``name`` now: a serving replica whose lag the backend

@@ -8,7 +8,9 @@ For backends: ``backend_name`` (parametrized over the backends under test), ``ba
 ``database_url`` (a scratch database per backend and run), ``database`` (a connected
 ``Database``), ``storelayer_provisioner``, ``fault_proxy`` (a fault-injecting TCP
 proxy, see storelayer.testing.proxy), ``replica_set`` (a private primary with two
-replicas, see storelayer.testing.replicas). Marker: ``@pytest.mark.requires("upsert")``
+replicas, see storelayer.testing.replicas), ``pgbouncer``, ``pg_failover`` and
+``galera_cluster`` (real clusters, one per session, see storelayer.testing.clusters;
+mark their tests ``@pytest.mark.cluster``). Marker: ``@pytest.mark.requires("upsert")``
 skips when the backend lacks a feature flag.
 
 Backends under test: ``--storelayer-backends=a,b`` or ``STORELAYER_TEST_BACKENDS``,
@@ -39,6 +41,9 @@ from storelayer.testing.app import migrated_url as migrated_url
 from storelayer.testing.app import rollback_database as rollback_database
 from storelayer.testing.app import rollback_session as rollback_session
 from storelayer.testing.app import storelayer_schema as storelayer_schema
+from storelayer.testing.clusters import galera_cluster as galera_cluster  # fixtures
+from storelayer.testing.clusters import pg_failover as pg_failover
+from storelayer.testing.clusters import pgbouncer as pgbouncer
 from storelayer.testing.proxy import fault_proxy as fault_proxy  # a fixture
 from storelayer.testing.replicas import replica_set as replica_set  # a fixture
 
@@ -68,6 +73,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "requires(*features): skip unless the backend has these Features flags"
     )
     config.addinivalue_line("markers", "api_modes: run the test through the sync and the async API")
+    config.addinivalue_line(
+        "markers", "cluster: runs against a real cluster (Galera, pg_auto_failover, PgBouncer)"
+    )
 
 
 def selected_backends(config: pytest.Config) -> list[str]:

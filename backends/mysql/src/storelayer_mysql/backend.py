@@ -28,7 +28,7 @@ from storelayer.backend import (
     server_connection,
 )
 from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
-from storelayer_mysql import staging, types
+from storelayer_mysql import hosts, staging, types
 from storelayer_mysql.client import MySQLClient
 from storelayer_mysql.connection import (
     HANDSHAKE_TIMEOUTS,
@@ -37,8 +37,10 @@ from storelayer_mysql.connection import (
     enable_keepalive_probes,
     lift_handshake_timeouts,
 )
+from storelayer_mysql.galera import is_wsrep_error
 from storelayer_mysql.migration_lock import MySQLMigrations
 from storelayer_mysql.replication import MySQLReplication
+from storelayer_mysql.transactions import committed, isolation_options, markers_of, track_units
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -50,6 +52,9 @@ if TYPE_CHECKING:
 #: A write refused because the server runs read-only (1290 also covers other
 #: --options, hence the check of the message) or the transaction is read-only (1792).
 READ_ONLY_CODES = frozenset({1290, 1792})
+#: A statement stopped by its time limit: MariaDB's max_statement_time (1969), MySQL's
+#: max_execution_time (3024).
+STATEMENT_TIMEOUT_CODES = frozenset({1969, 3024})
 #: MySQL and MariaDB reject identifiers longer than this.
 MAX_IDENTIFIER_LENGTH = 64
 #: Seconds to wait for the server when creating or dropping a database.
@@ -147,7 +152,9 @@ class MySQLErrors(Errors):
     """Error numbers, and the messages that tell read-only and constraint names."""
 
     def is_transient(self, exc_: BaseException) -> bool:
-        return super().is_transient(exc_) or error_code(exc_) in TRANSIENT_CODES
+        if super().is_transient(exc_) or error_code(exc_) in TRANSIENT_CODES:
+            return True
+        return is_wsrep_error(error_code(exc_), str(getattr(exc_, "orig", None) or exc_))
 
     def is_connection_refused_for_good(self, exc_: BaseException) -> bool:
         if error_code(exc_) in REFUSED_CODES:
@@ -172,6 +179,9 @@ class MySQLErrors(Errors):
             text = " ".join(args[1].split())
         return _QUOTED_VALUE.sub(r"\g<head>\g<tail>", text)
 
+    def is_statement_timeout(self, exc_: BaseException) -> bool:
+        return error_code(exc_) in STATEMENT_TIMEOUT_CODES
+
     def constraint_name(self, error: exc.IntegrityError) -> str | None:
         args = getattr(error.orig, "args", ())
         message = str(args[-1] if args else error.orig)
@@ -183,7 +193,18 @@ class MySQLErrors(Errors):
 
 
 class MySQLOperations(Operations):
-    """``ON DUPLICATE KEY UPDATE``, the version string, ``wait_timeout``."""
+    """``ON DUPLICATE KEY UPDATE``, the version string, ``wait_timeout``; isolation set
+    per transaction and commit markers (``transactions``)."""
+
+    def isolation_options(self, level: str) -> dict[str, Any]:
+        return isolation_options(level)
+
+    def commit_marker(self, connection: Connection) -> Any:
+        markers = markers_of(connection)
+        return None if markers is None else markers.mark(connection)
+
+    def committed(self, connection: Connection, marker: Any) -> bool | None:
+        return committed(connection, marker)
 
     def upsert(
         self,
@@ -264,6 +285,7 @@ class MySQLBackend(Backend):
         for_update=True,
         skip_locked=True,  # MySQL 8.0, MariaDB 10.6
         replicas=True,
+        commit_outcome=True,  # a marker row written in the unit (transactions.py)
         backup_format="mysqldump",
     )
     errors = MySQLErrors()
@@ -303,6 +325,8 @@ class MySQLBackend(Backend):
             enable_keepalive_probes(dbapi_connection)
 
         event.listen(engine, "handle_error", as_integrity_error)
+        hosts.connect_to_a_writable_host(engine)
+        track_units(engine)
         # DATETIME keeps no offset: typed columns bind an aware value as its UTC instant
         # on every driver, the ``conv`` encoder covers raw SQL.
         store_aware_datetimes_as_utc(engine, UTCDateTime)

@@ -25,6 +25,7 @@ from storelayer import BackupError
 from storelayer.backup.children import secret_file
 from storelayer.backup.options import BackupOptions
 from storelayer.backup.tools import Command, find_tool, run, tool_version
+from storelayer_mysql.hosts import served_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
@@ -122,9 +123,7 @@ def dump_command(
     return Command([*args, "--", database], dict(environ))
 
 
-def client_command(
-    tool: ToolInfo, option_file: Path | str, environ: Mapping[str, str]
-) -> Command:
+def client_command(tool: ToolInfo, option_file: Path | str, environ: Mapping[str, str]) -> Command:
     """The client reading a dump on stdin into the option file's database."""
     args = [
         str(tool.path),
@@ -207,7 +206,7 @@ def backup(
     """Dump the database into the new 0600 file ``target``."""
     lock = must_lock(engine, options or BackupOptions())
     tool = checked_tool(DUMP_TOOLS, engine)
-    url = engine.url
+    url = served_url(engine)
     with secret_file("client.cnf", option_file_text(url)) as option_file:
         command = dump_command(tool, option_file.path, str(url.database or ""), lock, os.environ)
         run(
@@ -225,7 +224,7 @@ def backup(
 def load(engine: Engine, source: Path, database: str) -> None:
     """Feed the dump to the client, into ``database`` on the engine's server."""
     tool = checked_tool(CLIENT_TOOLS, engine)
-    url = engine.url
+    url = served_url(engine)
     with secret_file("client.cnf", option_file_text(url, database)) as option_file:
         run(
             client_command(tool, option_file.path, os.environ),

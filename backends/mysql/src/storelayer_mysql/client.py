@@ -13,6 +13,7 @@ from storelayer.backend import Client, ShellCommand
 from storelayer.backup.children import secret_file
 from storelayer.backup.tools import find_tool
 from storelayer_mysql.backup import HINTS, option_file_text
+from storelayer_mysql.hosts import resolved_url
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL
@@ -27,6 +28,7 @@ class MySQLClient(Client):
     @contextmanager
     def shell(self, url: URL, parameters: Sequence[str]) -> Iterator[ShellCommand]:
         tool = find_tool(CLIENTS, f"{HINTS['mariadb']}; or {HINTS['mysql']}")
+        url = resolved_url(url)  # a host list: the node a connection reaches now
         with secret_file("client.cnf", option_file_text(url, url.database)) as options:
             args = [str(tool), f"--defaults-extra-file={options.path}", *parameters]
             yield ShellCommand(args, dict(os.environ), options.keep_fds)

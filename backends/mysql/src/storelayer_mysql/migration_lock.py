@@ -1,5 +1,6 @@
 """MySQL/MariaDB's migration lock: a named user lock (``GET_LOCK``) whose name
-includes the database (user locks are server-wide); it survives commits."""
+includes the database (user locks are server-wide); it survives commits. On a Galera
+node, where ``GET_LOCK`` is local to the node, a lock row instead (``galera_lock``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from sqlalchemy.engine import Connection
 
 from storelayer.backend import Migrations
 from storelayer.backend.concerns import WAITING, finish_transaction, release_lock, timed_out
+from storelayer_mysql.galera import is_galera
+from storelayer_mysql.galera_lock import galera_migration_lock
 
 
 def mysql_lock_name(connection: Connection, name: str) -> str:
@@ -31,7 +34,12 @@ class MySQLMigrations(Migrations):
     def lock(
         self, connection: Connection, name: str, timeout: float, report: Callable[[str], None]
     ) -> Iterator[None]:
-        params: dict[str, Any] = {"name": mysql_lock_name(connection, name), "timeout": 0}
+        lock_name = mysql_lock_name(connection, name)
+        if is_galera(connection.connection.dbapi_connection):
+            with galera_migration_lock(connection, lock_name, name, timeout, report):
+                yield
+            return
+        params: dict[str, Any] = {"name": lock_name, "timeout": 0}
         statement = text("SELECT GET_LOCK(:name, :timeout)")
         taken = connection.execute(statement, params).scalar()
         if taken != 1:

@@ -32,7 +32,7 @@ from storelayer.backend import (
     server_connection,
 )
 from storelayer_postgresql import backup as backup_strategy
-from storelayer_postgresql import fastpath
+from storelayer_postgresql import fastpath, hosts, pooler
 from storelayer_postgresql.client import PostgreSQLClient
 from storelayer_postgresql.migration_lock import PostgreSQLMigrations
 from storelayer_postgresql.reads import refuse_writes_without_transaction
@@ -71,6 +71,8 @@ TRANSIENT_SQLSTATES = frozenset(
 )
 #: SQLSTATE of a write in a read-only transaction (a standby, default_transaction_read_only).
 READ_ONLY_SQLSTATE = "25006"
+#: SQLSTATE of a statement cancelled (statement_timeout, or pg_cancel_backend).
+QUERY_CANCELED_SQLSTATE = "57014"
 #: SQLSTATE class 08: connection exceptions.
 CONNECTION_EXCEPTION_CLASS = "08"
 #: SQLSTATEs of a connect the server refused for good (when the driver reports one).
@@ -146,6 +148,8 @@ class PostgreSQLErrors(Errors):
     """SQLSTATEs where the driver reports one, libpq's words where it does not."""
 
     def is_transient(self, exc_: BaseException) -> bool:
+        if self.misconfiguration(exc_) is not None:
+            return False
         if super().is_transient(exc_):
             return True
         code = sqlstate(exc_)
@@ -172,6 +176,12 @@ class PostgreSQLErrors(Errors):
         primary = getattr(getattr(driver_error(error), "diag", None), "message_primary", None)
         text = primary if isinstance(primary, str) else super().message(error)
         return text.partition(": ")[0]
+
+    def is_statement_timeout(self, exc_: BaseException) -> bool:
+        return sqlstate(exc_) == QUERY_CANCELED_SQLSTATE
+
+    def misconfiguration(self, exc_: BaseException) -> str | None:
+        return pooler.misconfiguration(str(driver_error(exc_)))
 
     def constraint_name(self, error: exc.IntegrityError) -> str | None:
         diag = getattr(error.orig, "diag", None)
@@ -310,7 +320,20 @@ class PostgreSQLBackend(Backend):
     client = PostgreSQLClient()
 
     def engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
-        return queue_pool_options(url, connect_args(settings), settings, pool_recycle=1800)
+        wanted = pooler.connect_args(settings, connect_args(settings))
+        options = queue_pool_options(url, wanted, settings, pool_recycle=1800)
+        per_transaction = pooler.execution_options(settings, statement_timeout_ms(settings))
+        if per_transaction:
+            options["execution_options"] = per_transaction
+        return options
+
+    def async_engine_options(self, url: URL, settings: Settings) -> dict[str, Any]:
+        options = super().async_engine_options(url, settings)
+        options["connect_args"] = {
+            **options["connect_args"],
+            **pooler.async_connect_args(settings),
+        }
+        return options
 
     def autocommit_read_options(self) -> dict[str, Any]:
         return {AUTOCOMMIT_OPTION: True}
@@ -328,6 +351,8 @@ class PostgreSQLBackend(Backend):
 
         enforce_read_only_units(engine, read_only, reset_at_checkin=True, unless=AUTOCOMMIT_OPTION)
         switch_autocommit_for_reads(engine)
+        pooler.set_timeout_per_transaction(engine)
+        hosts.reconnect_when_demoted(engine)
         refuse_writes_without_transaction(engine)  # autocommit reads: no transaction
 
     def start_test_replicas(self, count: int = 1) -> Any:

@@ -29,6 +29,7 @@ from storelayer.backup.tools import (
     tool_version,
     write_private_text,
 )
+from storelayer.config import url_hosts
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
@@ -77,8 +78,7 @@ def libpq_environment(
     URL's connection settings as ``PG*`` variables."""
     env = {k: v for k, v in environ.items() if not k.startswith("PG")}
     settings = {
-        "PGHOST": url.host,
-        "PGPORT": url.port,
+        **host_variables(url),
         "PGUSER": url.username,
         "PGDATABASE": url.database,
     }
@@ -89,6 +89,20 @@ def libpq_environment(
     if passfile is not None:
         env["PGPASSFILE"] = str(passfile)
     return env
+
+
+def host_variables(url: URL) -> dict[str, str | int | None]:
+    """``PGHOST`` and ``PGPORT`` for every server the URL names, in order (libpq's
+    comma-separated lists for a host list, with ``PGTARGETSESSIONATTRS`` from the URL
+    choosing among them), so that the tools reach the server the engines reach."""
+    hosts = url_hosts(url)
+    if not hosts:
+        return {"PGHOST": None, "PGPORT": url.port}
+    ports = [str(port) if port is not None else "" for _, port in hosts]
+    return {
+        "PGHOST": ",".join(host for host, _ in hosts),
+        "PGPORT": ",".join(ports) if any(ports) else None,
+    }
 
 
 def conninfo_dbname(database: str) -> str:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
+from operator import itemgetter, methodcaller
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc
@@ -39,38 +41,39 @@ def _psycopg2_cursor(connection: Connection) -> Any:
     return raw.cursor()
 
 
-def _column_values(
-    connection: Connection, table: Table, keys: Sequence[str]
-) -> tuple[list[Column[Any]], Callable[[Mapping[str, Any]], list[Any]]]:
-    """The columns written and a function turning a row into their processed values
-    (given keys, then Python-side defaults of the columns left out)."""
-    dialect = connection.dialect
+def _columns_of(
+    connection: Connection, table: Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> tuple[list[Column[Any]], list[list[Any]]]:
+    """The columns written and, for each, its values over all ``rows`` through the
+    column's bind processor: the given keys, then the Python-side defaults of the columns
+    left out, as SQLAlchemy would compute them. Column by column, so that each processor
+    and default is looked up once."""
     given = [table.c[k] for k in keys]
     defaulted = [
         c
         for c in table.c
         if c.key not in keys and c.default is not None and not c.default.is_sequence
     ]
-    for column in defaulted:
-        if not (column.default.is_scalar or column.default.is_callable):  # type: ignore[union-attr]
-            raise Unsupported(f"default of {column.key}")
     columns = given + defaulted
-    processors = [c.type._cached_bind_processor(dialect) for c in columns]
-
-    def default(column: Column[Any]) -> Any:
-        spec: Any = column.default
-        if spec.is_scalar:
-            return spec.arg
-        try:
-            return spec.arg(None)
-        except Exception as exc:  # it wants an execution context
-            raise Unsupported(f"default of {column.key}") from exc
-
-    def values(row: Mapping[str, Any]) -> list[Any]:
-        raw = [row[k] for k in keys] + [default(c) for c in defaulted]
-        return [p(v) if p else v for p, v in zip(processors, raw, strict=True)]
-
-    return columns, values
+    dialect = connection.dialect
+    result: list[list[Any]] = []
+    for index, column in enumerate(columns):
+        if index < len(keys):
+            values = list(map(itemgetter(keys[index]), rows))
+        else:
+            spec: Any = column.default
+            if not (spec.is_scalar or spec.is_callable):
+                raise Unsupported(f"default of {column.key}")
+            if spec.is_scalar:
+                values = [spec.arg] * len(rows)
+            else:
+                try:
+                    values = [spec.arg(None) for _ in rows]
+                except Exception as exc:  # it wants an execution context
+                    raise Unsupported(f"default of {column.key}") from exc
+        process = column.type._cached_bind_processor(dialect)
+        result.append(list(map(process, values)) if process else values)
+    return columns, result
 
 
 @contextmanager
@@ -115,21 +118,50 @@ def _copy_text(value: Any) -> str:
     return str(value).translate(_COPY_ESCAPES)
 
 
+def _column_text(values: list[Any]) -> Iterable[str]:
+    """COPY text of one column's processed values: one pass in C per column where the
+    column holds a single plain type (the common case), else value by value."""
+    kinds = set(map(type, values))
+    nulls = type(None) in kinds
+    kinds.discard(type(None))
+    encode = _ENCODERS.get(kinds.pop()) if len(kinds) == 1 else None
+    if encode is None:
+        return [_copy_text(v) for v in values]
+    if nulls:
+        return ["\\N" if v is None else encode(v) for v in values]
+    return map(encode, values)
+
+
+#: Encoders for the types a column usually holds, each applied by ``map`` (no type test
+#: per value). Types not listed go through ``_copy_text``.
+_ENCODERS: dict[type, Callable[[Any], str]] = {
+    str: methodcaller("translate", _COPY_ESCAPES),
+    int: int.__repr__,
+    float: float.__repr__,
+    Decimal: Decimal.__str__,
+    bool: {True: "t", False: "f"}.__getitem__,
+    dt.datetime: dt.datetime.isoformat,
+    dt.date: dt.date.isoformat,
+    dt.time: dt.time.isoformat,
+    bytes: lambda value: "\\\\x" + value.hex(),
+}
+
+
 def copy_insert(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> bool:
-    """``COPY`` ``rows`` into ``table``; False when this path does not apply."""
+    """``COPY`` ``rows`` into ``table``; False when this path does not apply.
+
+    Rows are encoded a column at a time (``_column_text``), then joined into lines."""
     try:
         cursor = _psycopg2_cursor(connection)
-        columns, values = _column_values(connection, table, list(rows[0]))
-        buffer = io.StringIO()
-        write = buffer.write
-        for row in rows:
-            write("\t".join([_copy_text(v) for v in values(row)]))
-            write("\n")
+        columns, column_values = _columns_of(connection, table, list(rows[0]), rows)
+        text = [_column_text(values) for values in column_values]
     except Unsupported:
         return False
+    buffer = io.StringIO()
+    buffer.writelines(line + "\n" for line in map("\t".join, zip(*text, strict=True)))
+    buffer.seek(0)
     preparer = connection.dialect.identifier_preparer
     names = ", ".join(preparer.quote(c.name) for c in columns)
-    buffer.seek(0)
     statement = f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
     with cursor, _as_sqlalchemy_errors(connection, statement):
         cursor.copy_expert(statement, buffer)
@@ -149,8 +181,8 @@ def values_upsert(
 
     try:
         cursor = _psycopg2_cursor(connection)
-        columns, values = _column_values(connection, table, list(rows[0]))
-        data = [values(row) for row in rows]
+        columns, column_values = _columns_of(connection, table, list(rows[0]), rows)
+        data = list(zip(*column_values, strict=True))
     except Unsupported:
         return False
     preparer = connection.dialect.identifier_preparer

@@ -84,6 +84,9 @@ class PostgreSQLReplication(Replication):
             return 0.0 if later.kept_up else seconds(later.since_replay)
         return seconds(row.since_replay)
 
+    def is_primary(self, connection: Connection) -> bool:
+        return not connection.execute(text("SELECT pg_is_in_recovery()")).scalar()
+
     def write_position(self, connection: Connection) -> str | None:
         """The end of the WAL inserted so far: at or past the commit record of every
         transaction committed before the call, also with ``synchronous_commit = off``."""

@@ -1,0 +1,120 @@
+"""``storelayer copy`` on the command line: where the schema comes from (reference
+revision, --app models, --data-only), --json output untouched by progress, a rich
+progress bar on a terminal with status lines above it, nothing of it off a terminal."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from rich.console import Console
+
+import storelayer
+from copy_datasets import fill_all_types, fill_reference
+from storelayer.backup.counts import table_names
+from storelayer.cli import cli
+from storelayer.cli.copy import CopyDisplay
+from storelayer.migrations import MigrationManager
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), env={"DATABASE_URL": None})
+
+
+@pytest.fixture
+def reference_source(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'reference.db'}"
+    with storelayer.connect(url) as db:
+        fill_reference(db.engine)
+    return url
+
+
+def test_json_is_one_document_and_stderr_stays_quiet(
+    reference_source: str, tmp_path: Path
+) -> None:
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    result = run("--json", "copy", "--from", reference_source, "--to", target)
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["rows"] == 49 and document["schema"].startswith("migrations in ")
+    assert result.stderr == ""
+    with MigrationManager(target) as manager:
+        assert manager.check() == []
+
+
+def test_off_a_terminal_status_lines_but_no_bar(reference_source: str, tmp_path: Path) -> None:
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    result = run("copy", "--from", reference_source, "--to", target, "--batch-size", "2")
+    assert result.exit_code == 0, result.output
+    assert "row counts and checksums match" in result.stdout
+    lines = result.stderr.splitlines()
+    assert "storelayer: copying users (5 rows)" in lines
+    assert all(line.startswith("storelayer: ") for line in lines)
+    assert "━" not in result.stderr and "\r" not in result.stderr
+
+
+def test_on_a_terminal_lines_print_above_the_bar() -> None:
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100, color_system=None)
+    with CopyDisplay(quiet=False, console=console).shown() as display:
+        display.progress(0, 40)
+        display.say("copying users (5 rows)")
+        display.progress(20, 40)
+        display.say("copying projects (4 rows)")
+        display.progress(40, 40)
+    text = ANSI.sub("", screen.getvalue())
+    assert "storelayer: copying users (5 rows)\n" in text
+    assert "storelayer: copying projects (4 rows)\n" in text
+    for line in text.replace("\r", "\n").splitlines():
+        if "storelayer:" in line:  # a status line never shares its line with the bar
+            assert "copying rows" not in line and "━" not in line, line
+    assert "20/40" in text or "40/40" in text
+
+
+def test_app_models_make_the_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    source = f"sqlite:///{tmp_path / 'types.db'}"
+    with storelayer.connect(source) as db:
+        fill_all_types(db.engine)
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    result = run("--json", "copy", "--from", source, "--to", target,
+                 "--app", "copy_datasets:AllTypesBase")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["schema"] == "the application's models"
+
+
+def test_data_only_into_a_migrated_target(reference_source: str, tmp_path: Path) -> None:
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    with MigrationManager(target) as manager:
+        manager.upgrade()
+    result = run("--json", "copy", "--data-only", "--from", reference_source, "--to", target)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["rows"] == 49
+    again = run("copy", "--data-only", "--from", reference_source, "--to", target)
+    assert again.exit_code == 2
+    assert "already have rows" in again.stderr and "nothing was changed" in again.stderr
+
+
+def test_refusals_are_one_line(reference_source: str, tmp_path: Path) -> None:
+    same = run("copy", "--from", reference_source, "--to", reference_source)
+    assert same.exit_code == 2 and "the same database" in same.stderr
+    missing = run("copy", "--to", f"sqlite:///{tmp_path / 'x.db'}")
+    assert missing.exit_code == 2 and "--from" in missing.stderr
+    clean = run("copy", "--to", f"sqlite:///{tmp_path / 'x.db'}", "--prune-stale")
+    assert clean.exit_code == 0 and "no leftovers" in clean.stderr
+    assert table_names(storelayer.connect(f"sqlite:///{tmp_path / 'x.db'}").engine) == []
+
+
+def test_data_only_needs_the_same_revision(reference_source: str, tmp_path: Path) -> None:
+    target = f"sqlite:///{tmp_path / 'copy.db'}"
+    with MigrationManager(target) as manager:
+        manager.upgrade("0001")
+    result = run("copy", "--data-only", "--from", reference_source, "--to", target)
+    assert result.exit_code == 2
+    assert "the source is at revision 0002 but the target at 0001" in result.stderr
