@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from sqlalchemy import exc
 
 from storelayer.backend import Backend
-from storelayer.errors import Conflict
+from storelayer.errors import Conflict, InvalidValue
 
 
 def one_line(error: BaseException, secret: str | None = None) -> str:
@@ -18,18 +18,33 @@ def one_line(error: BaseException, secret: str | None = None) -> str:
 
 
 def conflict_from(error: exc.IntegrityError, backend: Backend) -> Conflict:
-    """A ``Conflict`` naming the violated constraint when the backend can tell."""
+    """A ``Conflict`` naming the violated constraint when the backend can tell; its
+    text is the server's without the data it quotes (``Errors.message``)."""
     name = backend.errors.constraint_name(error)
     where = f" (constraint {name})" if name else ""
-    return Conflict(f"write violates a constraint{where}: {one_line(error)}", name, orig=error.orig)
+    return Conflict(
+        f"write violates a constraint{where}: {backend.errors.message(error)}",
+        name,
+        orig=error.orig,
+    )
+
+
+def invalid_value_from(error: exc.DataError, backend: Backend) -> InvalidValue:
+    """An ``InvalidValue`` for a value the database refused, without the value."""
+    return InvalidValue(
+        f"the database refused a value: {backend.errors.message(error)}; nothing was written"
+    )
 
 
 @contextmanager
 def conflicts_raised(backend: Backend) -> Iterator[None]:
-    """Re-raise integrity errors of the block as ``Conflict``."""
+    """Re-raise integrity errors of the block as ``Conflict``, refused values as
+    ``InvalidValue``."""
     try:
         yield
     except Conflict:
         raise  # already translated (a Conflict is an IntegrityError too)
     except exc.IntegrityError as error:
         raise conflict_from(error, backend) from error
+    except exc.DataError as error:
+        raise invalid_value_from(error, backend) from error

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, exc
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from storelayer._conflicts import conflict_from
+from storelayer._conflicts import conflict_from, invalid_value_from
 from storelayer._engines import engine_options, instrument, is_transient, missing_driver
 from storelayer._pool import PoolGuard, pool_usage
 from storelayer._retry import OnRetry
@@ -132,6 +132,8 @@ class EngineCore:
             return None  # already storelayer's (some are SQLAlchemy errors too)
         if isinstance(error, exc.IntegrityError):
             return conflict_from(error, self.backend)
+        if isinstance(error, exc.DataError):
+            return invalid_value_from(error, self.backend)
         if isinstance(error, (exc.TimeoutError, exc.DBAPIError)):
             return explained(error, self.backend, bind(), self.engines, writes)
         return None

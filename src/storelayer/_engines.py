@@ -10,13 +10,14 @@ from sqlalchemy.engine import URL, Engine
 
 from storelayer._conflicts import one_line
 from storelayer._pool import with_measured_pool
+from storelayer.backend import READ_ONLY_OPTION as BACKEND_READ_ONLY_OPTION
 from storelayer.backend import Backend
 from storelayer.config import Settings, mask_url
 from storelayer.errors import ConfigurationError, ConnectionFailed, StorelayerError
 from storelayer.plugins import PluginManager
 
 #: Execution option read by backends that begin read-only transactions differently.
-READ_ONLY_OPTION = "storelayer_read_only"
+READ_ONLY_OPTION = BACKEND_READ_ONLY_OPTION
 #: ``Session.info`` key of the backend serving the session.
 BACKEND_KEY = "storelayer.backend"
 #: ``Session.info`` key set in sessions that run without a transaction.

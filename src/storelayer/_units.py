@@ -18,6 +18,7 @@ from storelayer.config import mask_url
 from storelayer.errors import (
     CommitOutcomeUnknown,
     ReadOnlyDatabase,
+    ReadOnlySession,
     StatementTimeout,
     StorelayerError,
     TransientError,
@@ -165,12 +166,14 @@ def explained(
             "the server cancelled a statement that ran longer than statement_timeout; "
             "make it faster (an index, smaller batches) or raise statement_timeout"
         )
-    if (
-        writes
-        and isinstance(error, exc.DBAPIError)
-        and not error.connection_invalidated  # a demoted primary: retried, reconnected
-        and backend.errors.is_read_only(error)
-    ):
+    if not isinstance(error, exc.DBAPIError) or not backend.errors.is_read_only(error):
+        return None
+    if not writes:
+        return ReadOnlySession(
+            "a write was sent in a read_session(), whose transaction is read-only: the "
+            "database refused it and nothing changed. Write in session() instead"
+        )
+    if not error.connection_invalidated:  # a demoted primary: retried, reconnected
         _, engine = role_of(bind, engines)
         return ReadOnlyDatabase(
             f"the database at {mask_url(engine.url)} accepts only reads (a read replica, "

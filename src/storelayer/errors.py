@@ -72,6 +72,25 @@ class QueryError(StorelayerError):
     """A query was built from invalid input (unknown field, bad lookup, bad value)."""
 
 
+class InvalidValue(QueryError):
+    """A value its column cannot hold: too long, out of range, NULL where the column is
+    NOT NULL, not one of an enum's values, a NUL character in text, larger than the
+    server accepts. Raised before anything is written, the same on every backend; the
+    message names the column and the limit, never the value."""
+
+    def __init__(self, message: str, column: str | None = None, limit: str | None = None) -> None:
+        super().__init__(message)
+        #: ``Model.column`` (or the table's column name when only the database knew).
+        self.column = column
+        #: The limit the value broke, as text ("64 characters", "NOT NULL"), if known.
+        self.limit = limit
+
+
+class ReadOnlySession(StorelayerError):
+    """A write was sent in a ``read_session()``: the database refused it (its read-only
+    transaction mode) and nothing changed. Write in ``session()`` instead."""
+
+
 class NotFound(SQLAlchemyTwin, StorelayerError, sa_exc.NoResultFound):
     """A row that was required does not exist (also SQLAlchemy's ``NoResultFound``)."""
 

@@ -24,8 +24,16 @@ class LiteBackend(Backend):
     default_driver = "pysqlite"
     async_driver = "aiosqlite"
     # SQLite as its driver opens it: foreign keys off, errors that name columns only as
-    # text, and no write lock taken before a unit of work reads.
-    features = Features(server=False, foreign_keys=False, constraint_names=False, row_locks=False)
+    # text, no write lock taken before a unit of work reads, and no savepoint at the
+    # start of a transaction (the driver begins one only before a data change, so the
+    # RELEASE of a first SAVEPOINT commits).
+    features = Features(
+        server=False,
+        foreign_keys=False,
+        constraint_names=False,
+        row_locks=False,
+        savepoints=False,
+    )
     provisioning = LiteProvisioning()
 
 

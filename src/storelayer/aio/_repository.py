@@ -40,6 +40,8 @@ class AsyncRepository(Generic[T]):
 
     #: The mapped class; a subclass may fix it with ``model = User``.
     model: type[T]
+    #: As ``Repository.savepoint_writes``.
+    savepoint_writes: bool = True
 
     def __init__(self, session: AsyncSession, model: type[T] | None = None) -> None:
         chosen = model if model is not None else getattr(type(self), "model", None)
@@ -60,7 +62,9 @@ class AsyncRepository(Generic[T]):
 
     async def _run(self, method: Callable[..., R], *args: Any, **kwargs: Any) -> R:
         def call(sync_session: orm.Session, /) -> R:
-            return method(Repository(cast(Session, sync_session), self.model), *args, **kwargs)
+            repository = Repository(cast(Session, sync_session), self.model)
+            repository.savepoint_writes = self.savepoint_writes
+            return method(repository, *args, **kwargs)
 
         return await self.session.run_sync(call)
 

@@ -28,7 +28,13 @@ from storelayer.backend.concerns import Provisioning as Provisioning
 from storelayer.backend.concerns import Replication as Replication
 from storelayer.backend.concerns import ServerLimits as ServerLimits
 from storelayer.backend.concerns import ShellCommand as ShellCommand
-from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
+from storelayer.backend.readonly import READ_ONLY_OPTION as READ_ONLY_OPTION
+from storelayer.backend.readonly import enforce_read_only_units as enforce_read_only_units
+from storelayer.datetimes import (
+    AwareAsUTC,
+    return_aware_datetimes_as_utc,
+    store_aware_datetimes_as_utc,
+)
 from storelayer.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -256,10 +262,13 @@ class Backend(metaclass=BackendType):
         """Set up each new DBAPI connection (pragmas, session variables)."""
 
     def configure_engine(self, engine: Engine) -> None:
-        """Attach event listeners the backend needs beyond ``on_connect``. Unless
-        ``features.timezone_aware_datetimes``, the default binds an aware datetime as
-        its UTC instant: a database that keeps no offset would keep the wall clock."""
-        if not self.features.timezone_aware_datetimes:
+        """Attach event listeners the backend needs beyond ``on_connect``. The default
+        makes ``DateTime(timezone=True)`` columns return aware datetimes in UTC, and,
+        unless ``features.timezone_aware_datetimes``, binds an aware datetime as its UTC
+        instant: a database that keeps no offset would keep the wall clock."""
+        if self.features.timezone_aware_datetimes:
+            return_aware_datetimes_as_utc(engine)
+        else:
             native = type(engine.dialect.type_descriptor(types.DateTime()))
             utc = type(f"UTC{native.__name__}", (AwareAsUTC, native), {})
             store_aware_datetimes_as_utc(engine, utc)

@@ -64,6 +64,14 @@ class Errors:
         says: ``Conflict.constraint`` (``features.constraint_names``)."""
         return None
 
+    def message(self, error: BaseException) -> str:
+        """The driver's message for ``error`` without the data it may quote (a row's
+        values, a parameter): what ``Conflict`` and ``InvalidValue`` say. The default
+        keeps the first line (servers put the failing row on the next ones)."""
+        orig = getattr(error, "orig", None) or error
+        lines = str(orig).strip().splitlines()
+        return " ".join(lines[0].split()) if lines else type(orig).__name__
+
 
 @dataclass(frozen=True)
 class ServerLimits:

@@ -75,15 +75,17 @@ def _sign(payload: bytes, key: bytes) -> bytes:
     return hmac.new(key, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
 
 
-def encode_cursor(ordering: str, values: Sequence[Any], key: bytes) -> str:
-    """An opaque, signed cursor for the row with ``values`` under ``ordering``."""
-    payload = json.dumps([ordering, [_tag(v) for v in values]], separators=(",", ":")).encode()
+def encode_cursor(ordering: str, values: Sequence[Any], key: bytes, table: str) -> str:
+    """An opaque, signed cursor for the row with ``values`` of ``table`` under
+    ``ordering``."""
+    body = [table, ordering, [_tag(v) for v in values]]
+    payload = json.dumps(body, separators=(",", ":")).encode()
     return f"{_b64(payload)}.{_b64(_sign(payload, key))}"
 
 
-def decode_cursor(cursor: str, ordering: str, key: bytes) -> list[Any]:
+def decode_cursor(cursor: str, ordering: str, key: bytes, table: str) -> list[Any]:
     """The values inside ``cursor``; ``QueryError`` when it was altered, is malformed, or
-    was made for another ordering."""
+    was made for another table or ordering."""
     invalid = QueryError(
         "invalid keyset cursor: it was altered, truncated, or signed with another "
         "STORELAYER_CURSOR_SECRET; start again from the first page"
@@ -93,10 +95,15 @@ def decode_cursor(cursor: str, ordering: str, key: bytes) -> list[Any]:
         payload = _unb64(body)
         if not hmac.compare_digest(_sign(payload, key), _unb64(signature)):
             raise invalid
-        made_for, values = json.loads(payload)
+        made_in, made_for, values = json.loads(payload)
         decoded = [_untag(v) for v in values]
     except (ValueError, TypeError, KeyError, binascii.Error, AttributeError):
         raise invalid from None
+    if made_in != table:
+        raise QueryError(
+            f"keyset cursor was made for table {made_in!r}, not {table!r}; a cursor pages "
+            "only the table (and ordering) it came from"
+        )
     if made_for != ordering:
         raise QueryError(
             f"keyset cursor was made for order_by={made_for!r}, not {ordering!r}; "

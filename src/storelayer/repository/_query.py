@@ -14,7 +14,8 @@ from sqlalchemy.orm import Mapper, RelationshipProperty
 from sqlalchemy.sql.elements import ColumnClause
 
 from storelayer.errors import QueryError
-from storelayer.repository._text import check_text, check_text_filter, is_text
+from storelayer.repository._text import check_text_filter, is_text
+from storelayer.repository._values import missing_required, required, value_check
 
 Lookup = Callable[[Any, Any], ColumnElement[bool]]
 
@@ -83,6 +84,14 @@ class ModelColumns:
             attr.key: attr.columns[0].key for attr in mapper.column_attrs
         }
         self.keys_match = all(name == key for name, key in self.column_keys.items())
+        columns = {attr.key: attr.columns[0] for attr in mapper.column_attrs}
+        #: attribute name -> the check of the values it may be set to.
+        self.checks = {
+            name: value_check(f"{model.__name__}.{name}", column)
+            for name, column in columns.items()
+        }
+        #: attribute names an insert must give a value.
+        self.required = frozenset(name for name, column in columns.items() if required(column))
         #: relationship name -> its property (``author`` of ``author__name="x"``).
         self.relationships: dict[str, RelationshipProperty[Any]] = {
             rel.key: rel for rel in mapper.relationships
@@ -125,11 +134,21 @@ class ModelColumns:
             ) from None
 
     def check_values(self, values: Mapping[str, Any], *, purpose: str) -> None:
-        """Every key of ``values`` must be a column; text columns get valid text."""
+        """Every key of ``values`` must be a column, and every value one its column can
+        hold (``InvalidValue`` otherwise)."""
+        checks = self.checks
         for name, value in values.items():
-            self.attribute(name, purpose=purpose)
-            if self.holds_text(name):
-                check_text(f"{self.model.__name__}.{name}", value)
+            check = checks.get(name)
+            if check is None:
+                self.attribute(name, purpose=purpose)  # raises, naming the valid names
+            else:
+                check(value)
+
+    def check_insert(self, names: Iterable[str]) -> None:
+        """An inserted row with these attribute names gives every required column."""
+        missing = self.required.difference(names)
+        if missing:
+            raise missing_required(f"{self.model.__name__}.{min(missing)}")
 
     def holds_text(self, name: str) -> bool:
         """Whether column ``name`` holds text."""

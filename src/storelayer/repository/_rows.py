@@ -151,14 +151,14 @@ def plan_keyset(
     ordering = sql.ordering_key(terms)
     stmt = select_values(cols, expressions, filters, order_by=ordering, limit=limit + 1)
     if after is not None:
-        values = decode_cursor(after, ordering, cursor_key())
+        values = decode_cursor(after, ordering, cursor_key(), cols.table.fullname)
         stmt = stmt.where(sql.after_row(cols, terms, values))
     found = list((yield stmt, None).all())
     items, has_next = found[:limit], len(found) > limit
     cursor = None
     if has_next:
         last = [getattr(items[-1], name) for name, _ in terms]
-        cursor = encode_cursor(ordering, last, cursor_key())
+        cursor = encode_cursor(ordering, last, cursor_key(), cols.table.fullname)
     return KeysetPage(items, cursor, has_next)
 
 

@@ -159,22 +159,25 @@ def key_set(row: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(row)
 
 
-def as_rows(cols: ModelColumns, rows: Iterable[Any], *, purpose: str) -> list[dict[str, Any]]:
-    """Dicts of column values from dicts or model instances, each key checked."""
+def as_rows(
+    cols: ModelColumns, rows: Iterable[Any], *, purpose: str, insert: bool = False
+) -> list[dict[str, Any]]:
+    """Dicts of column values from dicts or model instances: every key and every value
+    of every row checked (``insert``: and every required column given), so that a bad
+    row anywhere in the batch fails it before anything is written."""
     result: list[dict[str, Any]] = []
-    checked: set[tuple[str, ...]] = set()  # key sets already checked: once is enough
     for row in rows:
         if isinstance(row, cols.model):
             values = {name: getattr(row, name) for name in cols.names if name in row.__dict__}
         elif isinstance(row, Mapping):
-            keys = tuple(row)
-            if keys not in checked:
-                cols.check_values(row, purpose=purpose)
-                checked.add(keys)
             values = dict(row)
         else:
             raise QueryError(
-                f"{purpose}: expected dicts or {cols.model.__name__} instances, got {row!r}"
+                f"{purpose}: expected dicts or {cols.model.__name__} instances, got a "
+                f"{type(row).__name__}"
             )
+        cols.check_values(values, purpose=purpose)
+        if insert:
+            cols.check_insert(values)
         result.append(values)
     return result

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Generator, Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast, overload
 
 from sqlalchemy import insert, update
 
 from storelayer._conflicts import conflicts_raised
+from storelayer._engines import AUTOCOMMIT_KEY
 from storelayer._shapes import AttributeDict
 from storelayer.errors import NotFound, QueryError
 from storelayer.repository import _statements as sql
@@ -39,6 +41,11 @@ class Repository(Generic[T]):
 
     #: The mapped class; a subclass may fix it with ``model = User``.
     model: type[T]
+    #: Run each write in a savepoint, so that a caught ``Conflict`` (or any failed
+    #: write) undoes that write alone and the unit of work goes on. A subclass may turn
+    #: it off on a hot path: a failed write then fails the whole unit
+    #: (docs/guide/values-and-errors.md measures the cost).
+    savepoint_writes: bool = True
 
     def __init__(self, session: Session, model: type[T] | None = None) -> None:
         chosen = model if model is not None else getattr(type(self), "model", None)
@@ -176,14 +183,14 @@ class Repository(Generic[T]):
             self._cols, expressions, filters, order_by=ordering, limit=limit + 1, options=options
         )
         if after is not None:
-            values = decode_cursor(after, ordering, cursor_key())
+            values = decode_cursor(after, ordering, cursor_key(), self._cols.table.fullname)
             stmt = stmt.where(sql.after_row(self._cols, terms, values))
         rows = _rows(self.session.scalars(stmt), options)
         items, has_next = rows[:limit], len(rows) > limit
         cursor = None
         if has_next:
             last = [getattr(items[-1], name) for name, _ in terms]
-            cursor = encode_cursor(ordering, last, cursor_key())
+            cursor = encode_cursor(ordering, last, cursor_key(), self._cols.table.fullname)
         return KeysetPage(items, cursor, has_next)
 
     def stream(
@@ -207,14 +214,19 @@ class Repository(Generic[T]):
             result.close()
 
     # -- writes ------------------------------------------------------------------------
+    # Each write runs in a savepoint (where the backend has them): a Conflict or another
+    # failure undoes that write alone and leaves the unit of work usable
+    # (docs/guide/values-and-errors.md measures what the savepoint costs).
 
     def create(self, **values: Any) -> T:
         """Insert one row and return it with its generated key. Relationships may be
         given as objects (``create(author=user)``)."""
         self._cols.check_settable(values, purpose="set")
         instance: T = self.model(**values)
-        self.session.add(instance)
-        self._flush()
+        self._cols.check_insert(instance.__dict__)
+        with self._atomic():
+            self.session.add(instance)
+            self.session.flush()
         return instance
 
     def update(
@@ -225,21 +237,25 @@ class Repository(Generic[T]):
         values = {**(changes or {}), **values}
         self._cols.check_settable(values, purpose="set")
         row = self._row(instance)
-        for name, value in values.items():
-            setattr(row, name, value)
-        self._flush()
+        with self._atomic():
+            for name, value in values.items():
+                setattr(row, name, value)
+            self.session.flush()
         return row
 
     def delete(self, instance: T | Any) -> None:
         """Delete one row: an instance, or a primary key (``NotFound`` when no row has
         it)."""
-        self.session.delete(self._row(instance))
-        self._flush()
+        row = self._row(instance)
+        with self._atomic():
+            self.session.delete(row)
+            self.session.flush()
 
     def delete_where(self, *expressions: Any, **filters: Any) -> int:
         """Delete every matching row (a filter is required); returns how many."""
-        with conflicts_raised(self.session.backend):
-            result = self.session.execute(sql.delete_rows(self._cols, expressions, filters))
+        stmt = sql.delete_rows(self._cols, expressions, filters)
+        with self._atomic():
+            result = self.session.execute(stmt)
         return int(getattr(result, "rowcount", 0))
 
     @overload
@@ -261,10 +277,9 @@ class Repository(Generic[T]):
         has it): slower, see docs/guide/from-the-guides.md for the numbers."""
         if returning:
             return self._create_all(rows)
-        values = sql.as_rows(self._cols, rows, purpose="bulk_create")
-        self._flush()
-        connection = self.session.connection()
-        with conflicts_raised(self.session.backend):
+        values = sql.as_rows(self._cols, rows, purpose="bulk_create", insert=True)
+        with self._atomic():
+            connection = self.session.connection()
             for _, group in groupby(values, key=sql.key_set):
                 table_rows = [self._cols.to_table(row) for row in group]
                 self.session.backend.ops.bulk_insert(connection, self._cols.table, table_rows)
@@ -276,9 +291,8 @@ class Repository(Generic[T]):
         for row in values:
             missing = [pk for pk in self._cols.primary_key if pk not in row]
             if missing:
-                raise QueryError(f"bulk_update() rows need their primary key {missing}: {row!r}")
-        self._flush()
-        with conflicts_raised(self.session.backend):
+                raise QueryError(f"bulk_update() rows need their primary key {missing}")
+        with self._atomic():
             for _, group in groupby(values, key=sql.key_set):
                 self.session.execute(update(self.model), list(group))
         return len(values)
@@ -292,17 +306,20 @@ class Repository(Generic[T]):
     ) -> int:
         """Insert rows, or update the existing row with the same ``on`` columns (which
         must be a primary key or unique constraint), in one atomic statement per batch.
-        ``update`` limits the columns overwritten; ``[]`` leaves existing rows alone.
-        Returns the number of rows given."""
+        ``update`` limits the columns overwritten (never a conflict or primary-key
+        column); ``[]`` leaves existing rows alone. Returns the number of rows given."""
         on = [on] if isinstance(on, str) else list(on)
-        self._cols.check_values(dict.fromkeys(on), purpose="upsert on")
+        for name in on:
+            self._cols.attribute(name, purpose="upsert on")
         values = sql.as_rows(self._cols, rows, purpose="upsert_many")
-        self._flush()
         backend = self.session.backend
-        with conflicts_raised(backend):
-            conflict = [self._cols.column_keys[name] for name in on]
+        conflict = [self._cols.column_keys[name] for name in on]
+        plan = list(upsert_plan(self._cols, values, on, update))
+        for row in values:  # each row may be inserted
+            self._cols.check_insert(row)
+        with self._atomic():
             connection = self.session.connection()
-            for batch, columns in upsert_plan(self._cols, values, on, update):
+            for batch, columns in plan:
                 backend.ops.bulk_upsert(connection, self._cols.table, batch, conflict, columns)
         self._reload_loaded()
         return len(values)
@@ -325,6 +342,20 @@ class Repository(Generic[T]):
 
     # -- internals ---------------------------------------------------------------------
 
+    @contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """One write: integrity errors raised as ``Conflict``; inside a savepoint where
+        the backend has them, so that a failure undoes this write alone."""
+        session = self.session
+        with conflicts_raised(session.backend):
+            session.flush()  # earlier changes: not part of this write's savepoint
+            savepoint = self.savepoint_writes and session.backend.features.savepoints
+            if savepoint and not session.info.get(AUTOCOMMIT_KEY):
+                with session.begin_nested():
+                    yield
+            else:
+                yield
+
     def _row(self, target: T | Any) -> T:
         """An instance as it is; a primary key as its row."""
         return target if isinstance(target, self.model) else self.get_or_raise(target)
@@ -338,10 +369,9 @@ class Repository(Generic[T]):
         if dialect.insert_executemany_returning_sort_by_parameter_order and all(
             isinstance(row, Mapping) and all(k in self._cols.names for k in row) for row in rows
         ):
-            values = sql.as_rows(self._cols, rows, purpose="bulk_create")
-            self._flush()
+            values = sql.as_rows(self._cols, rows, purpose="bulk_create", insert=True)
             stmt = insert(self.model).returning(self.model, sort_by_parameter_order=True)
-            with conflicts_raised(self.session.backend):
+            with self._atomic():
                 return builtins.list(self.session.scalars(stmt, values)) if values else []
         instances: list[T] = []
         for row in rows:
@@ -353,9 +383,11 @@ class Repository(Generic[T]):
                     f"bulk_create: expected dicts or {self.model.__name__} instances, got "
                     f"{type(row).__name__}"
                 )
+            self._cols.check_insert(row.__dict__)
             instances.append(row)
-        self.session.add_all(instances)
-        self._flush()
+        with self._atomic():
+            self.session.add_all(instances)
+            self.session.flush()
         return instances
 
     def _flush(self) -> None:

@@ -1,7 +1,7 @@
 """Text values checked before they reach a driver: bytes, text that is not valid
 Unicode (undecodable bytes smuggled in by ``errors="surrogateescape"``) and NUL
-characters each get a ``QueryError`` naming the column and the fix, instead of a
-different driver error per database, or silently stored bytes."""
+characters each get an ``InvalidValue`` (a ``QueryError``) naming the column and the
+fix, instead of a different driver error per database, or silently stored bytes."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from typing import Any
 
 from sqlalchemy import types
 
-from storelayer.errors import QueryError
-
-_PREVIEW = 20
+from storelayer.errors import InvalidValue
 
 
 def is_text(column_type: Any) -> bool:
@@ -28,24 +26,28 @@ def check_text(where: str, value: Any) -> None:
             detail = "decode them first: value.decode('utf-8')"
         except UnicodeDecodeError as error:
             detail = (
-                f"they are not valid UTF-8 (byte {raw[error.start]:#04x} at position "
-                f"{error.start}); decode them with the encoding they were written in"
+                f"they are not valid UTF-8 (at position {error.start}); decode them with "
+                "the encoding they were written in"
             )
-        raise QueryError(f"{where} holds text, got bytes {raw[:_PREVIEW]!r}: {detail}")
+        raise InvalidValue(f"{where} holds text, got bytes: {detail}", where, "text")
     if not isinstance(value, str) or (value.isascii() and "\x00" not in value):
         return
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as error:
-        raise QueryError(
-            f"{where} got text that is not valid Unicode: {value[error.start]!r} at "
-            f"position {error.start} is a lone surrogate (bytes decoded with "
-            "errors='surrogateescape'?); decode the original bytes with their real encoding"
+        raise InvalidValue(
+            f"{where} got text that is not valid Unicode: the character at position "
+            f"{error.start} is a lone surrogate (bytes decoded with "
+            "errors='surrogateescape'?); decode the original bytes with their real encoding",
+            where,
+            "valid Unicode",
         ) from None
     if "\x00" in value:
-        raise QueryError(
+        raise InvalidValue(
             f"{where} got text with a NUL character at position {value.index(chr(0))}, "
-            "which not every database can store in text; remove it, or use a binary column"
+            "which not every database can store in text; remove it, or use a binary column",
+            where,
+            "no NUL character",
         )
 
 

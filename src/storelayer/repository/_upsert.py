@@ -72,6 +72,13 @@ def upsert_plan(
         )
     for name in update or ():
         cols.attribute(name, purpose="update in upsert")
+    rewritten = sorted({*on, *cols.primary_key}.intersection(update or ()))
+    if rewritten:
+        raise QueryError(
+            f"upsert_many(update={list(update or ())}) would rewrite the key column(s) "
+            f"{rewritten} of an existing {cols.model.__name__} row; leave conflict and primary "
+            "key columns out of update (they identify the row)"
+        )
     for keys, group in groupby(rows, key=key_set):
         missing = [name for name in on if name not in keys]
         if missing:

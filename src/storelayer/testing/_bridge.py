@@ -92,6 +92,10 @@ class BridgedSession:
     def repository(self, model: type[Any]) -> BridgedRepository:
         return BridgedRepository(self._session.repository(model), self._loop)
 
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        """``AsyncSession.execute``, awaited."""
+        return self._loop.run(self._session.execute(*args, **kwargs))
+
     @contextmanager
     def savepoint(self) -> Iterator[Any]:
         with self._loop.enter(self._session.savepoint()) as nested:

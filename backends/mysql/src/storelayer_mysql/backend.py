@@ -23,11 +23,12 @@ from storelayer.backend import (
     Provisioning,
     ServerLimits,
     connect_timeout_seconds,
+    enforce_read_only_units,
     queue_pool_options,
     server_connection,
 )
 from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
-from storelayer_mysql import hosts, staging
+from storelayer_mysql import hosts, staging, types
 from storelayer_mysql.client import MySQLClient
 from storelayer_mysql.connection import (
     HANDSHAKE_TIMEOUTS,
@@ -76,6 +77,9 @@ TRANSIENT_CODES = frozenset(
 #: CHECK constraint violations (MySQL 3819, MariaDB 4025), which PyMySQL raises as
 #: OperationalError although they are integrity errors like any other.
 CHECK_VIOLATION_CODES = frozenset({3819, 4025})
+#: A value the server refused, which PyMySQL raises as OperationalError: 1292 incorrect
+#: datetime, uuid... value, 3140 invalid JSON text, 1301 larger than max_allowed_packet.
+VALUE_REFUSED_CODES = frozenset({1292, 3140, 1301})
 #: Error codes of a connect the server refused for good.
 REFUSED_CODES = frozenset(
     {
@@ -91,6 +95,11 @@ _DUPLICATE_KEY = re.compile(r"for key '(?P<name>[^']+)'\s*$")
 _NAMED_CONSTRAINT = re.compile(r"CONSTRAINT `(?P<name>[^`]+)`")
 # MySQL 8 checks (3819): "Check constraint 'name' is violated."
 _CHECK_CONSTRAINT = re.compile(r"Check constraint '(?P<name>[^']+)' is violated")
+# The value MySQL quotes in a message, up to what follows it (" for key ...").
+_QUOTED_VALUE = re.compile(
+    r"(?P<head>(?:entry|value:|text:|value))\s+(?P<q>['\"]).*(?P=q)(?P<tail>\s+(?:for|at|in)\s.*)$",
+    re.S,
+)
 _VERSION = re.compile(r"^\d+(\.\d+)*")
 
 
@@ -101,16 +110,22 @@ def error_code(error: BaseException) -> int | None:
     return args[0] if args and isinstance(args[0], int) else None
 
 
-def as_integrity_error(context: ExceptionContext) -> exc.IntegrityError | None:
-    """A CHECK violation re-raised as the ``IntegrityError`` it is, so that a unit of work
-    reports it as a ``Conflict``; None for every other error."""
+def as_integrity_error(context: ExceptionContext) -> exc.DBAPIError | None:
+    """A CHECK violation re-raised as the ``IntegrityError`` it is (a unit of work
+    reports it as a ``Conflict``), a value the server refused as a ``DataError`` (an
+    ``InvalidValue``); None for every other error."""
     wrapped = context.sqlalchemy_exception
     original = context.original_exception
     if not isinstance(wrapped, exc.StatementError) or not isinstance(original, Exception):
         return None
-    if error_code(original) not in CHECK_VIOLATION_CODES:
+    code = error_code(original)
+    if code in CHECK_VIOLATION_CODES:
+        kind: type[exc.DBAPIError] = exc.IntegrityError
+    elif code in VALUE_REFUSED_CODES:
+        kind = exc.DataError
+    else:
         return None
-    return exc.IntegrityError(
+    return kind(
         wrapped.statement,
         wrapped.params,
         original,
@@ -119,9 +134,18 @@ def as_integrity_error(context: ExceptionContext) -> exc.IntegrityError | None:
     )
 
 
+def read_only_transactions(dbapi_connection: Any, on: bool) -> None:
+    """Make the session's next transactions read-only (or read-write again)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"SET SESSION TRANSACTION {'READ ONLY' if on else 'READ WRITE'}")
+    finally:
+        cursor.close()
+
+
 class UTCDateTime(AwareAsUTC, mysql.DATETIME):
     """MySQL's ``DATETIME`` (its fractional seconds kept), storing an aware value as its
-    UTC instant."""
+    UTC instant and returning it aware, in UTC, from a ``timezone=True`` column."""
 
 
 class MySQLErrors(Errors):
@@ -145,6 +169,15 @@ class MySQLErrors(Errors):
             return False
         message = str(getattr(exc_, "orig", None) or exc_).lower()
         return "read-only" in message or "read only" in message or "read_only" in message
+
+    def message(self, error: BaseException) -> str:
+        # "Duplicate entry 'x' for key 'k'", "Incorrect integer value: 'x' for column
+        # 'c'", "Invalid JSON text: "x" in value for column": the quoted value goes.
+        text = super().message(error)
+        args: tuple[Any, ...] = tuple(getattr(getattr(error, "orig", None) or error, "args", ()))
+        if len(args) > 1 and isinstance(args[1], str):
+            text = " ".join(args[1].split())
+        return _QUOTED_VALUE.sub(r"\g<head>\g<tail>", text)
 
     def is_statement_timeout(self, exc_: BaseException) -> bool:
         return error_code(exc_) in STATEMENT_TIMEOUT_CODES
@@ -297,6 +330,11 @@ class MySQLBackend(Backend):
         # DATETIME keeps no offset: typed columns bind an aware value as its UTC instant
         # on every driver, the ``conv`` encoder covers raw SQL.
         store_aware_datetimes_as_utc(engine, UTCDateTime)
+        # DATETIME(6), DOUBLE, LONGTEXT, utf8mb4 tables: values come back as written.
+        types.adapt_engine(engine)
+        # read_session() units: the session's transactions are READ ONLY while a
+        # connection serves reads (one statement each time it changes from writes).
+        enforce_read_only_units(engine, read_only_transactions, reset_at_checkin=False)
 
     def start_test_replicas(self, count: int = 1) -> Any:
         """For tests: a private MariaDB primary with ``count`` GTID replicas, as a

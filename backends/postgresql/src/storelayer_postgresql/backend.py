@@ -26,6 +26,7 @@ from storelayer.backend import (
     Provisioning,
     ServerLimits,
     connect_timeout_seconds,
+    enforce_read_only_units,
     on_conflict_upsert,
     queue_pool_options,
     server_connection,
@@ -34,6 +35,7 @@ from storelayer_postgresql import backup as backup_strategy
 from storelayer_postgresql import fastpath, hosts, pooler
 from storelayer_postgresql.client import PostgreSQLClient
 from storelayer_postgresql.migration_lock import PostgreSQLMigrations
+from storelayer_postgresql.reads import refuse_writes_without_transaction
 from storelayer_postgresql.replication import PostgreSQLReplication
 
 if TYPE_CHECKING:
@@ -167,6 +169,13 @@ class PostgreSQLErrors(Errors):
 
     def is_read_only(self, exc_: BaseException) -> bool:
         return sqlstate(exc_) == READ_ONLY_SQLSTATE
+
+    def message(self, error: BaseException) -> str:
+        # The primary message names the constraint or type; the DETAIL line holds the
+        # failing row, and what follows ": " in the primary message the bad input.
+        primary = getattr(getattr(driver_error(error), "diag", None), "message_primary", None)
+        text = primary if isinstance(primary, str) else super().message(error)
+        return text.partition(": ")[0]
 
     def is_statement_timeout(self, exc_: BaseException) -> bool:
         return sqlstate(exc_) == QUERY_CANCELED_SQLSTATE
@@ -330,9 +339,21 @@ class PostgreSQLBackend(Backend):
         return {AUTOCOMMIT_OPTION: True}
 
     def configure_engine(self, engine: Engine) -> None:
+        super().configure_engine(engine)  # timestamptz values returned in UTC
+        # read_session() units: BEGIN READ ONLY (the driver's read-only flag, set on the
+        # client: no round trip). Autocommit reads have no transaction: see reads.py.
+        # Off is the driver's default (None), not an explicit READ WRITE: psycopg2 would
+        # send that to the server when autocommit is switched on.
+        dialect: Any = engine.dialect
+
+        def read_only(dbapi_connection: Any, on: bool) -> None:
+            dialect.set_readonly(dbapi_connection, True if on else None)
+
+        enforce_read_only_units(engine, read_only, reset_at_checkin=True, unless=AUTOCOMMIT_OPTION)
         switch_autocommit_for_reads(engine)
         pooler.set_timeout_per_transaction(engine)
         hosts.reconnect_when_demoted(engine)
+        refuse_writes_without_transaction(engine)  # autocommit reads: no transaction
 
     def start_test_replicas(self, count: int = 1) -> Any:
         """For tests: a private primary with ``count`` streaming standbys, as a context

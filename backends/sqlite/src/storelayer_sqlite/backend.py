@@ -16,13 +16,16 @@ from sqlalchemy.engine import URL
 from storelayer import Backend, Features
 from storelayer.backend import (
     AUTOCOMMIT_OPTION,
+    READ_ONLY_OPTION,
     BackupStrategy,
     Errors,
     Operations,
     Provisioning,
+    enforce_read_only_units,
     on_conflict_upsert,
 )
 from storelayer_sqlite import backup as backup_strategy
+from storelayer_sqlite import types
 from storelayer_sqlite.client import SQLiteClient
 from storelayer_sqlite.migration_lock import SQLiteMigrations
 
@@ -33,13 +36,21 @@ if TYPE_CHECKING:
 
 #: Seconds a connection waits for a lock before SQLite reports "database is locked".
 BUSY_TIMEOUT_SECONDS = 30.0
-READ_ONLY_OPTION = "storelayer_read_only"
 _BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (constants only in Python 3.11+)
 
 
 def is_memory(url: URL) -> bool:
     """Whether ``url`` names a private in-memory database."""
     return url.database in (None, "", ":memory:") or bool(url.query.get("mode") == "memory")
+
+
+def query_only(dbapi_connection: Any, on: bool) -> None:
+    """Refuse (or allow again) every write on this connection."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA query_only={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
 
 
 class SQLiteErrors(Errors):
@@ -151,12 +162,16 @@ class SQLiteBackend(Backend):
             cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         finally:
             cursor.close()
+        types.register_collation(dbapi_connection)
 
     def autocommit_read_options(self) -> dict[str, Any]:
         return {AUTOCOMMIT_OPTION: True}
 
     def configure_engine(self, engine: Engine) -> None:
         super().configure_engine(engine)  # SQLite keeps no offset: aware values as UTC
+        types.adapt_engine(engine)  # exact decimals
+        # read_session() units cannot write: PRAGMA query_only on their connection.
+        enforce_read_only_units(engine, query_only, reset_at_checkin=True)
 
         @event.listens_for(engine, "begin")
         def begin(conn: Connection) -> None:

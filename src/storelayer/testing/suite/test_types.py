@@ -156,9 +156,8 @@ def test_utc_datetime_round_trips_as_the_same_instant(database: Database) -> Non
 @pytest.mark.parametrize("zone", list(ZONES.values()), ids=list(ZONES))
 def test_aware_datetime_keeps_its_instant(database: Database, zone: dt.tzinfo) -> None:
     """Documented for every backend: a timezone-aware datetime is stored as an instant.
-    A backend with ``timezone_aware_datetimes`` returns it aware; one without returns
-    it in UTC (aware, or naive meaning UTC). It must never keep the wall-clock time and
-    drop the offset, which silently moves the instant."""
+    It must never keep the wall-clock time and drop the offset, which silently moves
+    the instant."""
     written = WALL_CLOCK.replace(tzinfo=zone)
     read = store_datetime(database, written)
     assert as_utc(read) == written, (
@@ -166,16 +165,19 @@ def test_aware_datetime_keeps_its_instant(database: Database, zone: dt.tzinfo) -
     )
 
 
-@pytest.mark.requires("timezone_aware_datetimes")
 @pytest.mark.parametrize("zone", list(ZONES.values()), ids=list(ZONES))
 def test_aware_datetime_comes_back_aware(database: Database, zone: dt.tzinfo) -> None:
-    written = WALL_CLOCK.replace(tzinfo=zone)
+    """Guaranteed on every backend, whether its database keeps offsets or not: a
+    ``DateTime(timezone=True)`` column returns the instant aware, in UTC, with its
+    microseconds."""
+    written = WALL_CLOCK.replace(tzinfo=zone, microsecond=123456)
     read = store_datetime(database, written)
     assert read.tzinfo is not None, "a timezone-aware column returned a naive datetime"
+    assert read.utcoffset() == dt.timedelta(0), "an aware datetime did not come back in UTC"
     assert read == written
+    assert read.microsecond == 123456
 
 
-@pytest.mark.requires("timezone_aware_datetimes")
 def test_aware_datetimes_filter_and_order_across_zones(
     database: Database, backend: Backend
 ) -> None:

@@ -1,0 +1,136 @@
+"""Exact decimals on SQLite, without changing the application's models.
+
+SQLite has no decimal type: a ``NUMERIC`` column converts what it is given to a 64-bit
+float when the first 15 digits survive, so ``Numeric(18, 6)`` 999999999999.999999
+comes back as 1000000000000.000000, and the driver binds a ``Decimal`` through a float.
+Here a ``Numeric`` column (not ``Float``) is declared ``DECIMAL_TEXT(p, s)`` (text
+affinity: SQLite stores the digits as written), values are bound as their exact digits
+rounded to the column's scale (half away from zero, as PostgreSQL and MySQL round), and
+read back as ``Decimal``. The column's ``storelayer_decimal`` collation compares the
+digits as numbers, so ``=``, ``<``, ``ORDER BY`` and indexes order numerically.
+
+Tables created before this kept ``NUMERIC`` affinity: their values read back as before.
+Tools that open the file without storelayer need the collation to compare or order such
+a column (``sqlite3`` reports "no such collation sequence").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import Column, types
+from sqlalchemy.dialects.sqlite import NUMERIC
+from sqlalchemy.dialects.sqlite.base import SQLiteTypeCompiler
+from sqlalchemy.engine import Dialect, Engine
+
+#: The declared type of an exact decimal column (text affinity: it contains "TEXT").
+DECIMAL_TYPE = "DECIMAL_TEXT"
+#: Room for every digit a column may hold (the default context keeps 28).
+_WIDE = Context(prec=1000)
+#: The collation that compares the digits of two decimals as numbers.
+COLLATION = "storelayer_decimal"
+
+
+def compare_decimals(left: str, right: str) -> int:
+    """The collation: -1, 0 or 1 as ``left`` is less than, equal to or greater than
+    ``right`` as numbers (as text when either is not a number)."""
+    try:
+        a, b = Decimal(left), Decimal(right)
+        return (a > b) - (a < b)
+    except InvalidOperation:
+        return (left > right) - (left < right)
+
+
+def _exact(value: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    # repr: the shortest digits that read back as this float, as the servers' drivers
+    # send a float to a NUMERIC column.
+    return Decimal(repr(value) if isinstance(value, float) else value)
+
+
+class TextDecimal(types.Numeric[Any]):
+    """``Numeric`` stored as its exact digits (see the module docstring)."""
+
+    cache_ok = True
+
+    def _rounding(self) -> Callable[[Decimal], Decimal]:
+        if self.scale is None:
+            return lambda value: value
+        step = Decimal(1).scaleb(-self.scale)
+
+        def rounded(value: Decimal) -> Decimal:
+            if not value.is_finite():
+                return value
+            return value.quantize(step, rounding=ROUND_HALF_UP, context=_WIDE)
+
+        return rounded
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        rounded = self._rounding()
+
+        def process(value: Any) -> Any:
+            if value is None:
+                return None
+            return format(rounded(_exact(value)), "f")
+
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        rounded, as_decimal = self._rounding(), self.asdecimal
+
+        def process(value: Any) -> Any:
+            if value is None:
+                return None
+            exact = rounded(_exact(value))
+            return exact if as_decimal else float(exact)
+
+        return process
+
+
+class PortableTypeCompiler(SQLiteTypeCompiler):
+    """``DECIMAL_TEXT(p, s) COLLATE storelayer_decimal`` for ``Numeric`` columns."""
+
+    def visit_NUMERIC(self, type_: Any, **kw: Any) -> str:
+        return self._decimal(type_, **kw)
+
+    def visit_DECIMAL(self, type_: Any, **kw: Any) -> str:
+        return self._decimal(type_, **kw)
+
+    def visit_numeric(self, type_: Any, **kw: Any) -> str:
+        return self._decimal(type_, **kw)
+
+    def _decimal(self, type_: Any, **kw: Any) -> str:
+        if type_.precision is None:
+            declared = DECIMAL_TYPE
+        elif type_.scale is None:
+            declared = f"{DECIMAL_TYPE}({type_.precision})"
+        else:
+            declared = f"{DECIMAL_TYPE}({type_.precision}, {type_.scale})"
+        if isinstance(kw.get("type_expression"), Column):  # a column definition
+            return f"{declared} COLLATE {COLLATION}"
+        return declared
+
+
+def register_collation(dbapi_connection: Any) -> None:
+    """Give a new connection (pysqlite, or aiosqlite's adapted one) the collation."""
+    raw = getattr(dbapi_connection, "_connection", None)
+    if raw is None:
+        dbapi_connection.create_collation(COLLATION, compare_decimals)
+        return
+    from sqlalchemy.util.concurrency import await_
+
+    await_(raw._execute(raw._conn.create_collation, COLLATION, compare_decimals))
+
+
+def adapt_engine(engine: Engine) -> None:
+    """Make ``engine`` store, compare and reflect ``Numeric`` columns exactly."""
+    dialect = engine.dialect
+    dialect.colspecs = {**dialect.colspecs, types.Numeric: TextDecimal, types.Float: types.Float}
+    # type_compiler: the older name of the same instance, which Alembic's type
+    # comparison (migrate check) still uses.
+    dialect.type_compiler_instance = dialect.type_compiler = PortableTypeCompiler(dialect)
+    names = getattr(dialect, "ischema_names", {})
+    dialect.ischema_names = {**names, DECIMAL_TYPE: NUMERIC}  # type: ignore[attr-defined]
