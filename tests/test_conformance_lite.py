@@ -23,7 +23,9 @@ get_plugin_manager().register(lite_backend, name="lite")
 def test_the_smallest_backend_passes_the_exported_suite(tmp_path: Path) -> None:
     (tmp_path / "conftest.py").write_text(REGISTER)
     (tmp_path / "test_lite.py").write_text("from storelayer.testing.suite import *  # noqa\n")
+    # the exported suite needs no asyncio plugin (pytest-asyncio is a dev dependency here)
     options = ["-c", "/dev/null", "-W", "error", "--strict-markers", "-rs", "-p", "no:xdist"]
+    options += ["-p", "no:asyncio"]
     done = subprocess.run(
         [sys.executable, "-m", "pytest", str(tmp_path), *options, "--storelayer-backends=lite"],
         capture_output=True, text=True, cwd=tmp_path, timeout=900,
