@@ -145,8 +145,16 @@ class ModelColumns:
                 check(value)
 
     def check_insert(self, names: Iterable[str]) -> None:
-        """An inserted row with these attribute names gives every required column."""
-        missing = self.required.difference(names)
+        """An inserted row with these attribute names gives every required column; a
+        related object given for a relationship (``author=user``) gives its foreign key."""
+        given = set(names)
+        for name in given.intersection(self.relationships):
+            given.update(
+                self.mapper.get_property_by_column(column).key
+                for column in self.relationships[name].local_columns
+                if column in self.mapper.columns.values()
+            )
+        missing = self.required.difference(given)
         if missing:
             raise missing_required(f"{self.model.__name__}.{min(missing)}")
 

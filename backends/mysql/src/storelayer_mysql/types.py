@@ -6,7 +6,8 @@ that a value comes back as it was written, without changing the application's mo
 - ``Float`` is ``DOUBLE``: MySQL's ``FLOAT`` is 4 bytes;
 - ``Text`` and ``LargeBinary`` without a length are ``LONGTEXT`` and ``LONGBLOB``: the
   plain types hold 64 KiB;
-- ``Uuid`` is ``CHAR(32)`` on MariaDB too: its ``UUID`` type refuses some 128-bit values;
+- ``Uuid`` (and ``UUID``) is ``CHAR(32)`` on MariaDB too: its ``UUID`` type refuses some
+  128-bit values;
 - every table is created ``utf8mb4`` (``utf8mb4_unicode_ci``) unless it says otherwise
   (``mysql_charset``), whatever the server's or the database's default character set.
 
@@ -53,6 +54,11 @@ class PortableTypeCompiler(MySQLTypeCompiler):
         if type(type_) is types.Text and type_.length is None:
             return self.visit_LONGTEXT(mysql.LONGTEXT(collation=type_.collation), **kw)
         return super().visit_text(type_, **kw)
+
+    def visit_UUID(self, type_: Any, **kw: Any) -> str:
+        # ``sa.UUID``/``postgresql.UUID`` spelled in a model or a migration: the same
+        # CHAR(32) as ``Uuid`` (so foreign keys between the two match; MySQL has no UUID)
+        return self.visit_CHAR(mysql.CHAR(32), **kw)
 
     def visit_large_binary(self, type_: Any, **kw: Any) -> str:
         if type(type_) is types.LargeBinary and type_.length is None:
