@@ -22,6 +22,7 @@ import storelayer
 from storelayer.plugins import get_plugin_manager
 from storelayer.testing import PgAutoFailover
 from storelayer.testing.clusters_pg import DEFAULT_SERVER, autocommit
+from storelayer.testing.clusters_process import wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -42,11 +43,20 @@ def cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _has_database(pg_failover: PgAutoFailover, index: int, name: str) -> bool:
+    """Whether node ``index`` has database ``name`` (a standby: once it replayed it)."""
+    with autocommit(pg_failover.node_url(index, "postgres")) as connection:
+        found = text("SELECT 1 FROM pg_database WHERE datname = :name")
+        return connection.execute(found, {"name": name}).first() is not None
+
+
 @pytest.fixture
 def formation_database(pg_failover: PgAutoFailover) -> Iterator[str]:
     """A fresh database on the formation (primary and standby); its name."""
     name = f"h14_{secrets.token_hex(4)}"
+    pg_failover.wait_stable()  # not while a switchover's demoted node is still rejoining
     pg_failover.create_database(name)
+    wait_until(lambda: all(_has_database(pg_failover, i, name) for i in (0, 1)), name)
     yield name
     with autocommit(pg_failover.node_url(pg_failover.primary_index(), "postgres")) as c:
         c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

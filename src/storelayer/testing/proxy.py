@@ -212,7 +212,7 @@ class FaultProxy:
                 if self._delay:
                     time.sleep(self._delay)
                 sink.sendall(data)
-            except OSError:
+            except (OSError, ValueError):  # ValueError: the other pump closed the socket
                 break
         link.close()
 
