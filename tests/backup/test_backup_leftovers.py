@@ -92,6 +92,9 @@ def test_prune_stale_drops_only_dead_owners_databases_and_directories(
         env={"DATABASE_URL": None, "TMPDIR": str(tmp_path)},
     )
     assert result.exit_code == 0, result.output
-    assert f"removed {dead}" in result.stdout and f"removed {stale}" in result.stdout
+    # The dead owner's database is gone; on the shared test server another worker's
+    # backup or restore (which prune too) may have removed it first, so this run's
+    # report names it only when this run did.
+    assert f"removed {stale}" in result.stdout
     assert existing(db, [dead, live, away]) == [live, away]
     assert sorted(directory.iterdir()) == [kept]
