@@ -141,8 +141,10 @@ def account(new_database: NewDatabase, backend_name: str) -> Iterator[Account]:
         yield Account(db, url, secret)
 
 
-def leftover_databases(db: Database) -> set[str]:
-    """Databases named like storelayer's staging and scratch databases."""
+def leftover_databases(db: Database, pid: int | None = None) -> set[str]:
+    """Databases named like storelayer's staging and scratch databases; with ``pid``,
+    only those of that process (``storelayer_<kind>_<host>_<pid>_...``): other tests
+    on the same server make theirs meanwhile."""
     queries = {
         "postgresql": "SELECT datname FROM pg_database WHERE datname LIKE :p",
         "mysql": "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE :p",
@@ -152,7 +154,8 @@ def leftover_databases(db: Database) -> set[str]:
         return set()
     with db.engine.connect() as connection:
         names = connection.execute(text(query), {"p": "storelayer\\_%"}).scalars()
-        return {str(n) for n in names if str(n).startswith(LEFTOVER_KINDS)}
+        found = {str(n) for n in names if str(n).startswith(LEFTOVER_KINDS)}
+    return found if pid is None else {n for n in found if f"_{pid}_" in n}
 
 
 def _marker(db: Database) -> str:
@@ -200,14 +203,13 @@ def test_killed_restore_leaves_the_target_unchanged_or_restored_and_checked(
     with account.db.engine.begin() as connection:
         connection.execute(text("DELETE FROM notes WHERE id > 10"))
     before = checksums(account.db)
-    existing = leftover_databases(account.db)
     args = ("restore", "--force", str(artifact))
     process = harness.start(*args, hang=point.hang, point=point.point, call=point.call)
     harness.kill_when_ready(process, kill_signal(signal_name))
     harness.assert_nothing_left()
     account.db.dispose()
     assert checksums(account.db) == (full if point.restored else before)
-    left = leftover_databases(account.db) - existing
+    left = leftover_databases(account.db, process.pid)
     finished = harness.run(*args)
     assert finished.returncode == 0, finished.stderr
     assert f"into {Path(str(account.db.url.database)).name} ".encode() in finished.stdout

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -27,6 +28,10 @@ from storelayer.backup.payload import CHUNK, seal
 T = TypeVar("T")
 #: Seconds between two wake-ups of a reader that may wait for a writer.
 WAKE_SECONDS = 0.05
+#: Signals that stop storelayer: the main thread alone takes them.
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM} | (
+    {signal.SIGHUP} if hasattr(signal, "SIGHUP") else set()
+)
 
 
 class Digest(NamedTuple):
@@ -76,6 +81,10 @@ class _Worker(threading.Thread, Generic[T]):
         self.error: BaseException | None = None
 
     def run(self) -> None:
+        # The kernel hands a process's signal to any thread that does not block it;
+        # blocked here, SIGTERM reaches the main thread at once, which stops the tool.
+        if hasattr(signal, "pthread_sigmask"):
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             self.result = self._work()
         except BaseException as error:
