@@ -12,6 +12,7 @@ from storelayer._conflicts import one_line
 from storelayer._pool import with_measured_pool
 from storelayer.backend import READ_ONLY_OPTION as BACKEND_READ_ONLY_OPTION
 from storelayer.backend import Backend
+from storelayer.backend.commit_markers import no_markers_on
 from storelayer.config import Settings, mask_url
 from storelayer.errors import ConfigurationError, ConnectionFailed, StorelayerError
 from storelayer.plugins import PluginManager
@@ -82,6 +83,8 @@ def instrument(
     backend's listeners come first: one that connects by its own means (through a host
     list) answers ``do_connect`` before the guard."""
     backend.configure_engine(engine)
+    if role == "replica":
+        no_markers_on(engine)  # never create nor write commit markers on a replica
     _guard_connect(engine, backend, url)
     event.listen(engine, "connect", lambda dbapi_conn, _rec: backend.on_connect(dbapi_conn))
     plugins.hook.storelayer_engine_created(engine=engine, backend=backend, role=role)

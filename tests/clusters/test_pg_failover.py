@@ -118,13 +118,6 @@ def test_backup_through_a_host_list_dumps_the_primary(
     assert list(manifest["tables"].values()) == [7]  # the primary's 7 rows, not the decoy's 1
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, seen 1 run in 2 at the end of session 2: a COMMIT lost in the "
-    "switchover is judged by its transaction id on the new primary, which may have reused "
-    "that id (pg_xact_status answers for another transaction): the unit is acknowledged "
-    "and lost. Fix: a marker the new primary can check, or the timeline in the marker",
-)
 def test_a_switchover_under_writers_loses_nothing(
     pg_failover: PgAutoFailover, formation_database: str
 ) -> None:

@@ -83,21 +83,43 @@ def test_a_commit_killed_in_flight_is_found_aborted_and_run_again(
         assert c.exec_driver_sql("SELECT count(*) FROM commit_probe").scalar() == 1
 
 
-def test_the_server_tells_committed_aborted_and_in_progress(admin: Engine) -> None:
+def test_the_marker_row_tells_committed_aborted_and_in_progress(
+    scratch_url: URL, admin: Engine
+) -> None:
     ops = PostgreSQLBackend.ops
-    engine = create_engine(admin.url)
-    try:
-        with engine.connect() as writer, admin.connect() as asker:
-            assert ops.commit_marker(writer) is None  # nothing written, no id
-            writer.exec_driver_sql("SET LOCAL session_replication_role = replica")  # no sleep
-            writer.execute(text("INSERT INTO commit_probe VALUES (10)"))
-            marker = ops.commit_marker(writer)
-            assert ops.committed(asker, marker) is None  # still in progress
-            writer.commit()
-            assert ops.committed(asker, marker) is True
-            writer.execute(text("INSERT INTO commit_probe VALUES (11)"))
-            rolled_back = ops.commit_marker(writer)
-            writer.rollback()
-            assert ops.committed(asker, rolled_back) is False
-    finally:
-        engine.dispose()
+    with (
+        storelayer.connect(scratch_url) as db,
+        db.engine.connect() as writer,
+        admin.connect() as asker,
+    ):
+        assert ops.commit_marker(writer) is None  # nothing written, no marker
+        writer.exec_driver_sql("SET LOCAL session_replication_role = replica")  # no sleep
+        writer.execute(text("INSERT INTO commit_probe VALUES (10)"))
+        marker = ops.commit_marker(writer)
+        assert ops.committed(asker, marker) is None  # still in progress
+        writer.commit()
+        assert ops.committed(asker, marker) is True
+        writer.execute(text("INSERT INTO commit_probe VALUES (11)"))
+        rolled_back = ops.commit_marker(writer)
+        writer.rollback()
+        assert ops.committed(asker, rolled_back) is False
+        assert ops.committed(asker, marker) is True  # an earlier unit, still committed
+
+
+def test_a_transaction_id_given_again_does_not_answer_for_the_lost_unit(
+    scratch_url: URL, admin: Engine
+) -> None:
+    """After a crash the server gives again the transaction ids it had not made
+    durable: the lost unit's id then names another, committed, transaction. The answer
+    comes from the unit's own marker row, which that transaction never wrote."""
+    ops = PostgreSQLBackend.ops
+    with storelayer.connect(scratch_url) as db, db.engine.connect() as writer:
+        writer.exec_driver_sql("SET LOCAL session_replication_role = replica")  # no sleep
+        writer.execute(text("INSERT INTO commit_probe VALUES (20)"))
+        key, seq, _ = ops.commit_marker(writer)
+        writer.rollback()  # the unit is lost
+        with admin.connect() as other:  # ... and its id is another's, committed
+            other.execute(text("INSERT INTO commit_probe VALUES (21)"))
+            reused = other.exec_driver_sql("SELECT pg_current_xact_id()::text").scalar()
+        with admin.connect() as asker:
+            assert ops.committed(asker, (key, seq, reused)) is False

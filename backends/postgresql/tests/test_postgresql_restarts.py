@@ -1,8 +1,8 @@
 """8 writers through ``run_in_transaction`` with default arguments while a throwaway
 PostgreSQL primary is restarted twice, a fast shutdown and then a kill -9 of every
 server process: no row lost, none duplicated, no error reaching a writer. A COMMIT lost
-with its connection is resolved by asking the server (``pg_xact_status``) once it is
-back. The machine's shared server is never touched."""
+with its connection is resolved by the unit's commit marker row once the server is
+back (storelayer_postgresql.markers). The machine's shared server is never touched."""
 
 from __future__ import annotations
 
@@ -52,13 +52,6 @@ def kill_and_start(server: PostgreSQLServer) -> None:
     server.start()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known bug, seen 1 run in 2 at the end of session 2: after the kill -9, the "
-    "server may hand the lost unit's transaction id to another transaction (ids not yet "
-    "in its WAL are given again after a crash), so pg_xact_status can answer for that "
-    "one: the unit is acknowledged and lost. Fix: a commit marker row, as on MySQL",
-)
 def test_restarts_lose_double_and_show_nothing_to_default_units(
     server: PostgreSQLServer,
 ) -> None:

@@ -27,6 +27,7 @@ from storelayer.backend import (
     queue_pool_options,
     server_connection,
 )
+from storelayer.backend.commit_markers import markers_of
 from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
 from storelayer_mysql import hosts, staging, types
 from storelayer_mysql.client import MySQLClient
@@ -40,7 +41,7 @@ from storelayer_mysql.connection import (
 from storelayer_mysql.galera import is_wsrep_error
 from storelayer_mysql.migration_lock import MySQLMigrations
 from storelayer_mysql.replication import MySQLReplication
-from storelayer_mysql.transactions import committed, isolation_options, markers_of, track_units
+from storelayer_mysql.transactions import MySQLMarkers, isolation_options, track_units
 
 if TYPE_CHECKING:
     from sqlalchemy import Table
@@ -204,7 +205,7 @@ class MySQLOperations(Operations):
         return None if markers is None else markers.mark(connection)
 
     def committed(self, connection: Connection, marker: Any) -> bool | None:
-        return committed(connection, marker)
+        return MySQLMarkers().committed(connection, marker)  # the row alone tells
 
     def upsert(
         self,

@@ -31,9 +31,11 @@ from storelayer.backend import (
     queue_pool_options,
     server_connection,
 )
+from storelayer.backend.commit_markers import markers_of, register
 from storelayer_postgresql import backup as backup_strategy
 from storelayer_postgresql import fastpath, hosts, pooler
 from storelayer_postgresql.client import PostgreSQLClient
+from storelayer_postgresql.markers import PostgreSQLMarkers
 from storelayer_postgresql.migration_lock import PostgreSQLMigrations
 from storelayer_postgresql.reads import refuse_writes_without_transaction
 from storelayer_postgresql.replication import PostgreSQLReplication
@@ -189,12 +191,6 @@ class PostgreSQLErrors(Errors):
         return name if isinstance(name, str) else None
 
 
-def xid8(connection: Connection) -> bool:
-    """Whether the server has the ``xid8`` functions (PostgreSQL 13+; 12 has the older
-    ``txid_*`` ones, same meaning)."""
-    return (connection.dialect.server_version_info or (0,)) >= (13,)
-
-
 class PostgreSQLOperations(Operations):
     """``INSERT ... ON CONFLICT``, ``COPY`` and paged ``VALUES`` (``fastpath``), sequences."""
 
@@ -250,21 +246,11 @@ class PostgreSQLOperations(Operations):
         return ServerLimits(max_connections=int(max_connections))
 
     def commit_marker(self, connection: Connection) -> Any:
-        # NULL (None) when the unit wrote nothing: no transaction id was assigned.
-        xid = (
-            "pg_current_xact_id_if_assigned()" if xid8(connection) else "txid_current_if_assigned()"
-        )
-        return connection.execute(text(f"SELECT {xid}::text")).scalar()
+        markers = markers_of(connection)
+        return None if markers is None else markers.mark(connection)
 
     def committed(self, connection: Connection, marker: Any) -> bool | None:
-        ask = (
-            "pg_xact_status(CAST(:xid AS xid8))"
-            if xid8(connection)
-            else "txid_status(CAST(:xid AS bigint))"
-        )
-        status = connection.execute(text(f"SELECT {ask}"), {"xid": marker}).scalar()
-        # "in progress" (the server has not finished with it yet), or NULL: too old.
-        return {"committed": True, "aborted": False}.get(str(status))
+        return PostgreSQLMarkers().committed(connection, marker)  # the row alone tells
 
 
 class PostgreSQLProvisioning(Provisioning):
@@ -306,7 +292,7 @@ class PostgreSQLBackend(Backend):
         for_update=True,
         skip_locked=True,
         replicas=True,
-        commit_outcome=True,  # pg_xact_status() (txid_status() on 12)
+        commit_outcome=True,  # a marker row written in the unit (markers.py)
         transactional_ddl=True,
         timezone_aware_datetimes=True,
         backup_format="pg_dump-custom",
@@ -340,6 +326,7 @@ class PostgreSQLBackend(Backend):
 
     def configure_engine(self, engine: Engine) -> None:
         super().configure_engine(engine)  # timestamptz values returned in UTC
+        register(engine, PostgreSQLMarkers())  # first: its set-up ends a transaction
         # read_session() units: BEGIN READ ONLY (the driver's read-only flag, set on the
         # client: no round trip). Autocommit reads have no transaction: see reads.py.
         # Off is the driver's default (None), not an explicit READ WRITE: psycopg2 would

@@ -31,6 +31,7 @@ from storelayer_postgresql.client_tools import libpq_environment as libpq_enviro
 from storelayer_postgresql.client_tools import passfile_text as passfile_text
 from storelayer_postgresql.client_tools import tool_environment as tool_environment
 from storelayer_postgresql.client_tools import tool_major as tool_major
+from storelayer_postgresql.markers import SCHEMA as MARKERS_SCHEMA
 from storelayer_postgresql.restore import restore_checked
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ def dump_command(pg_dump: Path, target: Path, env: dict[str, str]) -> Command:
         "--compress=0",
         "--no-sync",
         "--no-password",
+        f"--exclude-schema={MARKERS_SCHEMA}",  # the server's own bookkeeping (markers.py)
         f"--file={target}",
     ]
     return Command(args, env)
