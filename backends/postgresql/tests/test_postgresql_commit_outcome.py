@@ -4,6 +4,7 @@ back by the server, found "aborted" and run again, and no error reaches the call
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Iterator
 
@@ -13,6 +14,7 @@ from sqlalchemy.engine import URL, Engine
 
 import storelayer
 from storelayer import Backend
+from storelayer.backend import UNKNOWN_OUTCOME
 from storelayer.testing.server_suite import scratch_url as scratch_url  # a fixture
 from storelayer_postgresql import PostgreSQLBackend
 
@@ -123,3 +125,32 @@ def test_a_transaction_id_given_again_does_not_answer_for_the_lost_unit(
             reused = other.exec_driver_sql("SELECT pg_current_xact_id()::text").scalar()
         with admin.connect() as asker:
             assert ops.committed(asker, (key, seq, reused)) is False
+
+
+def test_an_account_that_cannot_make_the_markers_goes_without_and_says_so(
+    scratch_url: URL, admin: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No CREATE on the database (a role's default), no markers schema of a DBA's that
+    it may use: the units still run and
+    commit; a lost COMMIT of one that wrote would be unknown (not guessed), and one
+    warning names what to create."""
+    role = f"sl_nomarkers_{secrets.token_hex(4)}"
+    with admin.connect() as c:
+        c.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
+        c.exec_driver_sql(f"GRANT SELECT, INSERT ON commit_probe TO {role}")
+    try:
+        with storelayer.connect(scratch_url.set(username=role)) as db:
+            with db.session() as s:
+                s.execute(text("INSERT INTO commit_probe VALUES (30)"))
+            with db.engine.connect() as writer:
+                writer.execute(text("INSERT INTO commit_probe VALUES (31)"))
+                assert PostgreSQLBackend.ops.commit_marker(writer) == UNKNOWN_OUTCOME
+                writer.rollback()
+        warnings = [r.getMessage() for r in caplog.records if "no commit markers" in r.message]
+        assert len(warnings) == 1 and "'storelayer'" in warnings[0], warnings
+        with admin.connect() as c:
+            assert c.exec_driver_sql("SELECT count(*) FROM commit_probe").scalar() == 1
+    finally:
+        with admin.connect() as c:
+            c.exec_driver_sql(f"DROP OWNED BY {role}")
+            c.exec_driver_sql(f"DROP ROLE {role}")
