@@ -131,9 +131,8 @@ def test_an_account_that_cannot_make_the_markers_goes_without_and_says_so(
     scratch_url: URL, admin: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     """No CREATE on the database (a role's default), no markers schema of a DBA's that
-    it may use: the units still run and
-    commit; a lost COMMIT of one that wrote would be unknown (not guessed), and one
-    warning names what to create."""
+    it may use: the units still run and commit; a lost COMMIT of one that wrote would
+    be unknown (not guessed), and one warning names what to create."""
     role = f"sl_nomarkers_{secrets.token_hex(4)}"
     with admin.connect() as c:
         c.exec_driver_sql(f"CREATE ROLE {role} LOGIN")
