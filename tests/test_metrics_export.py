@@ -95,9 +95,10 @@ def test_opentelemetry_reports_operations_and_connections(
     ok = [p for p in durations if "error.type" not in p.attributes]
     failed = [p for p in durations if "error.type" in p.attributes]
     inserts = [p for p in ok if p.attributes.get("db.operation.name") == "INSERT"]
-    # MySQL/MariaDB: plus the connection's commit-marker row, written once before its
-    # first write unit (docs/backends/mysql.md); it is a statement like any other
-    markers = 1 if backend.features.commit_outcome and backend.dialect == "mysql" else 0
+    # Plus the commit markers, statements like any other (docs/backends/): MySQL/MariaDB
+    # insert the connection's row once, then update it; PostgreSQL sends one INSERT ... ON
+    # CONFLICT in every read-write unit that reaches COMMIT (the 3 inserts, the select)
+    markers = {"mysql": 1, "postgresql": len(NAMES) + 1}.get(backend.dialect, 0)
     assert sum(p.count for p in inserts) == len(NAMES) + markers
     assert all(p.sum > 0 for p in inserts)
     assert sum(p.count for p in ok) == counted["statements"]

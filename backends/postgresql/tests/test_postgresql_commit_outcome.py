@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL, Engine
 import storelayer
 from storelayer import Backend
 from storelayer.backend import UNKNOWN_OUTCOME
+from storelayer.backend.commit_markers import markers_of
 from storelayer.testing.server_suite import scratch_url as scratch_url  # a fixture
 from storelayer_postgresql import PostgreSQLBackend
 
@@ -144,6 +145,8 @@ def test_an_account_that_cannot_make_the_markers_goes_without_and_says_so(
             with db.engine.connect() as writer:
                 writer.execute(text("INSERT INTO commit_probe VALUES (31)"))
                 assert PostgreSQLBackend.ops.commit_marker(writer) == UNKNOWN_OUTCOME
+                markers = markers_of(writer)
+                assert markers is not None and markers.ready is False  # tried, and said
                 writer.rollback()
         warnings = [r.getMessage() for r in caplog.records if "no commit markers" in r.message]
         assert len(warnings) == 1 and "'storelayer'" in warnings[0], warnings

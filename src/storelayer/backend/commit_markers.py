@@ -54,13 +54,11 @@ class CommitMarkers:
         """Whether the server takes no writes (a replica): then never any marker."""
         raise NotImplementedError
 
-    def create(self, conn: Connection) -> None:
-        """Create the table where it is missing and prune old rows, committed; raise
-        the server's error when it refuses (no right to create)."""
-        raise NotImplementedError
-
-    def probe(self, conn: Connection) -> bool:
-        """Whether the table can be read and written (a DBA may have made it)."""
+    def make(self, conn: Connection) -> bool | None:
+        """Create the table where it is missing (the user may lack the right, a DBA may
+        have made it) and prune old rows; whether the unit on ``conn`` can use it (None:
+        not known yet, the next unit tries). The unit's transaction must stay usable
+        whatever the server refused."""
         raise NotImplementedError
 
     def wrote(self, conn: Connection) -> bool | None:
@@ -95,15 +93,8 @@ class CommitMarkers:
         if self.read_only(conn):
             self.ready = False  # a replica, or a server kept read-only: never write
             return
-        try:
-            self.create(conn)
-        except exc.DBAPIError as error:
-            if error.connection_invalidated:
-                raise
-            end_transaction(conn, commit=False)
-        self.ready = self.probe(conn)
-        end_transaction(conn)  # the unit's own transaction begins after
-        if not self.ready:
+        self.ready = self.make(conn)
+        if self.ready is False:
             self.logger.warning(
                 "no commit markers on %s: a COMMIT lost with its connection will raise "
                 "CommitOutcomeUnknown. Let the application's user create %s, or create "
@@ -140,14 +131,6 @@ class CommitMarkers:
             if self.failed_statement_aborts:
                 raise
             return UNKNOWN_OUTCOME
-
-
-def end_transaction(conn: Connection, *, commit: bool = True) -> None:
-    """Commit (or roll back) what the set-up ran, through the driver, which then begins
-    the unit's transaction as usual (a COMMIT sent as SQL would leave psycopg thinking
-    it is still in one, and send the unit's statements without a BEGIN)."""
-    driver_connection: Any = conn.connection.dbapi_connection
-    driver_connection.commit() if commit else driver_connection.rollback()
 
 
 def register(engine: Engine, markers: CommitMarkers) -> CommitMarkers:

@@ -73,13 +73,15 @@ class MySQLMarkers(CommitMarkers):
     def read_only(self, conn: Connection) -> bool:
         return bool(conn.exec_driver_sql("SELECT @@read_only").scalar())
 
-    def create(self, conn: Connection) -> None:
+    def make(self, conn: Connection) -> bool:
+        # Each statement on its own: a failed one leaves a MySQL transaction usable.
         for statement in CREATE:
             _attempt(conn, statement)
-        _attempt(conn, PRUNE)
-
-    def probe(self, conn: Connection) -> bool:
-        return _attempt(conn, PROBE)
+        usable = _attempt(conn, PROBE)
+        if usable:
+            _attempt(conn, PRUNE)
+        conn.exec_driver_sql("COMMIT")  # the prune, before the unit's own transaction
+        return usable
 
     def wrote(self, conn: Connection) -> bool | None:
         return bool(conn.info.get(WROTE_KEY))

@@ -326,7 +326,7 @@ class PostgreSQLBackend(Backend):
 
     def configure_engine(self, engine: Engine) -> None:
         super().configure_engine(engine)  # timestamptz values returned in UTC
-        register(engine, PostgreSQLMarkers())  # first: its set-up ends a transaction
+        register(engine, PostgreSQLMarkers())
         # read_session() units: BEGIN READ ONLY (the driver's read-only flag, set on the
         # client: no round trip). Autocommit reads have no transaction: see reads.py.
         # Off is the driver's default (None), not an explicit READ WRITE: psycopg2 would

@@ -16,11 +16,12 @@ trip as before and leaves no marker."""
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import exc
 
-from storelayer.backend.commit_markers import PRUNE_AFTER_SECONDS, CommitMarkers, end_transaction
+from storelayer.backend.commit_markers import PRUNE_AFTER_SECONDS, CommitMarkers
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -35,8 +36,49 @@ CREATE_TABLE = (
     " written_at timestamptz NOT NULL DEFAULT now())"
 )
 PRUNE = f"DELETE FROM {TABLE} WHERE written_at < now() - interval '{PRUNE_AFTER_SECONDS} seconds'"
+PLAIN = {"stream_results": False, "yield_per": None}
 #: The server's sqlstates for: no such table or schema, no right to use it.
 GONE_SQLSTATES = frozenset({"42P01", "3F000", "42501"})
+
+
+def _run(conn: Connection, statement: str, parameters: Any = None) -> Any:
+    """``statement`` on a plain cursor, whatever the unit streams (``stream_results``
+    would declare a server-side cursor for it)."""
+    return conn.exec_driver_sql(statement, parameters, execution_options=PLAIN)
+
+
+def _make_on(side: Any, dbapi: Any) -> bool | None:
+    """Create the schema and table where missing (two processes never at once: the
+    advisory lock), prune old rows; whether this account can write the table. None
+    when the connection failed (the next unit tries again)."""
+    cursor = side.cursor()
+    try:
+        try:
+            cursor.execute(f"SELECT pg_advisory_xact_lock({SET_UP_LOCK})")
+            cursor.execute(f"SELECT to_regclass('{TABLE}') IS NULL")
+            if cursor.fetchone()[0]:
+                cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+                cursor.execute(CREATE_TABLE)
+            cursor.execute(f"SELECT has_table_privilege('{TABLE}', 'DELETE')")
+            if cursor.fetchone()[0]:
+                cursor.execute(PRUNE)
+            side.commit()
+        except dbapi.OperationalError:
+            return None
+        except dbapi.Error:  # no right to create: a DBA may have made it
+            side.rollback()
+        try:
+            cursor.execute(f"SELECT 1 FROM {TABLE} WHERE id = ''::bytea FOR UPDATE")
+            usable = True
+        except dbapi.OperationalError:
+            return None
+        except dbapi.Error:
+            usable = False
+        with suppress(dbapi.Error):
+            side.rollback()
+        return usable
+    finally:
+        cursor.close()
 
 
 def _xid_functions(connection: Connection) -> tuple[str, str, str]:
@@ -61,37 +103,32 @@ class PostgreSQLMarkers(CommitMarkers):
     def read_only(self, conn: Connection) -> bool:
         # On in a standby (hot standby) and on a server kept read-only.
         setting = "SELECT current_setting('transaction_read_only')"
-        return bool(conn.exec_driver_sql(setting).scalar() == "on")
+        return bool(_run(conn, setting).scalar() == "on")
 
-    def create(self, conn: Connection) -> None:
-        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({SET_UP_LOCK})")
-        if conn.exec_driver_sql(f"SELECT to_regclass('{TABLE}')").scalar() is None:
-            found = f"SELECT 1 FROM pg_namespace WHERE nspname = '{SCHEMA}'"
-            if conn.exec_driver_sql(found).scalar() is None:
-                conn.exec_driver_sql(f"CREATE SCHEMA {SCHEMA}")
-            conn.exec_driver_sql(CREATE_TABLE)
-        conn.exec_driver_sql(PRUNE)
-        end_transaction(conn)
-
-    def probe(self, conn: Connection) -> bool:
+    def make(self, conn: Connection) -> bool | None:
+        # On a connection of its own (a private pool of the engine's, same connect
+        # settings), committed before the unit's first statement: nothing of the set-up
+        # is in the unit's transaction, which stays as the application began it.
+        pool = conn.engine.pool.recreate()
         try:
-            conn.exec_driver_sql(f"SELECT 1 FROM {TABLE} WHERE id = ''::bytea FOR UPDATE")
-        except exc.DBAPIError as error:
-            if error.connection_invalidated:
-                raise
-            end_transaction(conn, commit=False)
-            return False
-        return True
+            side = pool.connect()
+            try:
+                return _make_on(side, conn.dialect.loaded_dbapi)
+            finally:
+                side.close()
+        finally:
+            pool.dispose()
 
     def wrote(self, conn: Connection) -> bool | None:
         if self.ready:
             return None  # the conditional write tells, in the same round trip
         assigned, _, _ = _xid_functions(conn)
-        return bool(conn.exec_driver_sql(f"SELECT {assigned} IS NOT NULL").scalar())
+        return bool(_run(conn, f"SELECT {assigned} IS NOT NULL").scalar())
 
     def write(self, conn: Connection, key: bytes, seq: int) -> Any:
         assigned, current, _ = _xid_functions(conn)
-        xid = conn.exec_driver_sql(
+        xid = _run(
+            conn,
             f"INSERT INTO {TABLE} (id, seq) SELECT %s, %s WHERE {assigned} IS NOT NULL "
             "ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, written_at = now() "
             f"RETURNING {current}::text",
@@ -108,7 +145,7 @@ class PostgreSQLMarkers(CommitMarkers):
         key, seq, xid = marker
         _, _, status_of = _xid_functions(conn)
         try:
-            status = conn.exec_driver_sql(f"SELECT {status_of}", (xid,)).scalar()
+            status = _run(conn, f"SELECT {status_of}", (xid,)).scalar()
         except exc.DBAPIError as error:  # an id "in the future": none this server gave
             if error.connection_invalidated:
                 raise
@@ -116,5 +153,7 @@ class PostgreSQLMarkers(CommitMarkers):
         conn.rollback()  # the row is read in a new transaction: a snapshot taken after
         if status == "in progress":
             return None  # the server still runs what is left of the unit: ask again
-        stored = conn.exec_driver_sql(f"SELECT seq FROM {TABLE} WHERE id = %s", (key,)).scalar()
+        if _run(conn, f"SELECT to_regclass('{TABLE}') IS NULL").scalar():
+            return False  # made by the lost unit itself, and gone with it
+        stored = _run(conn, f"SELECT seq FROM {TABLE} WHERE id = %s", (key,)).scalar()
         return stored is not None and int(stored) >= seq
