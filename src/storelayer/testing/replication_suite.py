@@ -176,7 +176,10 @@ def test_token_reads_are_never_stale_under_replication_delay(
     assert stale_without_token > 0, "the injected delay was not observed"
     assert fresh["primary"] > 0
     assert aged["replica:0"] + aged["replica:1"] > 0, aged
-    assert stats.fallbacks.get("token_not_replayed", 0) >= fresh["primary"]
+    # Each fresh read on the primary is a counted fallback: mostly "token_not_replayed";
+    # on a loaded machine a replica can also be skipped for a moment ("no_replica").
+    assert stats.fallbacks.get("token_not_replayed", 0) > 0, stats.fallbacks
+    assert sum(stats.fallbacks.values()) >= fresh["primary"], stats.fallbacks
 
 
 def test_a_token_gives_read_your_writes_in_another_process(
