@@ -48,7 +48,7 @@ class Point(NamedTuple):
 #: Backup points: the dump streaming into the encryption (second chunk), the sealed
 #: payload about to become the artifact, the dump tool itself.
 BACKUP_POINTS = {
-    "streaming": Point("storelayer.backup.stream:_Tap.readinto", call=2),
+    "streaming": Point("storelayer.backup.stream:Tap.readinto", call=2),
     "artifact": Point("storelayer.backup.create:write_artifact"),
     "dump tool": Point(hang="--single-transaction|--format=custom"),
 }
