@@ -1,9 +1,9 @@
 """``storelayer backup`` and ``restore`` killed (SIGTERM, SIGKILL) at several points, as
 real processes against password-protected accounts on the servers (and on SQLite):
 afterwards no process storelayer started runs, no file under the temporary or backup
-directory holds the password, an encrypted backup left no clear dump, a restore target
-is unchanged or fully restored and checked, and the next run leaves no staging
-database. The points and the harness: ``_backup_kills``."""
+directory holds the password, an encrypted backup or its restore left no clear dump
+(looked for while paused at the point too), a restore target is unchanged or fully
+restored and checked, and the next run leaves no staging database. The points and the harness: ``_backup_kills``."""
 
 from __future__ import annotations
 
@@ -52,10 +52,11 @@ BACKUP_POINTS = {
     "artifact": Point("storelayer.backup.create:write_artifact"),
     "dump tool": Point(hang="--single-transaction|--format=custom"),
 }
-#: Restore points: verifying the unpacked dump, the backend's last step before its
-#: switch (commit, swap, page copy), the restore tool, after the switch.
+#: Restore points: the decrypted dump streaming into the restore and the full read,
+#: the backend's last step before its switch (commit, swap, page copy), the restore
+#: tool, after the switch.
 RESTORE_POINTS = {
-    "verifying": Point("storelayer.backup.verify:check_dump"),
+    "streaming": Point("storelayer.backup.unpack:Unpacking._hand_on"),
     "switch": Point(),
     "restore tool": Point(hang="--batch|--set=ON_ERROR_STOP=1"),
     "counting": Point("storelayer.backup.restore:row_counts", restored=True),
@@ -63,7 +64,7 @@ RESTORE_POINTS = {
 SWITCH = {
     "postgresql": Point("storelayer_postgresql.restore:commit"),
     "mysql": Point("storelayer_mysql.staging:swap"),
-    "sqlite": Point("storelayer_sqlite.backup:read_only", call=2),
+    "sqlite": Point("storelayer_sqlite.backup:copy_in"),
 }
 
 
@@ -195,18 +196,30 @@ def test_killed_encrypted_backup_leaves_no_tool_no_secret_no_clear_dump(
 def test_killed_restore_leaves_the_target_unchanged_or_restored_and_checked(
     account: Account, backend_name: str, tmp_path: Path, where: str, signal_name: str
 ) -> None:
+    """The backup is encrypted and stored uncompressed, so any clear copy of the dump
+    that the restore wrote, whole or in part, would show the marker row."""
     point = _at(RESTORE_POINTS, where, backend_name)
+    marker = _marker(account.db)
     harness = Harness(tmp_path, backend_name, account.url, account.secret)
-    artifact = tmp_path / "a.storelayer"
-    assert harness.run("backup", str(artifact)).returncode == 0
+    artifact, key = tmp_path / "a.storelayer", tmp_path / "key.txt"
+    identity = pyrage.x25519.Identity.generate()
+    key.write_text(f"{identity}\n")
+    recipient = str(identity.to_public())
+    backup = ("backup", "--compression", "none", "-r", recipient, str(artifact))
+    assert harness.run(*backup).returncode == 0
     full = checksums(account.db)
     with account.db.engine.begin() as connection:
         connection.execute(text("DELETE FROM notes WHERE id > 10"))
     before = checksums(account.db)
-    args = ("restore", "--force", str(artifact))
+    args = ("restore", "--force", "--identity", str(key), str(artifact))
     process = harness.start(*args, hang=point.hang, point=point.point, call=point.call)
-    harness.kill_when_ready(process, kill_signal(signal_name))
+
+    def nothing_clear_at_the_point() -> None:
+        assert files_holding(marker, tmp_path) == []
+
+    harness.kill_when_ready(process, kill_signal(signal_name), nothing_clear_at_the_point)
     harness.assert_nothing_left()
+    assert files_holding(marker, tmp_path) == []
     account.db.dispose()
     assert checksums(account.db) == (full if point.restored else before)
     left = leftover_databases(account.db, process.pid)
@@ -216,3 +229,4 @@ def test_killed_restore_leaves_the_target_unchanged_or_restored_and_checked(
     assert checksums(account.db) == full
     assert left.isdisjoint(leftover_databases(account.db))
     assert list(harness.tmp.iterdir()) == []
+    assert files_holding(marker, tmp_path) == []
