@@ -3,7 +3,8 @@ real processes against password-protected accounts on the servers (and on SQLite
 afterwards no process storelayer started runs, no file under the temporary or backup
 directory holds the password, an encrypted backup or its restore left no clear dump
 (looked for while paused at the point too), a restore target is unchanged or fully
-restored and checked, and the next run leaves no staging database. The points and the harness: ``_backup_kills``."""
+restored and checked, and the next run leaves no staging database. The points and the
+harness: ``_backup_kills``."""
 
 from __future__ import annotations
 
