@@ -44,8 +44,9 @@ _TABLE_LINE = re.compile(
     + _NAME
 )
 _CONSTRAINT = re.compile(rb"^(\s*CONSTRAINT )" + _NAME + rb"( FOREIGN KEY .*REFERENCES )" + _NAME)
-#: How a dump starts a view, trigger, routine or event definition.
-_OTHER_OBJECTS = re.compile(rb"^(/\*!5\d{4} )?CREATE\b(?! TABLE )")
+#: How a dump starts a view, trigger, routine or event definition (or a view's
+#: placeholder table, which versioned comments wrap).
+_OTHER_OBJECTS = re.compile(rb"^(/\*!\d{5} CREATE\b|CREATE\b(?! TABLE ))")
 _LEFTOVER = re.compile(r"^sl[rt](?P<key>[0-9a-f]{8})_")
 TABLES = (
     "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = :db "

@@ -25,7 +25,7 @@ from storelayer.backup.options import BackupOptions
 from storelayer_mysql.backup import backup as backup
 from storelayer_mysql.backup import inspect as inspect
 from storelayer_mysql.backup import load
-from storelayer_mysql.inplace import load_renamed, staged_tables, swap_in_place
+from storelayer_mysql.inplace import load_renamed, prune_tables, staged_tables, swap_in_place
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -223,9 +223,13 @@ def prune_staging(connection: Connection) -> list[str]:
 
 
 def prune_stale(engine: Engine) -> list[str]:
-    """:func:`prune_staging` on the engine's server."""
+    """:func:`prune_staging` on the engine's server, and the staging tables that dead
+    restores left inside the engine's database (:func:`~storelayer_mysql.inplace.prune_tables`)."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        return prune_staging(connection)
+        dropped = prune_staging(connection)
+        if engine.url.database:
+            dropped += prune_tables(connection, engine.url.database)
+        return dropped
 
 
 class NoCreateDatabase(BackupError):
