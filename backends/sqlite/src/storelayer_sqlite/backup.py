@@ -157,10 +157,9 @@ def opened_dump(source: Path) -> Iterator[sqlite3.Connection]:
             with closing(read_only(work / "dump.db")) as dump:
                 yield dump
         return
-    with open(source, "rb") as pipe:
-        image = pipe.read()
     with closing(sqlite3.connect(":memory:")) as dump:
-        dump.deserialize(image)  # type: ignore[attr-defined, unused-ignore]
+        with open(source, "rb") as pipe:  # the bytes read are freed once deserialized
+            dump.deserialize(pipe.read())  # type: ignore[attr-defined, unused-ignore]
         yield dump
 
 
