@@ -143,11 +143,18 @@ class Harness:
         out, err = process.communicate(timeout=600)
         return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
-    def kill_when_ready(self, process: subprocess.Popen[bytes], signum: int) -> int:
-        """Send ``signum`` once the point is reached (then let a waiting function go on,
-        as a thread of a live process would); return the exit status."""
+    def kill_when_ready(
+        self,
+        process: subprocess.Popen[bytes],
+        signum: int,
+        at_point: Callable[[], None] = lambda: None,
+    ) -> int:
+        """Once the point is reached, run ``at_point`` (checks of what the paused
+        process has on disk) and send ``signum`` (then let a waiting function go on, as
+        a thread of a live process would); return the exit status."""
         wait_for(lambda: self.ready.exists() or process.poll() is not None, "the point")
         assert process.poll() is None, process.communicate()
+        at_point()
         self.below = descendants(process.pid)[1:]
         process.send_signal(signum)
         self.release.touch()

@@ -198,9 +198,34 @@ def test_password_never_in_any_argv(
         assert not any(SECRET in arg or "password" in arg.lower() for arg in args), args
 
 
-def test_restore_without_create_database_names_the_privilege_and_the_way_out(
+def _tables_and_keys(db: storelayer.Database) -> tuple[list[str], list[tuple[str, str]]]:
+    with db.engine.connect() as connection:
+        tables = connection.exec_driver_sql(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+            "ORDER BY 1"
+        ).scalars()
+        keys = connection.exec_driver_sql(
+            "SELECT TABLE_NAME, CONSTRAINT_NAME FROM information_schema.REFERENTIAL_CONSTRAINTS "
+            "WHERE CONSTRAINT_SCHEMA = DATABASE() ORDER BY 1, 2"
+        ).all()
+        return [str(t) for t in tables], [(str(t), str(k)) for t, k in keys]
+
+
+def _rows(db: storelayer.Database) -> dict[str, list[Any]]:
+    with db.engine.connect() as connection:
+        return {
+            t: sorted(connection.exec_driver_sql(f"SELECT * FROM {t}").all())
+            for t in ("parent", "child", "other")
+        }
+
+
+def test_restore_without_create_database_stages_tables_inside_the_target(
     server_url: URL, scratch: storelayer.Database, tmp_path: Path
 ) -> None:
+    """An account with every privilege on its database and none to create another:
+    the restore stages its tables in the target and swaps them in atomically, foreign
+    keys and their names kept; a dump with a view is refused, naming the privilege and
+    the way out, and leaves the target as it was."""
     user = f"sl_nocreate_{secrets.token_hex(4)}"
     with storelayer.connect(server_url) as root, root.engine.begin() as connection:
         connection.execute(text(f"CREATE USER '{user}'@'%' IDENTIFIED BY :pw"), {"pw": SECRET})
@@ -208,14 +233,40 @@ def test_restore_without_create_database_names_the_privilege_and_the_way_out(
     try:
         with storelayer.connect(scratch.url.set(username=user, password=SECRET)) as db:
             with db.engine.begin() as connection:
-                connection.exec_driver_sql("CREATE TABLE t (id INT PRIMARY KEY)")
-                connection.exec_driver_sql("INSERT INTO t VALUES (1), (2)")
+                for statement in (
+                    "CREATE TABLE parent (id INT PRIMARY KEY, s TEXT)",
+                    "CREATE TABLE child (id INT PRIMARY KEY, p INT, q INT, "
+                    "CONSTRAINT child_to_parent FOREIGN KEY (p) REFERENCES parent (id), "
+                    "FOREIGN KEY (q) REFERENCES parent (id))",
+                    "CREATE TABLE other (id INT PRIMARY KEY)",
+                    "INSERT INTO parent VALUES (1, 'CREATE TABLE `child` ('), (2, 'b')",
+                    "INSERT INTO child VALUES (1, 1, 2), (2, 2, 1)",
+                    "INSERT INTO other VALUES (7)",
+                ):
+                    connection.exec_driver_sql(statement)
+            shape, rows = _tables_and_keys(db), _rows(db)
+            assert len(shape[1]) == 2
             db.backup(tmp_path / "a.storelayer")
-            with pytest.raises(BackupError, match=r"CREATE and DROP privileges.*--jobs 2") as e:
-                db.restore(tmp_path / "a.storelayer", force=True)
+            with db.engine.begin() as connection:
+                connection.exec_driver_sql("DELETE FROM child WHERE id = 2")
+                connection.exec_driver_sql("INSERT INTO other VALUES (8)")
+            report = db.restore(tmp_path / "a.storelayer", force=True)
+            assert report.tables == {"parent": 2, "child": 2, "other": 1}
+            db.dispose()
+            assert _tables_and_keys(db) == shape and _rows(db) == rows
+            with db.engine.begin() as connection:
+                connection.exec_driver_sql("CREATE VIEW v AS SELECT id FROM parent")
+            db.backup(tmp_path / "view.storelayer")
+            with db.engine.begin() as connection:
+                connection.exec_driver_sql("DELETE FROM other")
+            changed = _rows(db)
+            with pytest.raises(BackupError, match=r"views.*CREATE and DROP.*--jobs 2") as e:
+                db.restore(tmp_path / "view.storelayer", force=True)
             assert SECRET not in str(e.value)
-            report = db.restore(tmp_path / "a.storelayer", force=True, jobs=2)
-            assert report.tables == {"t": 2} and report.database == scratch.url.database
+            assert _rows(db) == changed
+            assert _tables_and_keys(db)[0] == [*shape[0], "v"]
+            report = db.restore(tmp_path / "view.storelayer", force=True, jobs=2)
+            assert report.tables == {"parent": 2, "child": 2, "other": 1}
     finally:
         with storelayer.connect(server_url) as root, root.engine.begin() as connection:
             connection.execute(text(f"DROP USER IF EXISTS '{user}'@'%'"))

@@ -4,16 +4,19 @@ backup never leaves a file that looks valid; created 0600."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import secrets
 import tarfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from storelayer.backup.children import scratch_prefix
 from storelayer.backup.manifest import MANIFEST_NAME, BackupManifest
 from storelayer.backup.payload import CHUNK
+from storelayer.backup.stream import Digest, Tap
 from storelayer.backup.tools import open_private
 from storelayer.errors import BackupError
 
@@ -93,37 +96,50 @@ def read_manifest(path: Path) -> BackupManifest:
         return BackupManifest.from_json(stream.read())
 
 
-def extract_payload(path: Path, manifest: BackupManifest, target: Path) -> None:
-    """Copy the payload into the new 0600 file ``target``, checking its size and
-    SHA-256 against the manifest: a truncated or altered artifact is refused here."""
-    digest, size = hashlib.sha256(), 0
+@contextmanager
+def payload_stream(path: Path, manifest: BackupManifest) -> Iterator[IO[bytes]]:
+    """The payload member of the artifact as a stream, once its size in the archive is
+    the manifest's; reading errors of a truncated archive are a ``BackupError``."""
     with _open(path) as tar:
         try:
             member = tar.getmember(manifest.payload.name)
             stream = tar.extractfile(member)
-            if stream is None:
-                raise KeyError(manifest.payload.name)
-            if member.size != manifest.payload.size:
-                raise BackupError(
-                    f"{path} is damaged: its payload holds {member.size} bytes, the manifest "
-                    f"says {manifest.payload.size}; nothing was unpacked"
-                )
-            with open_private(target) as out:
-                for chunk in iter(lambda: stream.read(CHUNK), b""):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
         except KeyError:
-            raise BackupError(f"{path} lacks its payload {manifest.payload.name!r}") from None
+            stream = None
+        except tarfile.TarError as error:
+            raise BackupError(f"{path} is truncated or damaged: {error}") from None
+        if stream is None:
+            raise BackupError(f"{path} lacks its payload {manifest.payload.name!r}")
+        if member.size != manifest.payload.size:
+            raise BackupError(
+                f"{path} is damaged: its payload holds {member.size} bytes, the manifest "
+                f"says {manifest.payload.size}; nothing was unpacked"
+            )
+        try:
+            yield stream
         except (tarfile.TarError, OSError) as error:
             raise BackupError(f"{path} is truncated or damaged: {error}") from None
-    if size != manifest.payload.size:
+
+
+def check_stored(path: Path, manifest: BackupManifest, stored: Digest) -> None:
+    """The payload read from the artifact is the one the manifest describes: a truncated
+    or altered artifact is refused."""
+    if stored.size != manifest.payload.size:
         raise BackupError(
-            f"{path} is truncated or damaged: payload has {size} bytes, the manifest says "
-            f"{manifest.payload.size}"
+            f"{path} is truncated or damaged: payload has {stored.size} bytes, the manifest "
+            f"says {manifest.payload.size}"
         )
-    if digest.hexdigest() != manifest.payload.sha256:
+    if stored.sha256 != manifest.payload.sha256:
         raise BackupError(
             f"{path} is damaged: the payload's SHA-256 does not match the manifest (the file "
             "was altered or corrupted after it was written)"
         )
+
+
+def check_payload(path: Path, manifest: BackupManifest) -> None:
+    """Read the payload through, checking its size and SHA-256; nothing is written."""
+    with payload_stream(path, manifest) as stream:
+        tap = Tap(stream)
+        while tap.read(CHUNK):
+            pass
+    check_stored(path, manifest, tap.digest)

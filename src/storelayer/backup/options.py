@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -18,3 +19,12 @@ class BackupOptions:
     atomic: bool = True
     # May the restore replace objects that already exist in the target (--force)?
     replace: bool = False
+    # For a restore fed from a pipe (storelayer.backup.unpack): waits for the end of the
+    # dump and checks it (size, SHA-256, a full read), returning its rows per table, or
+    # raises a BackupError. A restore calls it before it switches the data in (commit,
+    # swap); None when the source is a file checked before.
+    checked_rows: Callable[[], dict[str, int]] | None = field(default=None, compare=False)
+
+    def dump_checked(self) -> dict[str, int] | None:
+        """:attr:`checked_rows`'s answer, if the restore is fed from a pipe."""
+        return self.checked_rows() if self.checked_rows is not None else None

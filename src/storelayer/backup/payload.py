@@ -9,7 +9,7 @@ import hashlib
 import io
 import shutil
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -91,7 +91,8 @@ def seal(source: IO[bytes], target: Path, method: str, recipients: Sequence[str]
             shutil.copyfileobj(packed, sealed, CHUNK)
 
 
-def _opened_for_reading(packed: IO[bytes], method: str) -> IO[bytes]:
+def decompressing(packed: IO[bytes], method: str) -> IO[bytes]:
+    """``packed`` decompressed with ``method``, as a stream read on demand."""
     if method == "zstd":
         reader: Any = zstandard.ZstdDecompressor().stream_reader(packed, read_across_frames=True)
         return cast("IO[bytes]", reader)
@@ -100,24 +101,31 @@ def _opened_for_reading(packed: IO[bytes], method: str) -> IO[bytes]:
     return packed
 
 
-def decompress(source: Path, target: Path, method: str, limit: int) -> None:
-    """Undo :func:`compress` into the new 0600 file ``target``; damaged input, or
-    output beyond ``limit`` bytes (the size the manifest declares), is a ``BackupError``
-    and nothing past ``limit`` is ever written."""
+def capped(packed: IO[bytes], method: str, limit: int) -> Iterator[bytes]:
+    """The chunks of ``packed`` decompressed with ``method``; damaged input, or output
+    beyond ``limit`` bytes (the size the manifest declares), is a ``BackupError`` raised
+    before a byte past ``limit`` is handed on."""
     written = 0
     try:
-        with open(source, "rb") as packed, open_private(target) as plain:
-            stream = _opened_for_reading(packed, method)
-            while chunk := stream.read(min(CHUNK, limit - written + 1)):
-                written += len(chunk)
-                if written > limit:
-                    raise BackupError(
-                        f"the backup expands beyond the {limit} bytes its manifest declares: "
-                        "refused as damaged or crafted"
-                    )
-                plain.write(chunk)
+        stream = decompressing(packed, method)
+        while chunk := stream.read(min(CHUNK, limit - written + 1)):
+            written += len(chunk)
+            if written > limit:
+                raise BackupError(
+                    f"the backup expands beyond the {limit} bytes its manifest declares: "
+                    "refused as damaged or crafted"
+                )
+            yield chunk
     except (zstandard.ZstdError, OSError, EOFError, gzip.BadGzipFile) as error:
         raise BackupError(f"cannot decompress the backup ({method}): {error}") from None
+
+
+def decompress(source: Path, target: Path, method: str, limit: int) -> None:
+    """Undo :func:`compressing` into the new 0600 file ``target``, within ``limit``
+    bytes (:func:`capped`)."""
+    with open(source, "rb") as packed, open_private(target) as plain:
+        for chunk in capped(packed, method, limit):
+            plain.write(chunk)
 
 
 def _pyrage() -> Any:
@@ -158,15 +166,14 @@ def read_identities(path: Path) -> list[Any]:
         raise BackupError(f"{path} holds an invalid age identity: {error}") from None
 
 
-def decrypt(source: Path, target: Path, identity_file: Path) -> None:
-    """Decrypt with the identities of ``identity_file`` into the new 0600 ``target``."""
+def decrypt_into(sealed: IO[bytes], plain: IO[bytes], identities: list[Any], label: Path) -> None:
+    """Decrypt the stream ``sealed`` with ``identities`` (read from ``label``) into the
+    stream ``plain``: a pipe, so nothing of the clear dump rests on disk."""
     pyrage = _pyrage()
-    identities = read_identities(identity_file)
     try:
-        with open(source, "rb") as sealed, open_private(target) as plain:
-            pyrage.decrypt_io(sealed, plain, identities)
+        pyrage.decrypt_io(sealed, plain, identities)
     except pyrage.DecryptError as error:
         raise BackupError(
-            f"cannot decrypt the backup with {identity_file}: {error} (is it the identity "
-            "matching one of the manifest's recipients?)"
+            f"cannot decrypt the backup with {label}: {error} (is it the identity matching "
+            "one of the manifest's recipients?)"
         ) from None

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storelayer.backend import Progress
-from storelayer.backup.artifact import read_manifest
+from storelayer.backup.artifact import check_payload, read_manifest
 from storelayer.backup.counts import count_differences, row_counts, schema_revision, table_names
 from storelayer.backup.create import database_label
 from storelayer.backup.leftovers import prune_server
 from storelayer.backup.manifest import BackupManifest
 from storelayer.backup.options import BackupOptions
-from storelayer.backup.verify import backend_for, unpacked
+from storelayer.backup.unpack import identities_for, restore_streamed, verified_rows
+from storelayer.backup.verify import backend_for
 from storelayer.errors import BackupError
 
 if TYPE_CHECKING:
@@ -102,9 +103,12 @@ def restore_backup(
 ) -> RestoreReport:
     """Restore the artifact at ``path`` into ``db``.
 
-    Order: read the manifest, refuse another backend's dump, verify the artifact in full
-    (checksums, full read, row counts), refuse a non-empty target unless ``force``,
-    restore (atomically unless ``jobs`` > 1 asks for a parallel restore), then count the
+    Order: read the manifest, refuse another backend's dump, check the payload's size
+    and SHA-256 (nothing is written), refuse a non-empty target unless ``force``, then
+    restore from the stream of the decrypted, decompressed dump (no copy of it rests on
+    disk; :mod:`storelayer.backup.unpack`): atomically, switched in only once the dump's
+    size, SHA-256 and row counts matched the manifest, unless ``jobs`` > 1 asks for a
+    parallel restore (the dump is then read and checked whole first). Last, count the
     rows of every table and fail on any difference."""
     started = time.monotonic()
     artifact = Path(path)
@@ -114,13 +118,17 @@ def restore_backup(
     key = Path(identity) if identity is not None else None
     prune_server(db.backend, db.engine)
     say(f"verifying {artifact}")
-    with unpacked(artifact, manifest, db.backend, key) as dump:
-        warnings = check_target(db, manifest, force)
-        for warning in warnings:
-            say(f"warning: {warning}")
-        say(f"restoring into {database_label(db)} ({db.backend.name})")
-        options = BackupOptions(jobs=jobs, atomic=jobs <= 1, replace=force)
-        db.backend.backups.restore(db.engine, dump, progress, options)
+    check_payload(artifact, manifest)
+    identities_for(artifact, manifest, key)  # a missing or bad key fails here
+    warnings = check_target(db, manifest, force)
+    for warning in warnings:
+        say(f"warning: {warning}")
+    options = BackupOptions(jobs=jobs, atomic=jobs <= 1, replace=force)
+    if not options.atomic:  # the target changes as the dump comes: check it whole first
+        say("reading the whole dump first (a parallel restore is not atomic)")
+        verified_rows(artifact, manifest, db.backend, key)
+    say(f"restoring into {database_label(db)} ({db.backend.name}), checked as it streams")
+    restore_streamed(artifact, manifest, db.backend, key, (db.engine, progress), options, say)
     db.engine.dispose()  # pooled connections may hold the replaced schema
     say("counting rows")
     differences = count_differences(manifest.tables, row_counts(db.engine, manifest.tables))

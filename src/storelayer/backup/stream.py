@@ -41,12 +41,12 @@ class Digest(NamedTuple):
     sha256: str
 
 
-class _Tap(io.RawIOBase):
+class Tap(io.RawIOBase):
     """Reads ``source``, hashing and counting every byte and copying it to ``copy``
-    (the inspecting reader); a copy whose reader stopped early is dropped, the reader's
-    own error tells why."""
+    (the inspecting reader), if any; a copy whose reader stopped early is dropped, the
+    reader's own error tells why."""
 
-    def __init__(self, source: IO[bytes], copy: IO[bytes]) -> None:
+    def __init__(self, source: IO[bytes], copy: IO[bytes] | None = None) -> None:
         self._source, self._copy = source, copy
         self._digest, self.size = hashlib.sha256(), 0
 
@@ -63,7 +63,7 @@ class _Tap(io.RawIOBase):
                 try:
                     self._copy.write(view)
                 except BrokenPipeError:
-                    self._copy = None  # type: ignore[assignment]
+                    self._copy = None
         return int(count or 0)
 
     @property
@@ -71,7 +71,7 @@ class _Tap(io.RawIOBase):
         return Digest(self.size, self._digest.hexdigest())
 
 
-class _Worker(threading.Thread, Generic[T]):
+class Worker(threading.Thread, Generic[T]):
     """Runs ``work`` and keeps its result or exception; ``then`` runs in any case."""
 
     def __init__(self, work: Callable[[], T], then: Callable[[], None]) -> None:
@@ -110,7 +110,7 @@ def _open_writing(fifo: Path) -> tuple[IO[bytes], int]:
     return os.fdopen(write, "wb", buffering=0), held
 
 
-def _close(*ends: IO[bytes] | int) -> None:
+def close_all(*ends: IO[bytes] | int) -> None:
     for end in ends:
         with suppress(OSError):
             end.close() if not isinstance(end, int) else os.close(end)
@@ -122,7 +122,7 @@ def _drain(source: IO[bytes]) -> None:
     with suppress(OSError):
         while source.read(CHUNK):
             pass
-    _close(source)
+    close_all(source)
 
 
 def _wake(fifo: Path, reader: threading.Thread) -> None:
@@ -168,14 +168,14 @@ def stream_dump(
     with _pipes(work, name) as (dump, check):
         source, source_held = _open_reading(dump)
         copy, copy_held = _open_writing(check)
-        inspector = _Worker(lambda: inspect(check), lambda: _close(copy_held))
-        tap = _Tap(source, copy)
+        inspector = Worker(lambda: inspect(check), lambda: close_all(copy_held))
+        tap = Tap(source, copy)
 
         def done_pumping() -> None:
-            _close(copy)
+            close_all(copy)
             _drain(source)
 
-        pump = _Worker(lambda: seal(cast("IO[bytes]", tap), payload, *pack), done_pumping)
+        pump = Worker(lambda: seal(cast("IO[bytes]", tap), payload, *pack), done_pumping)
         inspector.start()
         pump.start()
         failure: BaseException | None = None
@@ -185,7 +185,7 @@ def stream_dump(
         except BaseException as error:
             failure = error
         finally:
-            _close(source_held)
+            close_all(source_held)
             pump.join()
             _wake(check, inspector)
     for cause in (pump.error, failure, inspector.error):  # the root cause first

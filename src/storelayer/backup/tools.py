@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Generator, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -103,6 +103,15 @@ def write_private_text(path: Path, text: str) -> Path:
     return path
 
 
+def error_output() -> IO[bytes]:
+    """Where a tool's error output goes: an anonymous memory file where the system has
+    one, since a failing restore tool may quote the rows it was fed; else an unnamed
+    temporary file."""
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("tool-errors", os.MFD_CLOEXEC), "w+b")
+    return tempfile.TemporaryFile()  # pragma: no cover - no memfd
+
+
 def tool_failure(what: str, returncode: int, stderr: bytes, secrets: Sequence[str]) -> BackupError:
     """The error of a tool that exited ``returncode``: the tail of its error output,
     without ``secrets``."""
@@ -128,7 +137,7 @@ def run(
     with (
         open(stdin, "rb") if stdin else open(os.devnull, "rb") as source,
         open_target(stdout) if stdout else open(os.devnull, "wb") as sink,
-        tempfile.TemporaryFile() as errors,
+        error_output() as errors,
     ):
         with running(*command, keep_fds, stdin=source, stdout=sink, stderr=errors) as process:
             returncode = process.wait()
@@ -144,20 +153,27 @@ def feeding(
     """Run ``command`` and yield its stdin to write to. When the block ends, stdin is
     closed and the tool must exit with status 0; an exception in the block kills the
     tool, so what it was fed is never finished (the tool dies with storelayer too)."""
-    with tempfile.TemporaryFile() as errors:
+    with error_output() as errors:
         streams: dict[str, Any] = {
             "stdin": subprocess.PIPE,
             "stdout": subprocess.DEVNULL,
             "stderr": errors,
         }
-        with running(*command, keep_fds, **streams) as process:
-            assert process.stdin is not None
-            try:
-                yield process.stdin
-                process.stdin.close()
-            except BrokenPipeError:
-                pass  # the tool stopped reading: its exit status and message say why
-            returncode = process.wait()
+        stdin: IO[bytes] | None = None
+        try:
+            with running(*command, keep_fds, **streams) as process:
+                assert process.stdin is not None
+                stdin = process.stdin
+                try:
+                    yield stdin
+                    stdin.close()
+                except BrokenPipeError:
+                    pass  # the tool stopped reading: its exit status and message say why
+                returncode = process.wait()
+        finally:  # after the tool was killed, if the block failed
+            if stdin is not None:
+                with suppress(OSError):
+                    stdin.close()
         errors.seek(0)
         if returncode != 0:
             raise tool_failure(what, returncode, errors.read(), secrets)
@@ -170,7 +186,7 @@ def output_lines(
     stdout line by line; raises after the last line when it failed. The tool is killed
     if the reader stops early."""
     with (
-        tempfile.TemporaryFile() as errors,
+        error_output() as errors,
         open(stdin or os.devnull, "rb") as source,
     ):
         streams: dict[str, Any] = {

@@ -17,13 +17,13 @@ from sqlalchemy.engine import URL
 
 from storelayer._core import opened
 from storelayer.backend import Backend
-from storelayer.backup.artifact import extract_payload, read_manifest
-from storelayer.backup.children import private_directory, remove_stale
+from storelayer.backup.artifact import check_payload, read_manifest
+from storelayer.backup.children import private_directory
 from storelayer.backup.counts import count_differences, row_counts
 from storelayer.backup.leftovers import prune_server, server_scratch_name
 from storelayer.backup.manifest import BackupManifest
 from storelayer.backup.options import BackupOptions
-from storelayer.backup.payload import decompress, decrypt, sha256_file
+from storelayer.backup.unpack import restore_streamed, verified_rows
 from storelayer.errors import BackupError
 from storelayer.plugins import PluginManager, get_plugin_manager
 
@@ -65,41 +65,6 @@ def backend_for(manifest: BackupManifest, plugins: PluginManager) -> Backend:
     return backend
 
 
-def check_dump(backend: Backend, manifest: BackupManifest, dump: Path) -> None:
-    """The dump matches its checksum and holds exactly the manifest's rows."""
-    if dump.stat().st_size != manifest.dump.size or sha256_file(dump) != manifest.dump.sha256:
-        raise BackupError("the unpacked dump does not match the manifest's SHA-256")
-    differences = count_differences(manifest.tables, backend.backups.inspect(dump))
-    if differences:
-        raise BackupError("the dump does not hold the manifest's rows: " + "; ".join(differences))
-
-
-@contextmanager
-def unpacked(
-    path: Path, manifest: BackupManifest, backend: Backend, identity: Path | None
-) -> Iterator[Path]:
-    """The verified native dump of the artifact in a private directory; removed after.
-    No step writes more than the manifest declares."""
-    remove_stale()
-    with private_directory() as work:
-        stored = work / f"stored-{manifest.payload.name}"
-        extract_payload(path, manifest, stored)
-        if manifest.payload.encryption:
-            if identity is None:
-                raise BackupError(
-                    f"{path} is encrypted ({manifest.payload.encryption}): pass --identity "
-                    "with the private key of one of its recipients"
-                )
-            sealed, stored = stored, work / f"{stored.name}.plain"
-            decrypt(sealed, stored, identity)
-            sealed.unlink()
-        dump = work / manifest.dump.name
-        decompress(stored, dump, manifest.payload.compression, manifest.dump.size)
-        stored.unlink()
-        check_dump(backend, manifest, dump)
-        yield dump
-
-
 @contextmanager
 def scratch_database(
     backend: Backend, server_url: URL | None, plugins: PluginManager
@@ -128,14 +93,18 @@ def scratch_database(
 def restore_and_count(
     backend: Backend,
     manifest: BackupManifest,
-    dump: Path,
+    artifact: tuple[Path, Path | None],
     url: URL,
     plugins: PluginManager,
     jobs: int,
+    say: Say,
 ) -> None:
-    """Restore ``dump`` into the database at ``url`` and compare its rows."""
+    """Restore the artifact (path, identity) into the database at ``url``, fed from
+    the stream and checked, and compare its rows."""
+    path, identity = artifact
     with opened(url, backend=backend.name, plugins=plugins) as db:
-        backend.backups.restore(db.engine, dump, None, BackupOptions(jobs=jobs, atomic=False))
+        options = BackupOptions(jobs=jobs, atomic=False)
+        restore_streamed(path, manifest, backend, identity, (db.engine, None), options, say)
         db.engine.dispose()
         differences = count_differences(manifest.tables, row_counts(db.engine, manifest.tables))
     if differences:
@@ -172,22 +141,23 @@ def verify_backup(
     report = VerifyReport(str(artifact), manifest.to_dict(), ["manifest"])
     backend = backend_for(manifest, manager)
     key = Path(identity) if identity is not None else None
+    check_payload(artifact, manifest)
+    report.checks.append("payload sha256")
     if manifest.payload.encryption and key is None:
-        with private_directory() as work:
-            extract_payload(artifact, manifest, work / manifest.payload.name)
-        report.checks.append("payload sha256")
         say("encrypted: only the checksum was verified; pass --identity to read the dump")
         if deep:
             raise BackupError(f"{artifact} is encrypted: --deep needs --identity")
         return report
-    with unpacked(artifact, manifest, backend, key) as dump:
-        report.checks += ["payload sha256", "dump sha256", "full read", "row counts"]
-        report.dump_read = True
-        if deep:
-            _check_server(backend, server_url, manager)
-            say(f"restoring into a scratch {backend.name} database")
-            with scratch_database(backend, server_url, manager) as url:
-                restore_and_count(backend, manifest, dump, url, manager, jobs)
-            report.checks.append("restore into scratch database")
-            report.deep = True
+    if deep:
+        _check_server(backend, server_url, manager)
+        say(f"restoring into a scratch {backend.name} database, read as it is unpacked")
+        with scratch_database(backend, server_url, manager) as url:
+            restore_and_count(backend, manifest, (artifact, key), url, manager, jobs, say)
+    else:
+        verified_rows(artifact, manifest, backend, key)
+    report.checks += ["dump sha256", "full read", "row counts"]
+    report.dump_read = True
+    if deep:
+        report.checks.append("restore into scratch database")
+        report.deep = True
     return report

@@ -12,7 +12,7 @@ With the dump's ``backup`` and ``inspect``, this module is ``MySQLBackend.backup
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from storelayer.backup.options import BackupOptions
 from storelayer_mysql.backup import backup as backup
 from storelayer_mysql.backup import inspect as inspect
 from storelayer_mysql.backup import load
+from storelayer_mysql.inplace import load_renamed, prune_tables, staged_tables, swap_in_place
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -222,9 +223,18 @@ def prune_staging(connection: Connection) -> list[str]:
 
 
 def prune_stale(engine: Engine) -> list[str]:
-    """:func:`prune_staging` on the engine's server."""
+    """:func:`prune_staging` on the engine's server, and the staging tables that dead
+    restores left inside the engine's database (:func:`~storelayer_mysql.inplace.prune_tables`)."""
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        return prune_staging(connection)
+        dropped = prune_staging(connection)
+        if engine.url.database:
+            dropped += prune_tables(connection, engine.url.database)
+        return dropped
+
+
+class NoCreateDatabase(BackupError):
+    """The account may not create the staging database (the restore then stages its
+    tables inside the target database: :mod:`storelayer_mysql.inplace`)."""
 
 
 def _create(connection: Connection, name: str, charset: str, collation: str) -> None:
@@ -236,12 +246,7 @@ def _create(connection: Connection, name: str, charset: str, collation: str) -> 
     except DBAPIError as error:
         if getattr(error.orig, "args", (None,))[0] not in ACCESS_DENIED:
             raise
-        raise BackupError(
-            f"the account cannot create the staging database {name} (it needs the CREATE "
-            "and DROP privileges on storelayer\\_restore\\_%.*), so nothing was changed. "
-            "Grant them, or restore straight into the target without the atomic swap "
-            "(--jobs 2, jobs=2)"
-        ) from None
+        raise NoCreateDatabase(name) from None
 
 
 @contextmanager
@@ -271,6 +276,23 @@ def scratch_databases(connection: Connection, target: str, count: int) -> Iterat
             connection.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": name})
 
 
+def dump_rows(source: Path, options: BackupOptions) -> dict[str, int]:
+    """The dump's rows per table: for a piped dump, once its end passed its checks."""
+    expected = options.dump_checked()
+    return inspect(source) if expected is None else expected
+
+
+def restore_in_place(
+    engine: Engine, connection: Connection, source: Path, target: str, options: BackupOptions
+) -> None:
+    """The atomic restore without a staging database: staged tables in the target."""
+    with staged_tables(connection, target) as renamer:
+        load_renamed(engine, source, target, renamer)
+        expected = dump_rows(source, options)
+        check_staged(connection, target, {renamer.name(n): r for n, r in expected.items()})
+        swap_in_place(connection, target, renamer, options.replace)
+
+
 def restore(
     engine: Engine,
     source: Path,
@@ -278,8 +300,9 @@ def restore(
     options: BackupOptions | None = None,
     loader: Callable[[Engine, Path, str], None] = load,
 ) -> None:
-    """Restore the dump: into a staging database then swapped in (atomic), or straight
-    into the target when ``options.atomic`` is false (a scratch database)."""
+    """Restore the dump: into a staging database then swapped in (atomic); into staging
+    tables inside the target, then swapped in, when the account may not create a
+    database; or straight into the target when ``options.atomic`` is false."""
     options = options or BackupOptions()
     target = str(engine.url.database or "")
     if not options.atomic:
@@ -287,10 +310,15 @@ def restore(
         return
     with (
         engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection,
-        scratch_databases(connection, target, 2) as (staging, trash),
+        ExitStack() as stack,
     ):
-        loader(engine, source, staging)
-        check_staged(connection, staging, inspect(source))
-        swap(connection, target, staging, trash, options.replace)
+        try:
+            staging, trash = stack.enter_context(scratch_databases(connection, target, 2))
+        except NoCreateDatabase:
+            restore_in_place(engine, connection, source, target, options)
+        else:
+            loader(engine, source, staging)
+            check_staged(connection, staging, dump_rows(source, options))
+            swap(connection, target, staging, trash, options.replace)
     if progress is not None:
         progress(1, 1)

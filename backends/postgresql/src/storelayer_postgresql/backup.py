@@ -105,6 +105,12 @@ def backup(
     return version
 
 
+def restore_needs_file(options: BackupOptions) -> bool:
+    """Whether the restore must read the dump from a file: pg_restore ``--jobs`` seeks
+    in the archive and refuses standard input; the one-stream restore reads a pipe."""
+    return not options.atomic and options.jobs > 1
+
+
 def restore(
     engine: Engine,
     source: Path,

@@ -1,7 +1,9 @@
 """PostgreSQL restores that storelayer commits itself, after its check.
 
 pg_restore turns the archive into a SQL script; storelayer feeds the script to ``psql``
-inside ``BEGIN``, counting the rows of every ``COPY`` block as they pass, then sends a
+inside ``BEGIN``, counting the rows of every ``COPY`` block as they pass; once the
+script ended, a dump fed through a pipe must have passed its checks (size, SHA-256,
+rows: ``BackupOptions.checked_rows``) and the script must hold its rows. Then it sends a
 ``DO`` block that compares each table's rows with the dump's and raises on any
 difference, and only then ``COMMIT``. The commit is storelayer's own last step: if
 storelayer dies before it, psql is killed with it (or reads the end of its input) and
@@ -17,8 +19,10 @@ from contextlib import closing
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from storelayer.backup.counts import count_differences
 from storelayer.backup.options import BackupOptions
 from storelayer.backup.tools import Command, feeding, output_lines
+from storelayer.errors import BackupError
 from storelayer_postgresql.client_tools import (
     CopyCounter,
     checked_tool,
@@ -76,6 +80,21 @@ def commit(sink: IO[bytes]) -> None:
     sink.write(b"COMMIT;\n")
 
 
+def check_script(counted: dict[str, int], options: BackupOptions) -> None:
+    """Before the commit: when the dump came through a pipe, wait for its end and its
+    checks (size, SHA-256, rows), and the script pg_restore wrote from it must hold
+    exactly its rows."""
+    expected = options.dump_checked()
+    if expected is None:
+        return
+    differences = count_differences(expected, counted)
+    if differences:
+        raise BackupError(
+            "pg_restore's script does not hold the dump's rows, nothing was restored: "
+            + "; ".join(differences)
+        )
+
+
 def restore_checked(engine: Engine, source: Path, major: int, options: BackupOptions) -> None:
     """Restore ``source`` in one transaction that commits only after its rows were
     counted inside it."""
@@ -100,6 +119,6 @@ def restore_checked(engine: Engine, source: Path, major: int, options: BackupOpt
         for line in script:
             counter.feed(line)
             sink.write(line)
-        counter.finish()
+        check_script(counter.finish(), options)
         sink.write(check_statement(counter.qualified))
         commit(sink)

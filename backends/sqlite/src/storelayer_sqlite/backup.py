@@ -7,7 +7,9 @@ and under steady writes may never finish; this one always does. The live file is
 copied as raw bytes.
 
 A restore copies the dump into the live database the same way: one write transaction,
-so readers see the old contents or the new ones, never a mixture. (Renaming a file over
+so readers see the old contents or the new ones, never a mixture. A dump that comes
+through a pipe (the restore streams it out of the artifact) is read whole into memory
+first, and copied in only once the stream passed its checks. (Renaming a file over
 a live database would be unsafe: open connections keep the old inode, and a leftover
 ``-wal`` file would be replayed onto the new one.)
 """
@@ -108,20 +110,30 @@ def backup(
     return TOOL
 
 
-def restore(
-    engine: Engine,
-    source: Path,
-    progress: Progress | None = None,
-    options: BackupOptions | None = None,
-) -> None:
-    """Replace the database's contents with the dump in one write transaction."""
-    with closing(read_only(source)) as dump, driver_connection(engine) as live:
+def copy_in(dump: sqlite3.Connection, engine: Engine) -> None:
+    """Copy the dump's pages into the live database in one write transaction: the
+    switch, after which readers see the restored contents."""
+    with driver_connection(engine) as live:
         try:
             dump.backup(live, pages=-1)
         except sqlite3.Error as error:
             raise BackupError(
                 f"SQLite restore failed, the database is unchanged: {error}"
             ) from None
+
+
+def restore(
+    engine: Engine,
+    source: Path,
+    progress: Progress | None = None,
+    options: BackupOptions | None = None,
+) -> None:
+    """Replace the database's contents with the dump (a file, or a pipe read whole into
+    memory) in one write transaction, once a piped dump passed its checks."""
+    with opened_dump(source) as dump:
+        if options is not None:
+            options.dump_checked()
+        copy_in(dump, engine)
     if progress is not None:
         progress(1, 1)
 
@@ -145,10 +157,9 @@ def opened_dump(source: Path) -> Iterator[sqlite3.Connection]:
             with closing(read_only(work / "dump.db")) as dump:
                 yield dump
         return
-    with open(source, "rb") as pipe:
-        image = pipe.read()
     with closing(sqlite3.connect(":memory:")) as dump:
-        dump.deserialize(image)  # type: ignore[attr-defined, unused-ignore]
+        with open(source, "rb") as pipe:  # the bytes read are freed once deserialized
+            dump.deserialize(pipe.read())  # type: ignore[attr-defined, unused-ignore]
         yield dump
 
 
