@@ -27,8 +27,9 @@ from sqlalchemy.engine import Dialect, Engine
 
 #: The declared type of an exact decimal column (text affinity: it contains "TEXT").
 DECIMAL_TYPE = "DECIMAL_TEXT"
-#: Room for every digit a column may hold (the default context keeps 28).
-_WIDE = Context(prec=1000)
+#: Room for every digit a column may hold (the default context keeps 28), rounding half
+#: away from zero.
+_WIDE_HALF_UP = Context(prec=1000, rounding=ROUND_HALF_UP)
 #: The collation that compares the digits of two decimals as numbers.
 COLLATION = "storelayer_decimal"
 
@@ -60,11 +61,10 @@ class TextDecimal(types.Numeric[Any]):
         if self.scale is None:
             return lambda value: value
         step = Decimal(1).scaleb(-self.scale)
+        quantize = _WIDE_HALF_UP.quantize
 
         def rounded(value: Decimal) -> Decimal:
-            if not value.is_finite():
-                return value
-            return value.quantize(step, rounding=ROUND_HALF_UP, context=_WIDE)
+            return quantize(value, step) if value.is_finite() else value
 
         return rounded
 
@@ -82,9 +82,16 @@ class TextDecimal(types.Numeric[Any]):
         rounded, as_decimal = self._rounding(), self.asdecimal
 
         def process(value: Any) -> Any:
-            if value is None:
+            # Runs once a value read (storelayer copy: millions): the common types first.
+            kind = type(value)
+            if kind is float:
+                exact = rounded(Decimal(float.__repr__(value)))
+            elif kind is str or kind is int:
+                exact = rounded(Decimal(value))
+            elif value is None:
                 return None
-            exact = rounded(_exact(value))
+            else:
+                exact = rounded(_exact(value))
             return exact if as_decimal else float(exact)
 
         return process
