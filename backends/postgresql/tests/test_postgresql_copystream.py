@@ -110,9 +110,12 @@ def test_foreign_keys_come_back_as_they_were(database: Database) -> None:
 
 def test_a_row_that_breaks_a_foreign_key_fails_the_block(database: Database) -> None:
     ops = database.backend.ops
-    with pytest.raises(exc.IntegrityError), database.engine.begin() as connection:
-        with ops.loading(connection, [parent, child]):
-            ops.insert_columns(connection, child, iter([_batch(range(1, 3), None)]))
+    with (
+        pytest.raises(exc.IntegrityError),
+        database.engine.begin() as connection,
+        ops.loading(connection, [parent, child]),
+    ):
+        ops.insert_columns(connection, child, iter([_batch(range(1, 3), None)]))
     with database.engine.connect() as connection:
         assert _foreign_keys(connection) == [FOREIGN_KEY]
         assert connection.execute(select(child)).all() == []
