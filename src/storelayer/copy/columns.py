@@ -1,25 +1,43 @@
 """Reading a table in batches held column by column: the driver's rows, streamed, turned
 into Python values through each column's type a column at a time (``map`` over the
-column with the type's result processor), not a row at a time."""
+column with the type's result processor, or the type's ``column_result_processor``
+where it has one), not a row at a time."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Table, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Dialect
 
 #: One batch: a list of values per column, in the table's column order.
 Columns = list[list[Any]]
+#: Typed values of a column from the driver's.
+Convert = Callable[[Sequence[Any]], list[Any]]
 
 
-def _processors(
+def _converter(impl: Any, dialect: Dialect, coltype: Any) -> Convert:
+    """The type's ``column_result_processor`` (a whole column at a time) where it has
+    one, else its result processor mapped over the column."""
+    whole = getattr(impl, "column_result_processor", None)
+    if whole is not None:
+        return whole(dialect, coltype)  # type: ignore[no-any-return]
+    process = impl.result_processor(dialect, coltype)
+    return partial(_each, process) if process is not None else list
+
+
+def _each(process: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
+    return list(map(process, values))
+
+
+def _converters(
     connection: Connection, table: Table, description: Sequence[Sequence[Any]]
-) -> list[Callable[[Any], Any] | None]:
+) -> list[Convert]:
     dialect = connection.dialect
     return [
-        column.type.dialect_impl(dialect).result_processor(dialect, described[1])
+        _converter(column.type.dialect_impl(dialect), dialect, described[1])
         for column, described in zip(table.columns, description, strict=True)
     ]
 
@@ -39,15 +57,15 @@ def read_columns(
     streaming = connection.execution_options(stream_results=True, yield_per=batch_size)
     with streaming.exec_driver_sql(sql) as result:
         cursor = result.cursor
-        processors = _processors(connection, table, cursor.description)
+        converters = _converters(connection, table, cursor.description)
         # The first batch through SQLAlchemy, which may hold a row it read ahead (to
         # learn the columns of a server-side cursor); the rest from the driver's cursor,
         # without building SQLAlchemy's rows (a third of the time of a read).
         rows = result.fetchmany(batch_size)
         while rows:
             yield [
-                list(map(process, values)) if process else list(values)
-                for process, values in zip(processors, zip(*rows, strict=True), strict=True)
+                convert(values)
+                for convert, values in zip(converters, zip(*rows, strict=True), strict=True)
             ]
             if len(rows) < batch_size:
                 return

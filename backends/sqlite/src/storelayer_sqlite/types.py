@@ -16,8 +16,9 @@ a column (``sqlite3`` reports "no such collation sequence").
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Column, types
@@ -95,6 +96,37 @@ class TextDecimal(types.Numeric[Any]):
             return exact if as_decimal else float(exact)
 
         return process
+
+
+    def column_result_processor(
+        self, dialect: Dialect, coltype: Any
+    ) -> Callable[[Sequence[Any]], list[Any]]:
+        """What ``result_processor`` gives for each value of a whole column, in one pass
+        in C when every value is a float or every value a string (``storelayer copy``
+        reads millions of them)."""
+        process = self.result_processor(dialect, coltype)
+        assert process is not None
+
+        def each(values: Sequence[Any]) -> list[Any]:
+            return list(map(process, values))
+
+        if self.scale is None or not self.asdecimal:
+            return each
+        step = Decimal(1).scaleb(-self.scale)
+
+        def column(values: Sequence[Any]) -> list[Any]:
+            kinds = set(map(type, values))
+            if kinds == {float}:
+                exact = list(map(Decimal, map(float.__repr__, values)))
+            elif kinds == {str}:
+                exact = list(map(Decimal, values))
+            else:
+                return each(values)
+            if not all(map(Decimal.is_finite, exact)):
+                return each(values)
+            return list(map(_WIDE_HALF_UP.quantize, exact, repeat(step)))
+
+        return column
 
 
 class PortableTypeCompiler(SQLiteTypeCompiler):
