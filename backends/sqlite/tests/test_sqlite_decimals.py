@@ -19,6 +19,8 @@ COLUMNS: dict[str, list[Any]] = {
     "with_nulls": [0.1, None, "2.5", None],
     "non_finite": [float("inf"), 1.5, float("nan")],
     "mixed": [1, "1.5", 2.25],
+    "floats_and_integers": [100, 2.5, -3, 0.125, 10**18],
+    "booleans": [True, 1.5],
 }
 
 

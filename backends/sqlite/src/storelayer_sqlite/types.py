@@ -102,7 +102,7 @@ class TextDecimal(types.Numeric[Any]):
         self, dialect: Dialect, coltype: Any
     ) -> Callable[[Sequence[Any]], list[Any]]:
         """What ``result_processor`` gives for each value of a whole column, in one pass
-        in C when every value is a float or every value a string (``storelayer copy``
+        in C when every value is a number or every value a string (``storelayer copy``
         reads millions of them)."""
         process = self.result_processor(dialect, coltype)
         assert process is not None
@@ -116,8 +116,8 @@ class TextDecimal(types.Numeric[Any]):
 
         def column(values: Sequence[Any]) -> list[Any]:
             kinds = set(map(type, values))
-            if kinds == {float}:
-                exact = list(map(Decimal, map(float.__repr__, values)))
+            if kinds and kinds <= {float, int}:  # NUMERIC affinity keeps 100.0 as 100
+                exact = list(map(Decimal, map(repr, values)))
             elif kinds == {str}:
                 exact = list(map(Decimal, values))
             else:
