@@ -5,6 +5,7 @@ before the transaction ends."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -119,3 +120,24 @@ def test_a_row_that_breaks_a_foreign_key_fails_the_block(database: Database) -> 
     with database.engine.connect() as connection:
         assert _foreign_keys(connection) == [FOREIGN_KEY]
         assert connection.execute(select(child)).all() == []
+
+
+def test_a_foreign_key_this_role_cannot_add_again_stays(database: Database) -> None:
+    role = f"copystream_guest_{os.getpid()}"
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql(f'CREATE ROLE "{role}"')
+        connection.exec_driver_sql(f'GRANT SELECT, INSERT ON cs_parent, cs_child TO "{role}"')
+    ops = database.backend.ops
+    try:
+        with database.engine.begin() as connection:
+            connection.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
+            with ops.loading(connection, [parent, child]):
+                assert _foreign_keys(connection) == [FOREIGN_KEY]
+                ops.insert_columns(connection, parent, iter([[[1]]]))
+                ops.insert_columns(connection, child, iter([_batch(range(1, 3), None)]))
+        with database.engine.connect() as connection:
+            assert len(connection.execute(select(child)).all()) == 2
+    finally:
+        with database.engine.begin() as connection:
+            connection.exec_driver_sql(f'REVOKE ALL ON cs_parent, cs_child FROM "{role}"')
+            connection.exec_driver_sql(f'DROP ROLE "{role}"')

@@ -113,9 +113,13 @@ def copy_columns(
     return True
 
 
+#: The foreign keys of a table that this role may drop and add again: it owns the table
+#: (or is a member of its owner) and may reference the other one.
 _FOREIGN_KEYS = text(
-    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
-    "WHERE contype = 'f' AND conparentid = 0 AND conrelid = CAST(:table AS regclass) "
+    "SELECT conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
+    "JOIN pg_class t ON t.oid = c.conrelid "
+    "WHERE c.contype = 'f' AND c.conparentid = 0 AND c.conrelid = CAST(:table AS regclass) "
+    "AND pg_has_role(t.relowner, 'USAGE') AND has_table_privilege(c.confrelid, 'REFERENCES') "
     "ORDER BY conname"
 )
 
@@ -129,7 +133,9 @@ def foreign_keys_after(connection: Connection, tables: Sequence[Table]) -> Itera
     """Drop the foreign keys of ``tables`` (in this transaction) while the block fills
     them, then add them again as they were: PostgreSQL then checks each one in one
     query, not row by row (about three times faster for rows that reference others).
-    If the block fails, the transaction's rollback brings the constraints back."""
+    If the block fails, the transaction's rollback brings the constraints back. A
+    foreign key this role could not add again (a table it does not own) stays, checked
+    row by row."""
     preparer = connection.dialect.identifier_preparer
     dropped = []
     for table in tables:
