@@ -4,15 +4,17 @@ into an empty PostgreSQL database by each tool in turn, as whole commands:
 
 - ``pgloader``: ``pgloader sqlite:///FILE postgresql://.../DB`` (Debian's package);
 - ``storelayer copy``: ``storelayer copy --from sqlite:///FILE --to postgresql://.../DB
-  --json``, whose report splits its time into schema, rows and verification (the
-  target's rows read back and their per-table checksums compared with the source's).
+  --json``, whose report splits its time into stages: ``rows`` (moving them, the
+  source's checksums taken as they pass), ``verify`` (the target's rows read back and
+  their per-table checksums compared with the source's), ``commit``, ``setup``. The
+  command's wall time less ``verify`` is reported as ``wall_without_verify``.
 
 Rounds are interleaved (pgloader, storelayer, pgloader, storelayer, ...) after one
 warm-up round that is not counted; the target database is dropped and created again
 before every run, untimed. Each run's result is checked: the target's row counts must
 be the source's. The report gives, per command, the median wall time with its min-max
-spread, and the ratio storelayer/pgloader computed round by round (the two runs of a
-round share the machine's state)::
+spread, and the ratios storelayer/pgloader (with and without the verification) computed
+round by round (the two runs of a round share the machine's state)::
 
     uv run --all-packages --group bench python -m benchmarks.bench_copy --rows 1000000 \\
         --repeats 5 --markdown copy.md
@@ -36,7 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -253,13 +255,24 @@ def run(rows: int, repeats: int, warmup: int, server: str | None, workdir: Path,
                 say(f"round {round_ - warmup + 1}: {name} {wall:.2f} s")
     finally:
         drop_database(target)
-    pairs = zip(tools["storelayer"].seconds, tools["pgloader"].seconds, strict=True)
-    ratios = [s / p for s, p in pairs]
+    ours, theirs = tools["storelayer"], tools["pgloader"]
+    unverified = [w - v for w, v in zip(ours.seconds, ours.phases.get("verify", []), strict=True)]
+    ours.phases["wall_without_verify"] = unverified
     return {
         "rows": sum(counts.values()), "tables": counts, "repeats": repeats,
         "load": os.getloadavg(), "tools": {n: t.summary() for n, t in tools.items()},
-        "ratio_storelayer_to_pgloader": spread(ratios) if ratios else None,
+        "samples": {n: asdict(t) for n, t in tools.items()},
+        "ratios": {
+            "storelayer / pgloader": _ratios(ours.seconds, theirs.seconds),
+            "storelayer without verify / pgloader": _ratios(unverified, theirs.seconds),
+        },
     }
+
+
+def _ratios(ours: list[float], theirs: list[float]) -> dict[str, float] | None:
+    """Round-by-round ratios, summarized."""
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    return spread(ratios) if ratios else None
 
 
 def _cell(figure: dict[str, float]) -> str:
@@ -279,9 +292,9 @@ def markdown(data: dict[str, Any]) -> str:
     for name, figures in data["tools"].items():
         for key, figure in figures.items():
             lines.append(f"| {name} | {key} | {_cell(figure)} |")
-    ratio = data["ratio_storelayer_to_pgloader"]
-    if ratio:
-        lines.append(f"| storelayer / pgloader | wall, round by round | {_cell(ratio)} |")
+    for name, ratio in data["ratios"].items():
+        if ratio:
+            lines.append(f"| {name} | wall, round by round | {_cell(ratio)} |")
     return "\n".join(lines) + "\n"
 
 
