@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn, Protocol
@@ -140,6 +140,27 @@ class Operations:
         """Insert ``rows`` (same keys) by the fastest correct path, column defaults
         applied: by default one executemany ``INSERT`` (multi-row ``VALUES`` batches)."""
         connection.execute(insert(table), list(rows))
+
+    def insert_columns(
+        self, connection: Connection, table: Table, batches: Iterable[Sequence[Sequence[Any]]]
+    ) -> None:
+        """Insert every batch of ``batches`` into ``table``: each batch holds a sequence of
+        values per column of ``table``, in its column order (``storelayer copy``). By
+        default one ``bulk_insert`` a batch; a backend with a streaming path (PostgreSQL's
+        ``COPY``) sends them all in one statement, consuming ``batches`` as it sends."""
+        keys = [column.key for column in table.columns]
+        for columns in batches:
+            rows = [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
+            self.bulk_insert(connection, table, rows)
+
+    def loading(
+        self, connection: Connection, tables: Sequence[Table]
+    ) -> AbstractContextManager[None]:
+        """While the block fills ``tables`` in ``connection``'s transaction
+        (``storelayer copy``), the backend may check their constraints once at the end
+        instead of row by row; every constraint holds, checked, when the block ends
+        without error (one that does not raises). By default nothing changes."""
+        return nullcontext()
 
     def reset_sequences(self, connection: Connection, tables: Sequence[Table]) -> None:
         """After rows were inserted with explicit keys (``storelayer copy``), move the

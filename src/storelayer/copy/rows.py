@@ -3,6 +3,7 @@ one transaction, so a copy that fails or is killed while rows move leaves no row
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,12 +14,17 @@ from sqlalchemy.engine import Connection
 from storelayer._core import EngineCore
 from storelayer._engines import READ_ONLY_OPTION
 from storelayer.backend import Progress
-from storelayer.backup.counts import TableChecksum, table_checksum
+from storelayer.backup.counts import TableChecksum
+from storelayer.copy.ahead import read_ahead
+from storelayer.copy.checksum import add_columns
+from storelayer.copy.columns import Columns, read_columns
 from storelayer.errors import BackupError
 
 Say = Callable[[str], None]
 #: The isolation level that gives one snapshot for the whole read, where it exists.
 SNAPSHOT_LEVEL = "REPEATABLE READ"
+#: Rows per batch when the target's rows are read back to be checked.
+VERIFY_BATCH = 5000
 
 
 @contextmanager
@@ -63,22 +69,31 @@ def _copy_table(
     batch_size: int,
     advance: Callable[[int], None],
 ) -> TableChecksum:
+    """Stream ``table``'s rows from ``reader`` into ``writer``, a batch of columns at a
+    time; the source's checksum is taken from the rows as they pass."""
     checksum = TableChecksum()
-    query = select(*table.columns).order_by(*table.primary_key.columns)
-    result = reader.execution_options(stream_results=True, yield_per=batch_size).execute(query)
-    for rows in result.partitions():
-        for row in rows:
-            checksum.add(row)
-        target.backend.ops.bulk_insert(writer, table, [dict(row._mapping) for row in rows])
-        advance(len(rows))
+
+    def batches() -> Iterator[Columns]:
+        for columns in read_columns(reader, table, batch_size):
+            add_columns(checksum, columns)
+            yield columns
+            advance(len(columns[0]))
+
+    target.backend.ops.insert_columns(writer, table, batches())
     return checksum
 
 
 def verify(connection: Connection, tables: MetaData, expected: dict[str, TableChecksum]) -> None:
-    """``BackupError`` naming every table whose rows or checksum differ."""
+    """``BackupError`` naming every table whose rows or checksum differ: the target's
+    rows read back (in this transaction) and summed as the source's were."""
     problems = []
     for name, want in expected.items():
-        rows, digest = table_checksum(connection, tables.tables[name])
+        got = TableChecksum()
+        read = read_columns(connection, tables.tables[name], VERIFY_BATCH, ordered=False)
+        with read_ahead(read) as batches:
+            for columns in batches:
+                add_columns(got, columns)
+        rows, digest = got.rows, got.hexdigest
         if (rows, digest) != (want.rows, want.hexdigest):
             problems.append(
                 f"{name}: {rows} rows (checksum {digest[:12]}), source "
@@ -95,10 +110,14 @@ def fill(
     batch_size: int,
     progress: Progress | None,
     say: Say,
+    phases: dict[str, float] | None = None,
 ) -> dict[str, TableChecksum]:
     """Copy the rows of ``tables`` in foreign-key order and check them, all in one
-    target transaction that commits only when every count and checksum matches."""
+    target transaction that commits only when every count and checksum matches.
+    ``phases`` gets the seconds spent moving rows (``rows``), checking them
+    (``verify``) and committing (``commit``)."""
     expected: dict[str, TableChecksum] = {}
+    clock = _Clock(phases if phases is not None else {})
     with snapshot(source) as reader, target.engine.begin() as writer:
         refuse_filled(writer, tables)
         totals = counts(reader, tables)
@@ -111,12 +130,38 @@ def fill(
                 progress(done, total)
 
         advance(0)
-        for table in tables.sorted_tables:
-            say(f"copying {table.name} ({totals[table.name]} rows)")
-            expected[table.name] = _copy_table(
-                reader, writer, target, table, batch_size, advance
-            )
+        with target.backend.ops.loading(writer, tables.sorted_tables):
+            for table in tables.sorted_tables:
+                say(f"copying {table.name} ({totals[table.name]} rows)")
+                expected[table.name] = _copy_table(
+                    reader, writer, target, table, batch_size, advance
+                )
+                _all_read(table.name, expected[table.name].rows, totals[table.name])
         target.backend.ops.reset_sequences(writer, tables.sorted_tables)
+        clock.lap("rows")
         say("verifying row counts and checksums")
         verify(writer, tables, expected)
+        clock.lap("verify")
+    clock.lap("commit")
     return expected
+
+
+def _all_read(name: str, read: int, counted: int) -> None:
+    if read != counted:
+        raise BackupError(
+            f"{name}: {read} rows read from the source, which counts {counted} in the same "
+            "snapshot: report this as a storelayer bug (nothing was committed)"
+        )
+
+
+class _Clock:
+    """Seconds between laps, by name."""
+
+    def __init__(self, laps: dict[str, float]) -> None:
+        self.laps = laps
+        self.last = time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.laps[name] = round(now - self.last, 3)
+        self.last = now

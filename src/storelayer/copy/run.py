@@ -43,6 +43,10 @@ class CopyReport:
     tables: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Seconds of each stage: ``rows`` (moving them, the source's checksums taken as
+    #: they pass), ``verify`` (the target's rows read back and their checksums
+    #: compared), ``commit``, and ``setup`` (the rest: connecting, the schema).
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -115,10 +119,11 @@ def copy_database(
             say(line)
         copy_plan = plan(src.engine, dst.engine, known)
         report = CopyReport(src.backend.name, dst.backend.name, copy_plan.origin)
-        expected = _run(src, dst, copy_plan, batch_size, progress, say)
+        expected = _run(src, dst, copy_plan, batch_size, progress, say, report.phases)
     report.notes = copy_plan.notes
     report.tables = {n: {"rows": c.rows, "checksum": c.hexdigest} for n, c in expected.items()}
     report.seconds = round(time.monotonic() - started, 3)
+    report.phases["setup"] = round(report.seconds - sum(report.phases.values()), 3)
     return report
 
 
@@ -129,18 +134,19 @@ def _run(
     batch_size: int,
     progress: Progress | None,
     say: Say,
+    phases: dict[str, float],
 ) -> dict[str, Any]:
     if copy_plan.create is None:
         copy_plan.typed_from(dst.engine)
         with undone_on_failure(dst, set):
-            return fill(src, dst, copy_plan.tables, batch_size, progress, say)
+            return fill(src, dst, copy_plan.tables, batch_size, progress, say, phases)
     with marked(dst.engine) as before:
         _refuse_collisions(before, copy_plan)
         with undone_on_failure(dst, lambda: _created(dst, before)):
             say(f"creating the schema on {dst.backend.name} ({copy_plan.origin})")
             copy_plan.create(dst.engine)
             copy_plan.typed_from(dst.engine)
-            return fill(src, dst, copy_plan.tables, batch_size, progress, say)
+            return fill(src, dst, copy_plan.tables, batch_size, progress, say, phases)
 
 
 def _created(dst: EngineCore, before: frozenset[str]) -> set[str]:

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
-from operator import itemgetter, methodcaller
+from itertools import compress, repeat
+from operator import is_not, itemgetter, methodcaller
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 #: Rows per ``INSERT ... VALUES`` statement of an upsert.
 UPSERT_PAGE = 1000
 
+_ESCAPED = re.compile(r"[\\\t\n\r]")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -124,11 +128,18 @@ def _column_text(values: list[Any]) -> Iterable[str]:
     kinds = set(map(type, values))
     nulls = type(None) in kinds
     kinds.discard(type(None))
-    encode = _ENCODERS.get(kinds.pop()) if len(kinds) == 1 else None
+    kind = kinds.pop() if len(kinds) == 1 else None
+    encode = _ENCODERS.get(kind) if kind is not None else None
     if encode is None:
         return [_copy_text(v) for v in values]
-    if nulls:
-        return ["\\N" if v is None else encode(v) for v in values]
+    if kind is str and not _ESCAPED.search("".join(values if not nulls else filter(None, values))):
+        encode = str  # no character to escape: the strings as they are
+    if nulls:  # encode the others in one pass, then put them between the NULLs
+        present = list(map(is_not, values, repeat(None)))
+        text = ["\\N"] * len(values)
+        places = compress(range(len(values)), present)
+        deque(map(text.__setitem__, places, map(encode, compress(values, present))), maxlen=0)
+        return text
     return map(encode, values)
 
 

@@ -1,0 +1,143 @@
+"""``storelayer copy``'s writing on PostgreSQL: one ``COPY`` for a stream of batches, a
+batch it cannot encode through the generic path in the same transaction, an error in
+the stream raised as itself; foreign keys dropped while rows load and back, checked,
+before the transaction ends."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    event,
+    exc,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection
+
+import storelayer
+from storelayer import Database
+from storelayer.testing import Provisioner, provision_or_skip
+
+metadata = MetaData()
+parent = Table("cs_parent", metadata, Column("id", Integer, primary_key=True))
+child = Table(
+    "cs_child", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("parent_id", Integer, ForeignKey("cs_parent.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("note", Text),
+    Column("tags", ARRAY(Integer)),
+)
+FOREIGN_KEY = "FOREIGN KEY (parent_id) REFERENCES cs_parent(id) ON DELETE CASCADE"
+
+
+@pytest.fixture
+def database(storelayer_provisioner: Provisioner) -> Iterator[Database]:
+    backend = storelayer.get_plugin_manager().backends()["postgresql"]
+    db = storelayer.connect(provision_or_skip(storelayer_provisioner, backend))
+    metadata.create_all(db.engine)
+    yield db
+    metadata.drop_all(db.engine)
+    db.dispose()
+
+
+def _foreign_keys(connection: Connection) -> list[str]:
+    query = text(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE contype = 'f' AND conrelid = 'cs_child'::regclass"
+    )
+    return list(connection.execute(query).scalars())
+
+
+def _batch(ids: range, tags: Any) -> list[list[Any]]:
+    return [list(ids), [1] * len(ids), [f"n\t{i}\\" for i in ids], [tags] * len(ids)]
+
+
+def test_a_batch_copy_cannot_encode_goes_the_generic_way(database: Database) -> None:
+    statements: list[str] = []  # what goes through SQLAlchemy (COPY does not)
+    event.listen(database.engine, "before_cursor_execute",
+                 lambda *a: statements.append(a[2].split()[0]))
+    batches = [_batch(range(1, 4), None), _batch(range(4, 6), [1, 2]), _batch(range(6, 9), None)]
+    ops = database.backend.ops
+    with database.engine.begin() as connection:
+        ops.bulk_insert(connection, parent, [{"id": 1}])
+        ops.insert_columns(connection, child, iter(batches))
+    with database.engine.connect() as connection:
+        got = connection.execute(select(child).order_by(child.c.id)).all()
+    assert [tuple(r) for r in got] == [
+        (i, 1, f"n\t{i}\\", [1, 2] if i in (4, 5) else None) for i in range(1, 9)
+    ]
+    assert statements.count("INSERT") == 1  # the one batch of arrays
+
+
+def test_an_error_in_the_stream_is_raised_as_itself(database: Database) -> None:
+    class Stop(Exception):
+        pass
+
+    def batches() -> Iterator[list[list[Any]]]:
+        yield _batch(range(1, 3), None)
+        raise Stop
+
+    ops = database.backend.ops
+    with pytest.raises(Stop), database.engine.begin() as connection:
+        ops.bulk_insert(connection, parent, [{"id": 1}])
+        ops.insert_columns(connection, child, batches())
+    with database.engine.connect() as connection:
+        assert connection.execute(select(child)).all() == []
+
+
+def test_foreign_keys_come_back_as_they_were(database: Database) -> None:
+    ops = database.backend.ops
+    with database.engine.begin() as connection:
+        with ops.loading(connection, [parent, child]):
+            assert _foreign_keys(connection) == []
+            ops.insert_columns(connection, child, iter([_batch(range(1, 3), None)]))
+            ops.insert_columns(connection, parent, iter([[[1]]]))
+        assert _foreign_keys(connection) == [FOREIGN_KEY]
+    with database.engine.connect() as connection:
+        assert _foreign_keys(connection) == [FOREIGN_KEY]
+
+
+def test_a_row_that_breaks_a_foreign_key_fails_the_block(database: Database) -> None:
+    ops = database.backend.ops
+    with (
+        pytest.raises(exc.IntegrityError),
+        database.engine.begin() as connection,
+        ops.loading(connection, [parent, child]),
+    ):
+        ops.insert_columns(connection, child, iter([_batch(range(1, 3), None)]))
+    with database.engine.connect() as connection:
+        assert _foreign_keys(connection) == [FOREIGN_KEY]
+        assert connection.execute(select(child)).all() == []
+
+
+def test_a_foreign_key_this_role_cannot_add_again_stays(database: Database) -> None:
+    role = f"copystream_guest_{os.getpid()}"
+    with database.engine.begin() as connection:
+        connection.exec_driver_sql(f'CREATE ROLE "{role}"')
+        connection.exec_driver_sql(f'GRANT SELECT, INSERT ON cs_parent, cs_child TO "{role}"')
+    ops = database.backend.ops
+    try:
+        with database.engine.begin() as connection:
+            connection.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
+            with ops.loading(connection, [parent, child]):
+                assert _foreign_keys(connection) == [FOREIGN_KEY]
+                ops.insert_columns(connection, parent, iter([[[1]]]))
+                ops.insert_columns(connection, child, iter([_batch(range(1, 3), None)]))
+        with database.engine.connect() as connection:
+            assert len(connection.execute(select(child)).all()) == 2
+    finally:
+        with database.engine.begin() as connection:
+            connection.exec_driver_sql(f'REVOKE ALL ON cs_parent, cs_child FROM "{role}"')
+            connection.exec_driver_sql(f'DROP ROLE "{role}"')
