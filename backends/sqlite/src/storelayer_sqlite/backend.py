@@ -72,6 +72,15 @@ def begin_as_asked(connection: Any) -> None:
         run_sql(connection, verb)
 
 
+def commit_if_open(connection: Any) -> None:
+    """The dialect's ``do_commit``: commit only where a transaction is open (an
+    autocommit read has none), sparing aiosqlite a trip to its thread for nothing."""
+    raw = getattr(connection, "dbapi_connection", connection)
+    driver = raw.driver_connection if isinstance(raw, AdaptedConnection) else raw
+    if driver.in_transaction:
+        connection.commit()
+
+
 class SQLiteErrors(Errors):
     """Busy and locked are transient; a file that cannot be opened is not."""
 
@@ -208,3 +217,4 @@ class SQLiteBackend(Backend):
             conn.connection.info[_BEGIN_KEY] = None if options.get(AUTOCOMMIT_OPTION) else verb
 
         engine.dialect.do_begin = begin_as_asked  # type: ignore[method-assign, assignment]
+        engine.dialect.do_commit = commit_if_open  # type: ignore[method-assign, assignment]
