@@ -28,7 +28,8 @@ from storelayer.config import Settings, mask_url
 from storelayer.errors import StorelayerError
 from storelayer.health import HealthReport, MigrationState
 from storelayer.plugins import PluginManager
-from storelayer.repository._rows import Plan, Rows, stream_needs_unit
+from storelayer.repository._plans import Plan, stream_needs_unit
+from storelayer.repository._rows import Rows
 from storelayer.repository._rows import run as run_plan
 from storelayer.routing import ConsistencyToken, RoutingPolicy, RoutingSnapshot, SyncRouting
 from storelayer.session import AUTOCOMMIT_KEY, Session, session_info

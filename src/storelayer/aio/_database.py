@@ -30,7 +30,7 @@ from storelayer.database import Database, DatabaseBase
 from storelayer.errors import StorelayerError
 from storelayer.health import HealthReport, MigrationState
 from storelayer.plugins import PluginManager
-from storelayer.repository._rows import Plan, stream_needs_unit
+from storelayer.repository._plans import Plan, stream_needs_unit
 from storelayer.routing import ConsistencyToken, RoutingPolicy
 
 if TYPE_CHECKING:
