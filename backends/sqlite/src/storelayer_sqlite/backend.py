@@ -209,9 +209,9 @@ class SQLiteBackend(Backend):
             # and, under WAL, never block writers.
             # read_session(autocommit=True) runs each statement on its own: the
             # driver's isolation_level is None, so no BEGIN means autocommit.
-            # The dialect's do_begin, which runs next, sends it: on the driver's cursor
-            # (a full statement execution would cost as much as the read itself), with
-            # errors wrapped and reported like any statement's.
+            # The dialect's do_begin, which runs next, sends it straight to the driver
+            # (a full statement execution would cost as much as the read itself);
+            # SQLAlchemy wraps and reports its errors like any statement's.
             options = conn.get_execution_options()
             verb = "BEGIN DEFERRED" if options.get(READ_ONLY_OPTION) else "BEGIN IMMEDIATE"
             conn.connection.info[_BEGIN_KEY] = None if options.get(AUTOCOMMIT_OPTION) else verb
