@@ -23,12 +23,13 @@ from storelayer._units import (
     decided,
     known_outcome,
 )
-from storelayer.backend import Backend
+from storelayer.backend import SELECTS_ONLY_OPTION, Backend
 from storelayer.config import Settings, mask_url
 from storelayer.errors import StorelayerError
 from storelayer.health import HealthReport, MigrationState
 from storelayer.plugins import PluginManager
-from storelayer.repository._rows import Plan, Rows, stream_needs_unit
+from storelayer.repository._plans import Plan, stream_needs_unit
+from storelayer.repository._rows import Rows
 from storelayer.repository._rows import run as run_plan
 from storelayer.routing import ConsistencyToken, RoutingPolicy, RoutingSnapshot, SyncRouting
 from storelayer.session import AUTOCOMMIT_KEY, Session, session_info
@@ -84,12 +85,19 @@ class DatabaseBase(Generic[EngineT]):
         self._core = EngineCore(settings, backend, plugins, is_async=self._is_async)
         self.engine: EngineT = self._core.create_engine(self._core.url, "primary")
         self.url: URL = self.engine.url
+        # Views of the engine, each made from the engine itself: a view of a view
+        # dispatches every connection event through one more level.
         read = self.engine.execution_options(**{READ_ONLY_OPTION: True})
-        autocommit = read.execution_options(**backend.autocommit_read_options())
+        autocommit_options = {READ_ONLY_OPTION: True, **backend.autocommit_read_options()}
+        autocommit = self.engine.execution_options(**autocommit_options)
         self._sessions = self._factory(self.engine)
         self._read_sessions = self._factory(read)
         self._autocommit_sessions = self._factory(autocommit, {AUTOCOMMIT_KEY: True})
-        self._autocommit_engine = autocommit
+        #: Where ``db.rows`` reads run: only SELECTs built from read plans, so the
+        #: connection needs no switch to the read-only mode (a write cannot be sent).
+        self._rows_engine = self.engine.execution_options(
+            **autocommit_options, **{SELECTS_ONLY_OPTION: True}
+        )
         #: Portable isolation name -> (session factory, engine view at that level).
         self._isolated: dict[str, tuple[Any, EngineT]] = {}
         self._routing = self._routing_class(
@@ -242,9 +250,11 @@ class Database(DatabaseBase[Engine]):
         s = factory()
         try:
             yield s
-            with before_commit(self.url):  # no doubt: COMMIT was not sent
-                s.flush()
-                marker = self._core.commit_marker(s) if writes else None
+            marker = None
+            if writes:  # a read unit's COMMIT flushes what little it may hold
+                with before_commit(self.url):  # no doubt: COMMIT was not sent
+                    s.flush()
+                    marker = self._core.commit_marker(s)
             commit_or_unknown(
                 s.commit,
                 self.url,
@@ -340,7 +350,7 @@ class Database(DatabaseBase[Engine]):
             with self.read_session(autocommit=True) as s:
                 return run_plan(plan, s.connection().execute)
         try:
-            with self._autocommit_engine.connect() as connection:
+            with self._rows_engine.connect() as connection:
                 return run_plan(plan, connection.execute)
         except (exc.TimeoutError, exc.DBAPIError) as error:
             clearer = self._connect_failed(error)

@@ -30,7 +30,7 @@ from storelayer.database import Database, DatabaseBase
 from storelayer.errors import StorelayerError
 from storelayer.health import HealthReport, MigrationState
 from storelayer.plugins import PluginManager
-from storelayer.repository._rows import Plan, stream_needs_unit
+from storelayer.repository._plans import Plan, stream_needs_unit
 from storelayer.routing import ConsistencyToken, RoutingPolicy
 
 if TYPE_CHECKING:
@@ -108,9 +108,11 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
         s = factory()
         try:
             yield s
-            with before_commit(self.url):  # no doubt: COMMIT was not sent
-                await s.flush()
-                marker = await s.run_sync(self._core.commit_marker) if writes else None
+            marker = None
+            if writes:  # a read unit's COMMIT flushes what little it may hold
+                with before_commit(self.url):  # no doubt: COMMIT was not sent
+                    await s.flush()
+                    marker = await s.run_sync(self._core.commit_marker)
             await acommit_or_unknown(
                 s.commit,
                 self.url,
@@ -191,7 +193,7 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
             async with self.read_session(autocommit=True) as s:
                 return await arun(plan, (await s.connection()).execute)
         try:
-            async with self._autocommit_engine.connect() as connection:
+            async with self._rows_engine.connect() as connection:
                 return await arun(plan, connection.execute)
         except (exc.TimeoutError, exc.DBAPIError) as error:
             clearer = self._connect_failed(error)

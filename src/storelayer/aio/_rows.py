@@ -1,6 +1,6 @@
-"""``repo.rows`` of the async repository: the same read plans as the sync
-``storelayer.repository._rows``, driven by a loop that awaits each statement on the
-unit of work's connection (no greenlet bridge per call)."""
+"""``repo.rows`` of the async repository: the same read plans
+(``storelayer.repository._plans``) as the sync ``Rows``, driven by a loop that awaits
+each statement on the unit of work's connection (no greenlet bridge per call)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from sqlalchemy import Row, Select
 from sqlalchemy.engine import Result
 
-from storelayer.repository import _rows as plans
+from storelayer.repository import _plans as plans
 from storelayer.repository import _statements as sql
 from storelayer.repository._page import KeysetPage, Page
+from storelayer.repository._plans import Order, Plan
 from storelayer.repository._query import columns_of
-from storelayer.repository._rows import Order, Plan
+from storelayer.repository._rows import Rows
 
 if TYPE_CHECKING:
     from storelayer.aio._session import AsyncSession
@@ -130,4 +131,4 @@ class AsyncRows(Generic[T]):
 
 for _name, _method in list(vars(AsyncRows).items()):
     if not _name.startswith("_") and callable(_method) and _method.__doc__ is None:
-        _method.__doc__ = getattr(plans.Rows, _name).__doc__
+        _method.__doc__ = getattr(Rows, _name).__doc__

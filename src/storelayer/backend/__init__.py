@@ -29,6 +29,7 @@ from storelayer.backend.concerns import Replication as Replication
 from storelayer.backend.concerns import ServerLimits as ServerLimits
 from storelayer.backend.concerns import ShellCommand as ShellCommand
 from storelayer.backend.readonly import READ_ONLY_OPTION as READ_ONLY_OPTION
+from storelayer.backend.readonly import SELECTS_ONLY_OPTION as SELECTS_ONLY_OPTION
 from storelayer.backend.readonly import enforce_read_only_units as enforce_read_only_units
 from storelayer.datetimes import (
     AwareAsUTC,

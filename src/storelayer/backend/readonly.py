@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 #: Execution option of the connections of ``read_session()`` units.
 READ_ONLY_OPTION = "storelayer_read_only"
+#: Execution option of connections that run only SELECTs storelayer built (``db.rows``
+#: reads): any mode serves them, so they keep the one they find and switch nothing.
+SELECTS_ONLY_OPTION = "storelayer_selects_only"
 #: ``Connection.info`` key: whether the DBAPI connection is in read-only mode now.
 _MODE_KEY = "storelayer.read_only_mode"
 
@@ -31,11 +34,14 @@ def enforce_read_only_units(
     a ``read_session()`` unit and out of it for any other. ``reset_at_checkin``: leave
     every connection read-write when it returns to the pool (where switching costs no
     round trip), so that raw uses of the pool never meet a read-only connection.
-    ``unless``: an execution option whose units the backend makes read-only itself."""
+    ``unless``: an execution option whose units the backend makes read-only itself.
+    Connections with ``SELECTS_ONLY_OPTION`` are left in the mode they are in."""
 
     @event.listens_for(engine, "begin")
     def begin(conn: Connection) -> None:
         options = conn.get_execution_options()
+        if options.get(SELECTS_ONLY_OPTION):
+            return
         wanted = bool(options.get(READ_ONLY_OPTION)) and not (unless and options.get(unless))
         if conn.info.get(_MODE_KEY, False) != wanted:
             switch(conn.connection.dbapi_connection, wanted)

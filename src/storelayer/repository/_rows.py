@@ -4,166 +4,38 @@
 filters, ordering checks and statements as the repository; no identity map, no change
 tracking, no instance per row - what a read that only shows data needs.
 
-Each read is a *plan*: a generator that yields the statements it needs and receives
-their results, so the sync and async readers are the same code driven by a loop that
-either calls or awaits ``execute`` (a "sans-I/O" core).
+Each read is a plan (``repository._plans``, no I/O); this module drives plans on a
+connection by calling ``execute`` (``aio._rows`` awaits it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import Row, Select, bindparam, select
+from sqlalchemy import Row, Select
 from sqlalchemy.engine import Result
 
-from storelayer.errors import NotFound, QueryError
 from storelayer.repository import _statements as sql
-from storelayer.repository._cursor import cursor_key, decode_cursor, encode_cursor
-from storelayer.repository._page import KeysetPage, Page, clamp_page, offset_page
-from storelayer.repository._query import ModelColumns, columns_of
+from storelayer.repository._page import KeysetPage, Page
+from storelayer.repository._plans import (
+    Order,
+    Plan,
+    plan_count,
+    plan_get,
+    plan_get_by,
+    plan_get_or_raise,
+    plan_keyset,
+    plan_page,
+    plan_rows,
+    select_values,
+)
+from storelayer.repository._query import columns_of
 
 if TYPE_CHECKING:
     from storelayer.session import Session
 
 T = TypeVar("T")
-
-#: A read: yields statements (with their parameters, if any), receives each one's
-#: result, returns the read's value.
-Step = tuple[Select[Any], dict[str, Any] | None]
-Plan = Generator[Step, Result[Any], Any]
-Order = str | Sequence[str] | None
-
-_SELECTS: dict[type[Any], list[Any]] = {}
-_BY_KEY: dict[type[Any], Select[Any]] = {}
-
-
-def _columns(cols: ModelColumns) -> list[Any]:
-    """The table's columns labelled with the model's attribute names (computed once)."""
-    found = _SELECTS.get(cols.model)
-    if found is None:
-        table = cols.table.c
-        found = _SELECTS[cols.model] = [
-            table[key].label(name) for name, key in cols.column_keys.items()
-        ]
-    return found
-
-
-def select_values(
-    cols: ModelColumns, expressions: Sequence[Any], filters: dict[str, Any], **options: Any
-) -> Select[Any]:
-    """The repository's ``select_rows`` statement, selecting column values instead of
-    the mapped entity."""
-    return sql.select_rows(cols, expressions, filters, **options).with_only_columns(*_columns(cols))
-
-
-def _identity(cols: ModelColumns, id: Any) -> tuple[Any, ...]:
-    values = tuple(id) if isinstance(id, (tuple, list)) else (id,)
-    if len(values) != len(cols.primary_key):
-        raise QueryError(
-            f"{cols.model.__name__} has a primary key of {len(cols.primary_key)} column(s) "
-            f"{list(cols.primary_key)}; pass a tuple of that many values"
-        )
-    return values
-
-
-def _by_key(cols: ModelColumns) -> Select[Any]:
-    """``SELECT columns WHERE pk = :pk_0 [AND ...]``, built once per model: executing
-    the same statement object skips building and hashing it again."""
-    found = _BY_KEY.get(cols.model)
-    if found is None:
-        table = cols.table.c
-        where = [
-            table[cols.column_keys[name]] == bindparam(f"pk_{i}")
-            for i, name in enumerate(cols.primary_key)
-        ]
-        found = _BY_KEY[cols.model] = select(*_columns(cols)).where(*where)
-    return found
-
-
-def plan_get(cols: ModelColumns, id: Any) -> Plan:
-    key = {f"pk_{i}": value for i, value in enumerate(_identity(cols, id))}
-    result = yield _by_key(cols), key
-    return result.one_or_none()
-
-
-def plan_get_or_raise(cols: ModelColumns, id: Any) -> Plan:
-    found = yield from plan_get(cols, id)
-    if found is None:
-        raise NotFound(f"{cols.model.__name__} with primary key {id!r} does not exist")
-    return found
-
-
-def plan_rows(
-    cols: ModelColumns,
-    expressions: Sequence[Any],
-    filters: dict[str, Any],
-    **options: Any,
-) -> Plan:
-    result = yield select_values(cols, expressions, filters, **options), None
-    return result.all()
-
-
-def plan_get_by(cols: ModelColumns, expressions: Sequence[Any], filters: dict[str, Any]) -> Plan:
-    found = yield from plan_rows(cols, expressions, filters, limit=2)
-    if len(found) > 1:
-        raise QueryError(
-            f"get_by() found several {cols.model.__name__} rows for {filters or expressions}; "
-            "use list(), or filter on a unique column"
-        )
-    return found[0] if found else None
-
-
-def plan_page(
-    cols: ModelColumns,
-    page: int,
-    per_page: int,
-    expressions: Sequence[Any],
-    filters: dict[str, Any],
-    order_by: Order,
-    count: bool,
-) -> Plan:
-    page, per_page = clamp_page(page, per_page)
-    found = yield from plan_rows(
-        cols,
-        expressions,
-        filters,
-        order_by=order_by or list(cols.primary_key),
-        limit=per_page + 1,
-        offset=(page - 1) * per_page,
-    )
-    total = None
-    if count:
-        total = int((yield sql.count_rows(cols, expressions, filters), None).scalar() or 0)
-    return offset_page(found, page=page, per_page=per_page, total=total)
-
-
-def plan_keyset(
-    cols: ModelColumns,
-    expressions: Sequence[Any],
-    filters: dict[str, Any],
-    after: str | None,
-    limit: int,
-    order_by: Order,
-) -> Plan:
-    _, limit = clamp_page(1, limit)
-    terms = sql.keyset_terms(cols, order_by)
-    ordering = sql.ordering_key(terms)
-    stmt = select_values(cols, expressions, filters, order_by=ordering, limit=limit + 1)
-    if after is not None:
-        values = decode_cursor(after, ordering, cursor_key(), cols.table.fullname)
-        stmt = stmt.where(sql.after_row(cols, terms, values))
-    found = list((yield stmt, None).all())
-    items, has_next = found[:limit], len(found) > limit
-    cursor = None
-    if has_next:
-        last = [getattr(items[-1], name) for name, _ in terms]
-        cursor = encode_cursor(ordering, last, cursor_key(), cols.table.fullname)
-    return KeysetPage(items, cursor, has_next)
-
-
-def plan_count(cols: ModelColumns, expressions: Sequence[Any], filters: dict[str, Any]) -> Plan:
-    return int((yield sql.count_rows(cols, expressions, filters), None).scalar() or 0)
 
 
 def run(plan: Plan, execute: Callable[..., Result[Any]]) -> Any:
@@ -197,14 +69,6 @@ def session_runner(session: Session) -> tuple[Runner, Streamer]:
             result.close()
 
     return (lambda plan: run(plan, session.connection().execute)), stream
-
-
-def stream_needs_unit(stmt: Select[Any], batch_size: int) -> Any:
-    """The streamer of reads of their own: a stream needs a unit of work."""
-    raise QueryError(
-        "db.rows(...).stream() has no transaction to hold a server-side cursor: stream "
-        "in a unit of work, `with db.read_session() as s: s.repository(Model).rows.stream()`"
-    )
 
 
 class Rows(Generic[T]):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 
-from storelayer.backend import AUTOCOMMIT_OPTION, READ_ONLY_OPTION
+from storelayer.backend import AUTOCOMMIT_OPTION, READ_ONLY_OPTION, SELECTS_ONLY_OPTION
 from storelayer.errors import ReadOnlySession
 
 if TYPE_CHECKING:
@@ -36,7 +36,8 @@ def is_plain_read(statement: str) -> bool:
 
 def refuse_writes_without_transaction(engine: Engine) -> None:
     """Raise ``ReadOnlySession`` for a statement other than a plain read sent in a
-    ``read_session(autocommit=True)`` unit."""
+    ``read_session(autocommit=True)`` unit (``db.rows`` reads, which send only the
+    SELECTs they build, are not checked)."""
 
     @event.listens_for(engine, "before_cursor_execute")
     def before(
@@ -44,7 +45,7 @@ def refuse_writes_without_transaction(engine: Engine) -> None:
     ) -> None:
         options = conn.get_execution_options()
         read_only = options.get(AUTOCOMMIT_OPTION) and options.get(READ_ONLY_OPTION)
-        if read_only and not is_plain_read(statement):
+        if read_only and not options.get(SELECTS_ONLY_OPTION) and not is_plain_read(statement):
             raise ReadOnlySession(
                 "a write was sent in a read_session(autocommit=True), which only "
                 "reads: it was refused before reaching the database and nothing "

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import event, exc, pool
 from sqlalchemy.dialects.sqlite import insert
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, AdaptedConnection
 
 from storelayer import Backend, Features
 from storelayer.backend import (
@@ -44,13 +44,41 @@ def is_memory(url: URL) -> bool:
     return url.database in (None, "", ":memory:") or bool(url.query.get("mode") == "memory")
 
 
+def run_sql(connection: Any, sql: str) -> None:
+    """Run ``sql`` (no result) on a pooled connection or its DBAPI connection, straight
+    on the driver: one call into sqlite3, or one trip to aiosqlite's thread where a
+    cursor would take three (open, execute, close)."""
+    raw = getattr(connection, "dbapi_connection", connection)
+    if isinstance(raw, AdaptedConnection):
+        raw.run_async(lambda driver: driver.execute(sql))
+    else:
+        raw.execute(sql)
+
+
 def query_only(dbapi_connection: Any, on: bool) -> None:
     """Refuse (or allow again) every write on this connection."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA query_only={'ON' if on else 'OFF'}")
-    finally:
-        cursor.close()
+    run_sql(dbapi_connection, f"PRAGMA query_only={'ON' if on else 'OFF'}")
+
+
+#: Pool record ``info`` key: the BEGIN the next ``do_begin`` sends (None: autocommit).
+_BEGIN_KEY = "storelayer.begin"
+
+
+def begin_as_asked(connection: Any) -> None:
+    """The dialect's ``do_begin`` (``connection``: the pool's proxy): send the BEGIN
+    the engine's ``begin`` event chose."""
+    verb = connection.info.pop(_BEGIN_KEY, None)
+    if verb is not None:
+        run_sql(connection, verb)
+
+
+def commit_if_open(connection: Any) -> None:
+    """The dialect's ``do_commit``: commit only where a transaction is open (an
+    autocommit read has none), sparing aiosqlite a trip to its thread for nothing."""
+    raw = getattr(connection, "dbapi_connection", connection)
+    driver = raw.driver_connection if isinstance(raw, AdaptedConnection) else raw
+    if driver.in_transaction:
+        connection.commit()
 
 
 class SQLiteErrors(Errors):
@@ -181,8 +209,12 @@ class SQLiteBackend(Backend):
             # and, under WAL, never block writers.
             # read_session(autocommit=True) runs each statement on its own: the
             # driver's isolation_level is None, so no BEGIN means autocommit.
+            # The dialect's do_begin, which runs next, sends it straight to the driver
+            # (a full statement execution would cost as much as the read itself);
+            # SQLAlchemy wraps and reports its errors like any statement's.
             options = conn.get_execution_options()
-            if options.get(AUTOCOMMIT_OPTION):
-                return
-            read_only = options.get(READ_ONLY_OPTION, False)
-            conn.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+            verb = "BEGIN DEFERRED" if options.get(READ_ONLY_OPTION) else "BEGIN IMMEDIATE"
+            conn.connection.info[_BEGIN_KEY] = None if options.get(AUTOCOMMIT_OPTION) else verb
+
+        engine.dialect.do_begin = begin_as_asked  # type: ignore[method-assign, assignment]
+        engine.dialect.do_commit = commit_if_open  # type: ignore[method-assign, assignment]
