@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import create_engine, pool, text
 
 import storelayer
+from storelayer.backend.concerns import WAITING
 from storelayer.testing import GaleraCluster
 from storelayer.testing.clusters_galera import autocommit
+from storelayer_mysql.migration_lock import MySQLMigrations
 
 pytestmark = pytest.mark.cluster
 
@@ -167,7 +169,8 @@ def wait_until(check: Callable[[], bool], timeout: float = 120.0) -> None:
 def migrate(url: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "DATABASE_URL": url}
     return subprocess.Popen(
-        [sys.executable, "-m", "storelayer", "migrate", "upgrade"],
+        # --debug: a failure in CI shows where it came from (its traceback)
+        [sys.executable, "-m", "storelayer", "--debug", "migrate", "upgrade"],
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -182,7 +185,8 @@ def test_two_migrators_on_two_nodes_at_once(galera_cluster: GaleraCluster) -> No
         try:
             runs = [migrate(galera_cluster.host_list_url(name, [i])) for i in (0, 1)]
             outputs = [run.communicate(timeout=300)[0].decode() for run in runs]
-            assert [run.returncode for run in runs] == [0, 0], (trial, *outputs)
+            codes = [run.returncode for run in runs]
+            assert codes == [0, 0], f"trial {trial}: exit statuses {codes}: {outputs}"
             versions = set()
             for node in range(3):
                 with autocommit(galera_cluster.url(node, name)) as connection:
@@ -192,6 +196,36 @@ def test_two_migrators_on_two_nodes_at_once(galera_cluster: GaleraCluster) -> No
             assert len(versions) == 1 and len(next(iter(versions))) == 1, versions
         finally:
             galera_cluster.drop_database(name)
+
+
+def test_a_migrator_waiting_on_a_node_cut_off_for_a_moment_waits_on(
+    galera_cluster: GaleraCluster, galera_database: str
+) -> None:
+    """The lock's waiter meets 1047 while its node is out of the primary component (as
+    a node starved of CPU for evs.suspect_timeout is): it keeps waiting, then migrates."""
+    engine = create_engine(galera_cluster.url(0, galera_database), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as holder, MySQLMigrations().lock(
+            holder, "alembic_version", 60, lambda _message: None
+        ):
+            waiter = migrate(galera_cluster.host_list_url(galera_database, [1]))
+            assert waiter.stdout is not None
+            assert WAITING in waiter.stdout.readline().decode()
+            galera_cluster.isolate(1)
+            try:
+                wait_until(lambda: galera_cluster.status(1)["wsrep_ready"] == "OFF")
+                time.sleep(1)  # several attempts meet 1047
+            finally:
+                galera_cluster.isolate(1, False)
+                wait_until(lambda: all(galera_cluster.synced(i) for i in range(3)))
+        output = waiter.communicate(timeout=300)[0].decode()
+    finally:
+        engine.dispose()
+    assert waiter.returncode == 0, output
+    assert "upgraded" in output
+    with autocommit(galera_cluster.url(2, galera_database)) as connection:
+        connection.execute(text("SET SESSION wsrep_sync_wait = 1"))
+        assert connection.execute(text("SELECT COUNT(*) FROM alembic_version")).scalar() == 1
 
 
 def insert_unit(s: Any, writer: int, seq: int) -> None:

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -191,19 +191,25 @@ def test_a_promoted_replica_is_dropped_and_its_standby_url_resolves_again(
     db = storelayer.connect(pg_failover.multi_host_url(name), replicas=[standby_url])
     try:
         standby = pg_failover.node_ports[1 - pg_failover.primary_index()]
-        wait_for(lambda: read_port(db) == (standby, True), "a read on the standby")
+        wait_for(lambda: read_port(db) == (standby, True), "a read on the standby",
+                 why=lambda: db.routing_stats().replicas)
         pg_failover.switchover()
         new_standby = pg_failover.node_ports[1 - pg_failover.primary_index()]
         assert new_standby != standby
         # Reads fall back to the primary meanwhile; then the replica engine reconnects
         # and libpq's target_session_attrs=standby finds the other server.
-        wait_for(lambda: read_port(db) == (new_standby, True), "a read on the new standby")
+        wait_for(lambda: read_port(db) == (new_standby, True), "a read on the new standby",
+                 why=lambda: db.routing_stats().replicas)
     finally:
         db.dispose()
 
 
-def wait_for(check: object, what: str, timeout: float = 120.0) -> None:
+def wait_for(
+    check: object, what: str, timeout: float = 120.0, why: Callable[[], object] = str
+) -> None:
+    """Poll ``check`` until true; the failure names ``what`` and ``why()`` (the state
+    that explains it, e.g. each replica's ejection reason)."""
     deadline = time.monotonic() + timeout
     while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"{what} within {timeout:.0f} s"
+        assert time.monotonic() < deadline, f"{what} within {timeout:.0f} s: {why()}"
         time.sleep(0.5)

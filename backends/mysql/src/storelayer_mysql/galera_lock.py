@@ -20,6 +20,7 @@ from sqlalchemy import exc, text
 from sqlalchemy.engine import Connection
 
 from storelayer.backend.concerns import POLL_SECONDS, WAITING, finish_transaction, timed_out
+from storelayer_mysql.galera import is_wsrep_error
 
 #: The table holding one row per held migration lock.
 LOCK_TABLE = "storelayer_migration_lock"
@@ -52,19 +53,46 @@ def holder_name() -> str:
 
 
 def _attempt(connection: Connection, params: dict[str, object]) -> bool:
-    """Insert the lock row and commit; False when another holder has it (a duplicate
-    key here, or a certification conflict at COMMIT)."""
+    """Insert the lock row and commit; False when it cannot be taken now: another holder
+    has it (a duplicate key here, or a certification conflict at COMMIT), or this node is
+    out of the primary component for a moment (1047: the wait goes on until it is back)."""
     try:
         connection.execute(_EXPIRED, params)
         connection.execute(_TAKE, params)
         connection.commit()
     except (exc.IntegrityError, exc.OperationalError) as error:
-        connection.rollback()
-        code = getattr(error.orig, "args", (None,))[0]
-        if code in (1062, 1213, 1205):  # held; lost the certification race; row locked
+        _roll_back(connection)
+        if _code(error) in (1062, 1213, 1205):  # held; lost the certification race; row locked
+            return False
+        if _cut_off(error):
             return False
         raise
     return True
+
+
+def _code(error: exc.DBAPIError) -> int | None:
+    args = getattr(error.orig, "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def _cut_off(error: exc.DBAPIError) -> bool:
+    """Whether ``error`` is this node's "not now" (out of the primary component)."""
+    args = getattr(error.orig, "args", ())
+    return is_wsrep_error(_code(error), str(args[-1]) if args else "")
+
+
+def _roll_back(connection: Connection) -> None:
+    """Roll back; a node out of the primary component answers ROLLBACK with 1047 too:
+    then the connection is dropped (the server rolls back with the session) and the
+    next statement connects anew."""
+    try:
+        connection.rollback()
+    except exc.OperationalError as error:
+        if not _cut_off(error):
+            raise
+        connection.invalidate()
+        if connection.in_transaction():
+            connection.rollback()
 
 
 @contextmanager
@@ -108,8 +136,7 @@ def _release(connection: Connection, params: dict[str, object]) -> None:
             connection.commit()
             return
         except exc.OperationalError as error:
-            connection.rollback()
-            code = getattr(error.orig, "args", (None,))[0]
-            if code not in (1213, 1205, 1047) or attempt == RELEASE_ATTEMPTS - 1:
+            _roll_back(connection)
+            if _code(error) not in (1213, 1205, 1047) or attempt == RELEASE_ATTEMPTS - 1:
                 raise
             time.sleep(POLL_SECONDS)
