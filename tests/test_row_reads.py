@@ -81,6 +81,7 @@ async def reads(repo: Any) -> dict[str, Any]:
             out[name] = None
         except storelayer.StorelayerError as error:
             out[name] = type(error)
+            out[f"{name} message"] = str(error)
     return out
 
 
@@ -138,4 +139,6 @@ def test_rows_read_what_instances_read(mode: str, database_url: URL, backend: Ba
     assert len(rows["keyset"]) == 14 and rows["cursor"]
     assert rows["get_or_raise"] is NotFound
     assert rows["get_by several"] is QueryError
+    several = rows["get_by several message"]
+    assert "Gadget" in several and "kind" in several and "'a'" not in several  # no value
     assert rows["unknown filter"] is QueryError

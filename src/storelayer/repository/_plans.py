@@ -97,11 +97,17 @@ def plan_rows(
 def plan_get_by(cols: ModelColumns, expressions: Sequence[Any], filters: dict[str, Any]) -> Plan:
     found = yield from plan_rows(cols, expressions, filters, limit=2)
     if len(found) > 1:
-        raise QueryError(
-            f"get_by() found several {cols.model.__name__} rows for {filters or expressions}; "
-            "use list(), or filter on a unique column"
-        )
+        raise several_rows(cols.model.__name__, filters)
     return found[0] if found else None
+
+
+def several_rows(model: str, filters: dict[str, Any]) -> QueryError:
+    """``get_by()``'s error when more than one row matches: the columns filtered on,
+    never their values (they may be personal data)."""
+    on = f"the filters on {', '.join(sorted(filters))}" if filters else "the expressions"
+    return QueryError(
+        f"get_by() found several {model} rows for {on}; use list(), or filter on a unique column"
+    )
 
 
 def plan_page(

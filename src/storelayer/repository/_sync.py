@@ -18,6 +18,7 @@ from storelayer.repository import _statements as sql
 from storelayer.repository._aggregate import aggregate_rows, as_results
 from storelayer.repository._cursor import cursor_key, decode_cursor, encode_cursor
 from storelayer.repository._page import KeysetPage, Page, clamp_page, offset_page
+from storelayer.repository._plans import several_rows
 from storelayer.repository._query import columns_of
 from storelayer.repository._rows import Rows, session_runner
 from storelayer.repository._upsert import upsert_plan
@@ -107,10 +108,7 @@ class Repository(Generic[T]):
         several do (use ``list``)."""
         rows = self.list(*expressions, limit=2, options=options, **filters)
         if len(rows) > 1:
-            raise QueryError(
-                f"get_by() found several {self.model.__name__} rows for {filters or expressions}; "
-                "use list(), or filter on a unique column"
-            )
+            raise several_rows(self.model.__name__, filters)
         return rows[0] if rows else None
 
     def list(
