@@ -61,7 +61,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         if not isinstance(value, dt.datetime):
-            raise TypeError(f"UTCDateTime takes a datetime, got {value!r}")
+            raise TypeError(f"UTCDateTime takes a datetime, got a {type(value).__name__}")
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(
                 f"naive datetime {value.isoformat()} has no time zone: pass an aware one, "

@@ -20,21 +20,26 @@ from storelayer.repository._values import missing_required, required, value_chec
 Lookup = Callable[[Any, Any], ColumnElement[bool]]
 
 
+def _kind(value: Any) -> str:
+    """What was given, never the value itself (it may be personal data)."""
+    return f"a {type(value).__name__}"
+
+
 def _between(column: Any, value: Any) -> ColumnElement[bool]:
     if not isinstance(value, (tuple, list)) or len(value) != 2:
-        raise QueryError(f"__between takes a (low, high) pair, got {value!r}")
+        raise QueryError(f"__between takes a (low, high) pair, got {_kind(value)}")
     return column.between(value[0], value[1])  # type: ignore[no-any-return]
 
 
 def _isnull(column: Any, value: Any) -> ColumnElement[bool]:
     if not isinstance(value, bool):
-        raise QueryError(f"__isnull takes True or False, got {value!r}")
+        raise QueryError(f"__isnull takes True or False, got {_kind(value)}")
     return column.is_(None) if value else column.is_not(None)  # type: ignore[no-any-return]
 
 
 def _sequence(value: Any, lookup: str) -> list[Any]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-        raise QueryError(f"__{lookup} takes a list, tuple or set, got {value!r}")
+        raise QueryError(f"__{lookup} takes a list, tuple or set, got {_kind(value)}")
     return list(value)
 
 

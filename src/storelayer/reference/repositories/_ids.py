@@ -17,5 +17,7 @@ def id_of(value: Any) -> int | None:
         return None
     key = getattr(value, "id", value)
     if isinstance(key, bool) or not isinstance(key, int):
-        raise TypeError(f"expected a model instance or an integer key, got {value!r}")
+        raise TypeError(
+            f"expected a model instance or an integer key, got a {type(value).__name__}"
+        )
     return key

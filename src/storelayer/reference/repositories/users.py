@@ -18,7 +18,9 @@ def normalize_email(email: str) -> str:
     default collation ignores case, PostgreSQL's and SQLite's do not)."""
     local, at, domain = email.strip().rpartition("@")
     if not at or not local or not domain:
-        raise QueryError(f"{email!r} is not an email address")
+        raise QueryError(
+            "the email given is not an email address: it needs a part before and after an @"
+        )
     return f"{local}@{domain}".lower()
 
 
