@@ -47,6 +47,7 @@ class CommitMarkers:
 
     def __init__(self) -> None:
         self.ready: bool | None = None
+        self._setting_up = False
 
     # -- what a backend supplies ---------------------------------------------------------
 
@@ -105,8 +106,15 @@ class CommitMarkers:
 
     def begin(self, conn: Connection) -> None:
         """At the start of each unit: set up the markers once (not in read units)."""
-        if self.ready is None and not conn.get_execution_options().get(READ_ONLY_OPTION):
+        if self.ready is not None or self._setting_up:
+            return  # decided, or another unit sets them up now (this one goes without)
+        if conn.get_execution_options().get(READ_ONLY_OPTION):
+            return
+        self._setting_up = True
+        try:
             self.set_up(conn)
+        finally:
+            self._setting_up = False
 
     def mark(self, connection: Connection) -> Any:
         """Just before COMMIT: the marker of a unit that wrote, written in its

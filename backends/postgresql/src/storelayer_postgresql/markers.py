@@ -54,6 +54,11 @@ def _make_on(side: Any, dbapi: Any) -> bool | None:
     cursor = side.cursor()
     try:
         try:
+            # On in a standby and on a server kept read-only: never write there.
+            cursor.execute("SELECT current_setting('transaction_read_only') = 'on'")
+            if cursor.fetchone()[0]:
+                side.rollback()
+                return False
             cursor.execute(f"SELECT pg_advisory_xact_lock({SET_UP_LOCK})")
             cursor.execute(f"SELECT to_regclass('{TABLE}') IS NULL")
             if cursor.fetchone()[0]:
@@ -101,9 +106,9 @@ class PostgreSQLMarkers(CommitMarkers):
     logger: ClassVar[logging.Logger] = logging.getLogger("storelayer.postgresql")
 
     def read_only(self, conn: Connection) -> bool:
-        # On in a standby (hot standby) and on a server kept read-only.
-        setting = "SELECT current_setting('transaction_read_only')"
-        return bool(_run(conn, setting).scalar() == "on")
+        # Asked in make(), on its own connection: a statement here would hold a server
+        # connection for the unit while make() waits for another (a pooler's pool).
+        return False
 
     def make(self, conn: Connection) -> bool | None:
         # On a connection of its own (a private pool of the engine's, same connect
