@@ -60,6 +60,11 @@ def _drain(stream: IO[bytes]) -> None:
         pass
 
 
+#: Seconds a failed or stopped restore waits for its stream's threads before it goes on
+#: (a thread blocked on a pipe whose other end a killed tool left must not hold the exit).
+STOP_SECONDS = 10.0
+
+
 class Unpacking:
     """The stream of one artifact's dump, once :meth:`start` ran: :attr:`source` for a
     restore (when ``restoring``), :meth:`checked_rows` at its end, :meth:`stop`."""
@@ -162,13 +167,15 @@ class Unpacking:
         check_stored(self._artifact, manifest, stored.digest)
         return Digest(size, digest.hexdigest())
 
-    def stop(self) -> None:
-        """Let the pump and the inspector end: the restore no longer reads."""
+    def stop(self, timeout: float | None = None) -> None:
+        """Let the pump and the inspector end: the restore no longer reads. With
+        ``timeout`` (a failed or stopped restore, whose stream no one needs), wait at most
+        that long for each: they are daemon threads, gone with the process."""
         if self._tool_end is not None:
             close_all(self._tool_end)
             self._tool_end = None
-        self._pump.join()
-        self._inspector.join()
+        self._pump.join(timeout)
+        self._inspector.join(timeout)
 
     def root_cause(self, failure: BaseException) -> BaseException:
         """What to report when the restore failed with ``failure``: the stream's own
@@ -231,7 +238,7 @@ def unpacking(
     try:
         yield feed
     except BaseException as failure:
-        feed.stop()
+        feed.stop(timeout=STOP_SECONDS)
         cause = feed.root_cause(failure)
         if cause is failure:
             raise
