@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import secrets
 
 from sqlalchemy import (
     Boolean,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     insert,
+    text,
 )
 
 from storelayer import Database
@@ -103,3 +105,13 @@ def wipe(db: Database) -> None:
     metadata = MetaData()
     metadata.reflect(db.engine)
     metadata.drop_all(db.engine)
+
+
+def plant_marker(db: Database) -> str:
+    """A note whose title is a random marker: a file that holds it holds clear data."""
+    marker = f"clear-{secrets.token_hex(12)}"
+    with db.engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO notes (id, author_id, title) VALUES (1000, 1, :m)"), {"m": marker}
+        )
+    return marker

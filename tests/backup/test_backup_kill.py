@@ -19,7 +19,7 @@ from typing import NamedTuple, TypeVar
 import pyrage  # type: ignore[import-untyped, unused-ignore]
 import pytest
 from _backup_kills import Harness, files_holding, kill_signal
-from sample_tables import checksums, fill_sample
+from sample_tables import checksums, fill_sample, plant_marker
 from sqlalchemy import text
 from sqlalchemy.engine import URL
 
@@ -185,22 +185,13 @@ def _without_staged_tables(tables: dict[str, T]) -> dict[str, T]:
     return {n: v for n, v in tables.items() if not STAGED_TABLE.match(n)}
 
 
-def _marker(db: Database) -> str:
-    marker = f"clear-{secrets.token_hex(12)}"
-    with db.engine.begin() as connection:
-        connection.execute(
-            text("INSERT INTO notes (id, author_id, title) VALUES (1000, 1, :m)"), {"m": marker}
-        )
-    return marker
-
-
 @pytest.mark.parametrize("signal_name", SIGNALS)
 @pytest.mark.parametrize("where", list(BACKUP_POINTS))
 def test_killed_encrypted_backup_leaves_no_tool_no_secret_no_clear_dump(
     account: Account, backend_name: str, tmp_path: Path, where: str, signal_name: str
 ) -> None:
     point = _at(BACKUP_POINTS, where, backend_name)
-    marker = _marker(account.db)
+    marker = plant_marker(account.db)
     harness = Harness(tmp_path, backend_name, account.url, account.secret)
     backups = tmp_path / "backups"
     backups.mkdir()
@@ -228,7 +219,7 @@ def test_killed_restore_leaves_the_target_unchanged_or_restored_and_checked(
     point = _at(RESTORE_POINTS, where, backend_name)
     if account.in_place and where == "switch":
         point = Point("storelayer_mysql.staging:swap_in_place")
-    marker = _marker(account.db)
+    marker = plant_marker(account.db)
     harness = Harness(tmp_path, backend_name, account.url, account.secret)
     artifact, key = tmp_path / "a.storelayer", tmp_path / "key.txt"
     identity = pyrage.x25519.Identity.generate()

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sample_tables import checksums, fill_sample
-from sqlalchemy import text
+from sample_tables import checksums, fill_sample, plant_marker
 
 from storelayer import BackupError, Database
 from storelayer.backup import read_manifest, restore_backup, verify_backup
@@ -57,15 +56,6 @@ def written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callabl
         _watching.clear()
 
 
-def _marker(db: Database) -> str:
-    marker = f"clear-{os.urandom(8).hex()}"
-    with db.engine.begin() as connection:
-        connection.execute(
-            text("INSERT INTO notes (id, author_id, title) VALUES (1000, 1, :m)"), {"m": marker}
-        )
-    return marker
-
-
 def _key(tmp_path: Path) -> tuple[Path, str]:
     identity = pyrage.x25519.Identity.generate()
     key = tmp_path / "key.txt"
@@ -82,7 +72,7 @@ def test_an_encrypted_restore_writes_no_file_under_the_temporary_directory(
 ) -> None:
     source, target = new_database(), new_database()
     fill_sample(source, notes=30)
-    marker = _marker(source)
+    marker = plant_marker(source)
     key, recipient = _key(tmp_path)
     artifact = tmp_path / "s.storelayer"
     source.backup(artifact, compression="none", recipients=[recipient])
