@@ -70,3 +70,35 @@ def test_a_tool_started_as_storelayer_dies_dies_with_its_children(
             os.kill(grandchild, 9)
             raise AssertionError(message)
         time.sleep(0.1)
+
+
+#: A SIGTERM whose interrupt Python raises inside a finalizer, which swallows it (it is
+#: only reported), as a pooled connection's ``__del__`` may; then the step before a
+#: restore's switch.
+SWALLOWED = """
+import os, signal
+from storelayer.backup.children import raise_if_stopped, sigterm_as_interrupt
+
+
+class Finalized:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(100_000):  # Python runs the handler here, inside the finalizer
+            pass
+
+
+with sigterm_as_interrupt():
+    Finalized()
+    print("went on", flush=True)
+    raise_if_stopped()
+    print("switched in", flush=True)
+"""
+
+
+def test_a_stop_signal_swallowed_by_a_finalizer_still_stops_before_the_switch() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", SWALLOWED], capture_output=True, timeout=600, check=False
+    )
+    assert b"Exception ignored" in done.stderr  # the interrupt itself was lost
+    assert done.stdout == b"went on\n"
+    assert done.returncode == -signal.SIGINT, done.stderr

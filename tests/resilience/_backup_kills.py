@@ -107,6 +107,8 @@ class Harness:
         self.tools.mkdir()
         self.tmp.mkdir()
         self.below: list[int] = []
+        #: stdout and stderr of the process last killed.
+        self.killed_output = (b"", b"")
         for name in TOOLS[backend_name]:
             real = shutil.which(name)
             if real:
@@ -158,7 +160,7 @@ class Harness:
         self.below = descendants(process.pid)[1:]
         process.send_signal(signum)
         self.release.touch()
-        process.communicate(timeout=SETTLE)
+        self.killed_output = process.communicate(timeout=SETTLE)
         return process.returncode
 
     def assert_nothing_left(self, *roots: Path) -> None:

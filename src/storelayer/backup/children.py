@@ -196,18 +196,37 @@ def private_directory(parent: Path | None = None) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+#: Set when a stop signal arrived under :func:`sigterm_as_interrupt`. Python raises a
+#: handler's exception in whatever code the main thread runs, and a finalizer running
+#: then (a connection's ``__del__``, a weakref callback) reports it and goes on: the
+#: interrupt is lost. A step that cannot be undone asks :func:`raise_if_stopped` first.
+_STOPPED = threading.Event()
+
+
 def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    _STOPPED.set()
     raise KeyboardInterrupt(f"stopped by signal {signum}")
+
+
+def raise_if_stopped() -> None:
+    """Raise ``KeyboardInterrupt`` if a stop signal arrived in this block, even if the
+    interrupt it raised was swallowed (before a restore is switched in)."""
+    if _STOPPED.is_set():
+        raise KeyboardInterrupt("stopped by a signal")
 
 
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Handle SIGTERM (and SIGHUP) like Ctrl-C while the block runs, so every cleanup
-    runs; only in the main thread, where Python handles signals."""
+    runs, and remember any of them and Ctrl-C (:func:`raise_if_stopped`); only in the
+    main thread, where Python handles signals."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    wanted = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    _STOPPED.clear()
+    wanted = [signal.SIGINT, signal.SIGTERM] + (
+        [signal.SIGHUP] if hasattr(signal, "SIGHUP") else []
+    )
     previous = {s: signal.signal(s, _interrupt) for s in wanted}
     try:
         yield

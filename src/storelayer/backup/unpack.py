@@ -24,7 +24,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 
 from storelayer.backend import Backend
 from storelayer.backup.artifact import check_stored, payload_stream
-from storelayer.backup.children import remove_stale
+from storelayer.backup.children import raise_if_stopped, remove_stale
 from storelayer.backup.counts import count_differences
 from storelayer.backup.manifest import BackupManifest
 from storelayer.backup.options import BackupOptions
@@ -188,7 +188,10 @@ class Unpacking:
     def checked_rows(self) -> dict[str, int]:
         """Wait for the end of the stream and check it: the payload's and the dump's
         size and SHA-256, and the rows the inspector read, against the manifest. The
-        dump's rows per table, or a ``BackupError`` (every call, once it failed)."""
+        dump's rows per table, or a ``BackupError`` (every call, once it failed); a
+        ``KeyboardInterrupt`` once storelayer was told to stop, though the interrupt was
+        swallowed on its way (:func:`~storelayer.backup.children.raise_if_stopped`)."""
+        raise_if_stopped()
         if self._result is None:
             self.stop()
             try:

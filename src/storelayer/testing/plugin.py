@@ -10,8 +10,10 @@ For backends: ``backend_name`` (parametrized over the backends under test), ``ba
 proxy, see storelayer.testing.proxy), ``replica_set`` (a private primary with two
 replicas, see storelayer.testing.replicas), ``pgbouncer``, ``pg_failover`` and
 ``galera_cluster`` (real clusters, one per session, see storelayer.testing.clusters;
-mark their tests ``@pytest.mark.cluster``). Marker: ``@pytest.mark.requires("upsert")``
-skips when the backend lacks a feature flag.
+mark their tests ``@pytest.mark.cluster``). Markers: ``@pytest.mark.requires("upsert")``
+skips when the backend lacks a feature flag; ``only_backends("mysql")`` (on a test or on
+one ``pytest.param``) deselects the test on other backends, for combinations that do
+not exist there rather than features they lack.
 
 Backends under test: ``--storelayer-backends=a,b`` or ``STORELAYER_TEST_BACKENDS``,
 default every registered backend. A server backend that cannot be reached is skipped
@@ -72,6 +74,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "requires(*features): skip unless the backend has these Features flags"
     )
+    config.addinivalue_line(
+        "markers", "only_backends(*names): deselected on other backends (no such case there)"
+    )
     config.addinivalue_line("markers", "api_modes: run the test through the sync and the async API")
     config.addinivalue_line(
         "markers", "cluster: runs against a real cluster (Galera, pg_auto_failover, PgBouncer)"
@@ -102,6 +107,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     ):
         modes = selected_modes(metafunc.config)
         metafunc.parametrize("storelayer_mode", modes, ids=modes, indirect=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the items marked ``only_backends`` whose backend is not named there."""
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        marker = item.get_closest_marker("only_backends")
+        callspec = getattr(item, "callspec", None)
+        name = callspec.params.get("backend_name") if callspec is not None else None
+        out = marker is not None and name is not None and name not in marker.args
+        (dropped if out else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def selected_modes(config: pytest.Config) -> list[str]:
