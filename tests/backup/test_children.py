@@ -72,12 +72,13 @@ def test_a_tool_started_as_storelayer_dies_dies_with_its_children(
         time.sleep(0.1)
 
 
+
 #: A SIGTERM whose interrupt Python raises inside a finalizer, which swallows it (it is
-#: only reported), as a pooled connection's ``__del__`` may; then the step before a
-#: restore's switch.
+#: only reported), as a pooled connection's ``__del__`` may; then ``argv[1]``: the step
+#: before a restore's switch, or waiting for a tool that never exits.
 SWALLOWED = """
-import os, signal
-from storelayer.backup.children import raise_if_stopped, sigterm_as_interrupt
+import os, signal, sys
+from storelayer.backup.children import raise_if_stopped, running, sigterm_as_interrupt, waited
 
 
 class Finalized:
@@ -90,14 +91,19 @@ class Finalized:
 with sigterm_as_interrupt():
     Finalized()
     print("went on", flush=True)
-    raise_if_stopped()
-    print("switched in", flush=True)
+    if sys.argv[1] == "switch":
+        raise_if_stopped()
+    else:
+        with running(["sleep", "600"], dict(os.environ)) as tool:
+            waited(tool)
+    print("done", flush=True)
 """
 
 
-def test_a_stop_signal_swallowed_by_a_finalizer_still_stops_before_the_switch() -> None:
+@pytest.mark.parametrize("step", ["switch", "tool"])
+def test_a_stop_signal_swallowed_by_a_finalizer_still_stops_storelayer(step: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", SWALLOWED], capture_output=True, timeout=600, check=False
+        [sys.executable, "-c", SWALLOWED, step], capture_output=True, timeout=600, check=False
     )
     assert b"Exception ignored" in done.stderr  # the interrupt itself was lost
     assert done.stdout == b"went on\n"

@@ -33,6 +33,8 @@ from types import FrameType
 from typing import Any, NamedTuple
 
 _PR_SET_PDEATHSIG = 1
+#: Seconds between two looks at the stop flag while a tool runs.
+WAKE_SECONDS = 0.2
 #: The watchdog's program: read the group's id up to end of file, then kill the group
 #: (none if the tool's process never got to send it).
 GUARD = (
@@ -213,6 +215,16 @@ def raise_if_stopped() -> None:
     interrupt it raised was swallowed (before a restore is switched in)."""
     if _STOPPED.is_set():
         raise KeyboardInterrupt("stopped by a signal")
+
+
+def waited(process: subprocess.Popen[bytes]) -> int:
+    """``process.wait()`` that a stop signal ends even when its interrupt was swallowed
+    (:data:`_STOPPED`): a tool that never exits must not hold storelayer."""
+    while True:
+        try:
+            return process.wait(timeout=WAKE_SECONDS)
+        except subprocess.TimeoutExpired:
+            raise_if_stopped()
 
 
 @contextmanager

@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
-from storelayer.backup.children import private_directory, running
+from storelayer.backup.children import private_directory, running, waited
 from storelayer.errors import BackupError
 
 __all__ = [
@@ -140,7 +140,7 @@ def run(
         error_output() as errors,
     ):
         with running(*command, keep_fds, stdin=source, stdout=sink, stderr=errors) as process:
-            returncode = process.wait()
+            returncode = waited(process)
         errors.seek(0)
         if returncode != 0:
             raise tool_failure(what, returncode, errors.read(), secrets)
@@ -169,7 +169,7 @@ def feeding(
                     stdin.close()
                 except BrokenPipeError:
                     pass  # the tool stopped reading: its exit status and message say why
-                returncode = process.wait()
+                returncode = waited(process)
         finally:  # after the tool was killed, if the block failed
             if stdin is not None:
                 with suppress(OSError):
@@ -198,7 +198,7 @@ def output_lines(
             assert process.stdout is not None
             yield from process.stdout
             process.stdout.close()
-            returncode = process.wait()
+            returncode = waited(process)
         errors.seek(0)
         if returncode != 0:
             raise tool_failure(what, returncode, errors.read(), secrets)
