@@ -177,12 +177,6 @@ def read_port(db: storelayer.Database) -> tuple[int, bool]:
     return int(row[0]), bool(row[1])
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="failed in the full suite under load in the last runs of session 2 (the "
-    "formation's new database not found through the host list), passed alone 6/6: "
-    "under investigation (closing note of session 2)",
-)
 def test_a_promoted_replica_is_dropped_and_its_standby_url_resolves_again(
     pg_failover: PgAutoFailover, formation_database: str
 ) -> None:
