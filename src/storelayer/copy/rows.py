@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from storelayer._core import EngineCore
 from storelayer._engines import READ_ONLY_OPTION
 from storelayer.backend import Progress
+from storelayer.backup.children import raise_if_stopped
 from storelayer.backup.counts import TableChecksum
 from storelayer.copy.ahead import read_ahead
 from storelayer.copy.checksum import add_columns
@@ -141,6 +142,7 @@ def fill(
         clock.lap("rows")
         say("verifying row counts and checksums")
         verify(writer, tables, expected)
+        raise_if_stopped()  # told to stop, though the interrupt was swallowed: roll back
         clock.lap("verify")
     clock.lap("commit")
     return expected
