@@ -17,6 +17,7 @@ from storelayer.repository import _statements as sql
 from storelayer.repository._cursor import cursor_key, decode_cursor, encode_cursor
 from storelayer.repository._page import KeysetPage, clamp_page, offset_page
 from storelayer.repository._query import ModelColumns
+from storelayer.repository._shapes import shaped_count, shaped_rows
 
 #: A read: yields statements (with their parameters, if any), receives each one's
 #: result, returns the read's value.
@@ -90,7 +91,8 @@ def plan_rows(
     filters: dict[str, Any],
     **options: Any,
 ) -> Plan:
-    result = yield select_values(cols, expressions, filters, **options), None
+    shaped = None if expressions else shaped_rows(cols, _columns(cols), filters, **options)
+    result = yield shaped or (select_values(cols, expressions, filters, **options), None)
     return result.all()
 
 
@@ -130,7 +132,7 @@ def plan_page(
     )
     total = None
     if count:
-        total = int((yield sql.count_rows(cols, expressions, filters), None).scalar() or 0)
+        total = yield from plan_count(cols, expressions, filters)
     return offset_page(found, page=page, per_page=per_page, total=total)
 
 
@@ -159,7 +161,9 @@ def plan_keyset(
 
 
 def plan_count(cols: ModelColumns, expressions: Sequence[Any], filters: dict[str, Any]) -> Plan:
-    return int((yield sql.count_rows(cols, expressions, filters), None).scalar() or 0)
+    shaped = None if expressions else shaped_count(cols, filters)
+    result = yield shaped or (sql.count_rows(cols, expressions, filters), None)
+    return int(result.scalar() or 0)
 
 
 def stream_needs_unit(stmt: Select[Any], batch_size: int) -> Any:

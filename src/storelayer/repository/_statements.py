@@ -17,7 +17,7 @@ from storelayer.repository._query import ModelColumns, order_clauses, order_term
 MAX_LIMIT = 2**63 - 1
 
 
-def _checked_limit(value: int | None, name: str) -> int | None:
+def checked_limit(value: int | None, name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -48,7 +48,7 @@ def select_rows(
     terms = order_terms(cols, order_by)
     if terms:
         stmt = stmt.order_by(*order_clauses(cols, terms))
-    limit, offset = _checked_limit(limit, "limit"), _checked_limit(offset, "offset")
+    limit, offset = checked_limit(limit, "limit"), checked_limit(offset, "offset")
     if limit is not None:
         stmt = stmt.limit(limit)
     if offset:
