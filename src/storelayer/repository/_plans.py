@@ -15,9 +15,9 @@ from sqlalchemy.engine import Result
 from storelayer.errors import NotFound, QueryError
 from storelayer.repository import _statements as sql
 from storelayer.repository._cursor import cursor_key, decode_cursor, encode_cursor
+from storelayer.repository._kept import shaped_count, shaped_rows
 from storelayer.repository._page import KeysetPage, clamp_page, offset_page
 from storelayer.repository._query import ModelColumns
-from storelayer.repository._shapes import shaped_count, shaped_rows
 
 #: A read: yields statements (with their parameters, if any), receives each one's
 #: result, returns the read's value.

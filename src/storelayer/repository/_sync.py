@@ -17,6 +17,7 @@ from storelayer.errors import NotFound, QueryError
 from storelayer.repository import _statements as sql
 from storelayer.repository._aggregate import aggregate_rows, as_results
 from storelayer.repository._cursor import cursor_key, decode_cursor, encode_cursor
+from storelayer.repository._kept import shaped_count, shaped_rows
 from storelayer.repository._page import KeysetPage, Page, clamp_page, offset_page
 from storelayer.repository._plans import several_rows
 from storelayer.repository._query import columns_of
@@ -123,15 +124,23 @@ class Repository(Generic[T]):
         """Rows matching column expressions and ``field__lookup=value`` filters
         (``author__name="x"`` filters through a relationship); ``options`` are loader
         options (``selectinload(Post.comments)``)."""
-        stmt = sql.select_rows(
-            self._cols, expressions, filters, order_by=order_by, limit=limit, offset=offset,
-            options=options,
+        kept = None
+        if not expressions and not options:
+            kept = shaped_rows(self._cols, (self.model,), filters, order_by, limit, offset)
+        stmt, params = kept or (
+            sql.select_rows(
+                self._cols, expressions, filters, order_by=order_by, limit=limit,
+                offset=offset, options=options,
+            ),
+            None,
         )
-        return _rows(self.session.scalars(stmt), options)
+        return _rows(self.session.scalars(stmt, params), options)
 
     def count(self, *expressions: Any, **filters: Any) -> int:
         """How many rows match."""
-        return int(self.session.scalar(sql.count_rows(self._cols, expressions, filters)) or 0)
+        kept = None if expressions else shaped_count(self._cols, filters)
+        stmt, params = kept or (sql.count_rows(self._cols, expressions, filters), None)
+        return int(self.session.scalar(stmt, params) or 0)
 
     def exists(self, *expressions: Any, **filters: Any) -> bool:
         """Whether any row matches."""

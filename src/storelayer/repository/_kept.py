@@ -1,4 +1,5 @@
-"""The statements of ``rows`` reads, built once per shape.
+"""The statements of filtered reads (``list``, ``count``, ``page`` of ``rows`` and of the
+repository), built once per shape.
 
 A read's shape is what its SQL depends on: the model, its keyword filters (keys, and
 for each value either the value itself where it makes the SQL, as ``None`` makes
@@ -126,7 +127,8 @@ def shaped_rows(
     offset: int | None = None,
 ) -> Shaped | None:
     """``SELECT columns WHERE ... ORDER BY ... LIMIT ... OFFSET ...`` of this shape and
-    its parameters, or ``None`` for the general path."""
+    its parameters, or ``None`` for the general path; ``columns``: the mapped class
+    (instances) or the same list of labelled columns every time (values)."""
     terms = tuple(order_terms(cols, order_by))
     limit, offset = checked_limit(limit, "limit"), checked_limit(offset, "offset")
 
@@ -140,7 +142,8 @@ def shaped_rows(
             stmt = stmt.offset(bindparam("row_offset"))
         return stmt
 
-    found = _shaped(("rows", terms, limit is not None, bool(offset)), cols, filters, make)
+    key = ("rows", tuple(columns), terms, limit is not None, bool(offset))
+    found = _shaped(key, cols, filters, make)
     if found is not None:
         if limit is not None:
             found[1]["row_limit"] = limit
