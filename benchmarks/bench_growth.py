@@ -75,8 +75,6 @@ STREAM_IMPLS = {
     "": "storelayer_rows",
     "_async": "benchmarks.impl_storelayer:AsyncStorelayerRowsImplementation",
 }
-#: Measures also kept as (min, max) over the repeats, shown as "median (min-max)".
-RANGED = ("offset_page_ms", "keyset_page_ms", "count_ms")
 DOC_BLOCK = re.compile(
     r"(<!-- growth-table:begin -->\n).*?(<!-- growth-table:end -->)", re.DOTALL
 )
@@ -143,40 +141,51 @@ def copy_rate(source: Any, target: Any, rows: int) -> float:
     return rows / (time.perf_counter() - started)
 
 
-def measure(db: storelayer.Database, target: Any, size: int, repeats: int) -> dict[str, Any]:
-    """Every measure but copy, on ``db`` holding ``size`` rows."""
+def summarize(samples: dict[str, list[float]]) -> dict[str, Any]:
+    """Each measure's median, and its (min, max) as ``<measure>_range``."""
+    found: dict[str, Any] = {}
+    for name, values in samples.items():
+        found[name] = statistics.median(values)
+        found[f"{name}_range"] = [min(values), max(values)]
+    return found
+
+
+def measure(
+    db: storelayer.Database, target: Any, size: int, repeats: int, runs: int
+) -> dict[str, Any]:
+    """Every measure but copy, on ``db`` holding ``size`` rows: ``runs`` fresh-process
+    streams per API mode (sync and async in turn), ``repeats`` timed calls per latency."""
     middle = size // 2
     cursor = cursor_at(db, middle)
     reader = db.rows(BenchItem)
-    found: dict[str, Any] = {}
-    for mode, impl in STREAM_IMPLS.items():
-        seconds, growth = stream_in_child(target, impl, size)
-        found[f"stream{mode}_seconds"] = seconds
-        found[f"stream{mode}_rss_mib"] = growth
+    samples: dict[str, list[float]] = {}
+    for _ in range(runs):
+        for mode, impl in STREAM_IMPLS.items():
+            seconds, growth = stream_in_child(target, impl, size)
+            samples.setdefault(f"stream{mode}_seconds", []).append(seconds)
+            samples.setdefault(f"stream{mode}_rss_mib", []).append(growth)
     latencies: dict[str, Callable[[], Any]] = {
         "offset_page_ms": lambda: reader.list(order_by="id", offset=middle, limit=50),
         "keyset_page_ms": lambda: reader.keyset(after=cursor, limit=50),
         "count_ms": reader.count,
     }
     for name, fn in latencies.items():
-        times = timed_ms(fn, repeats)
-        found[name] = statistics.median(times)
-        found[f"{name}_range"] = [min(times), max(times)]
-    return found
+        samples[name] = timed_ms(fn, repeats)
+    return summarize(samples)
 
 
 def run(
-    backends: list[str], sizes: list[int], repeats: int, workdir: Path, out: Path
+    backends: list[str], sizes: list[int], repeats: int, runs: int, workdir: Path, out: Path
 ) -> dict[str, Any]:
     targets = {b: make_target(b, workdir, name="storelayer_growth") for b in backends}
     sqlite = targets.get("sqlite") or make_target("sqlite", workdir, name="storelayer_growth")
     copies = {
         b: make_target(b, workdir, name="storelayer_growth_copy") for b in backends if b != "sqlite"
     }
-    keys = [*MEASURES, *(f"{m}_range" for m in RANGED)]
+    keys = [*MEASURES, *(f"{m}_range" for m in MEASURES)]
     results: dict[str, Any] = {b: {m: [None] * len(sizes) for m in keys} for b in backends}
     data = {
-        "sizes": sizes, "results": results,
+        "sizes": sizes, "repeats": repeats, "runs": runs, "results": results,
         "started": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "load_start": load_average(), "load_end": None,
     }
@@ -197,10 +206,10 @@ def run(
                 filled[name] = size
             for backend in backends:
                 found = results[backend]
-                measured = measure(dbs[backend], targets[backend], size, repeats)
-                measured["copy_rows_per_s"] = (
-                    copy_rate(sqlite, copies[backend], size) if backend in copies else None
-                )
+                measured = measure(dbs[backend], targets[backend], size, repeats, runs)
+                if backend in copies:
+                    rates = [copy_rate(sqlite, copies[backend], size) for _ in range(runs)]
+                    measured |= summarize({"copy_rows_per_s": rates})
                 for key, value in measured.items():
                     found[key][at] = value
                 data["load_end"] = load_average()
@@ -228,9 +237,10 @@ def markdown(data: dict[str, Any]) -> str:
     """The tables of docs/performance.md's growth section ("-": not measured)."""
     sizes = data["sizes"]
     lines = [
-        "Latencies: median (min-max) of the repeats; streaming and copy: one run each. "
-        f"Run of {data['started']}, load average {data['load_start']} at the start and "
-        f"{data['load_end']} at the end (1, 5, 15 min; 2 cores).",
+        f"Median (min-max) of {data['repeats']} calls (latencies, after a warm-up call) or "
+        f"{data['runs']} runs (streaming, copy). Run of {data['started']}, load average "
+        f"{data['load_start']} at the start and {data['load_end']} at the end (1, 5, 15 min; "
+        "2 cores).",
         "",
     ]
     for title, series, number in TABLES:
@@ -287,9 +297,16 @@ def plot(data: dict[str, Any], out: Path) -> None:
                     continue
                 style = "--" if measure.startswith(("keyset", "stream_async")) else "-"
                 label = backend + (f" ({SERIES[measure]})" if len(measures) > 1 else "")
-                points = [(s, v) for s, v in zip(sizes, values, strict=True) if v is not None]
-                ax.plot(*zip(*points, strict=True), style, marker="o", color=f"C{index}",
-                        label=label)
+                ranges = found.get(f"{measure}_range") or [None] * len(sizes)
+                points = [
+                    (s, v, r or [v, v])
+                    for s, v, r in zip(sizes, values, ranges, strict=True) if v is not None
+                ]
+                xs, ys, spreads = zip(*points, strict=True)
+                bars = [[y - r[0] for y, r in zip(ys, spreads, strict=True)],
+                        [r[1] - y for y, r in zip(ys, spreads, strict=True)]]
+                ax.errorbar(xs, ys, yerr=bars, fmt=style, marker="o", color=f"C{index}",
+                            capsize=3, label=label)
         if filename == "growth-stream.png":
             ax.axhline(5, color="grey", linestyle=":", label="5 MiB target")
             ax.set_ylim(bottom=0)
@@ -300,7 +317,7 @@ def plot(data: dict[str, Any], out: Path) -> None:
         ax.set_ylabel(ylabel)
         ax.set_title(TITLES.get(filename, MEASURES[measures[0]]), fontsize=9)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, handlelength=3)
         fig.tight_layout()
         fig.savefig(out / filename, dpi=110)
         plt.close(fig)
@@ -310,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backend", default="sqlite,postgresql,mysql")
     p.add_argument("--sizes", default="10000,100000,1000000")
-    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=5, help="timed calls per latency")
+    p.add_argument("--runs", type=int, default=3, help="streams per mode and copies per size")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "img")
     p.add_argument("--doc", type=Path, help="Markdown file whose growth tables to replace")
     p.add_argument("--replot", action="store_true", help="redraw from --out/growth.json")
@@ -321,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="storelayer-growth-") as tmp:
             data = run(
                 args.backend.split(","), [int(s) for s in args.sizes.split(",")], args.repeats,
-                Path(tmp), args.out,
+                args.runs, Path(tmp), args.out,
             )
     plot(data, args.out)
     tables = markdown(data)
