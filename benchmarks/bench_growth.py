@@ -2,14 +2,17 @@
 by default) on each backend, and at each size:
 
 - a page in the middle of the table by offset (``rows.page``) and by keyset
-  (``rows.keyset`` after a cursor at the same place), median latency;
-- ``count()`` of the whole table, median latency;
+  (``rows.keyset`` after a cursor at the same place), latency;
+- ``count()`` of the whole table, latency;
 - streaming every row (``repo.rows.stream``) in a fresh process, once through the sync
   API and once through the async API (``storelayer.connect_async``): seconds and peak
   RSS growth (``benchmarks.stream_child``, the same method as the main suite), the rows
   read checked against the size;
 - ``storelayer copy`` of the SQLite table at that size into the server backends, rows
   per second (the whole command, verification included).
+
+Each is reported as the median and min-max of ``--repeats`` timed calls (latencies) or
+``--runs`` runs (streams, copies).
 
 Writes ``growth.json`` (rewritten after every measurement, so an interrupted run keeps
 what it measured) and one PNG per measure (matplotlib) into ``--out``; with ``--doc``,
