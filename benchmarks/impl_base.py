@@ -101,8 +101,9 @@ Factory = Callable[[Target], Implementation]
 
 
 def load_implementation(name: str) -> Factory | str:
-    """The class (or factory) of implementation ``name``, or why it cannot be imported."""
-    module_name, _, attr = IMPLEMENTATIONS[name].partition(":")
+    """The class (or factory) of implementation ``name`` (a key of ``IMPLEMENTATIONS``
+    or a ``module:attribute`` path), or why it cannot be imported."""
+    module_name, _, attr = IMPLEMENTATIONS.get(name, name).partition(":")
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:

@@ -100,3 +100,44 @@ class StorelayerRowsImplementation(StorelayerImplementation):
         with self.db.read_session() as s:
             rows = s.repository(BenchItem).rows.stream(batch_size=batch_size)
             return tally(row.quantity for row in rows)
+
+
+class AsyncStorelayerRowsImplementation(Implementation):
+    """The async twin of ``storelayer_rows`` (``storelayer.connect_async``, awaited on
+    an event loop this object owns), for the operations the growth benchmark measures:
+    ``count`` (the warm-up) and ``stream``. Not in the main suite's list; run it by
+    its ``module:class`` path."""
+
+    name = "storelayer_rows_async"
+
+    def open(self) -> None:
+        import asyncio
+
+        import storelayer
+
+        self.loop = asyncio.new_event_loop()
+        try:
+            self.db = storelayer.connect_async(self.target.storelayer_url())
+        except storelayer.StorelayerError as error:
+            self.loop.close()
+            raise Unavailable(f"{type(error).__name__}: {error}") from error
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.db.dispose())
+        self.loop.close()
+
+    def count(self, q: CountQuery) -> int:
+        counting = self.db.rows(BenchItem).count(category=q.category, quantity__gte=q.min_quantity)
+        count: int = self.loop.run_until_complete(counting)
+        return count
+
+    def stream(self, batch_size: int) -> Expected:
+        async def read() -> Expected:
+            rows = total = 0
+            async with self.db.read_session() as s:
+                async for row in s.repository(BenchItem).rows.stream(batch_size=batch_size):
+                    rows += 1
+                    total += row.quantity
+            return Expected(rows, total)
+
+        return self.loop.run_until_complete(read())
