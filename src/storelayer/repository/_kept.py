@@ -24,6 +24,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import replacement_traverse
 
+from storelayer.errors import QueryError
 from storelayer.repository._query import ModelColumns, order_clauses, order_terms, where_clauses
 from storelayer.repository._statements import checked_limit
 from storelayer.repository._text import check_text_filter
@@ -129,8 +130,11 @@ def shaped_rows(
     """``SELECT columns WHERE ... ORDER BY ... LIMIT ... OFFSET ...`` of this shape and
     its parameters, or ``None`` for the general path; ``columns``: the mapped class
     (instances) or the same list of labelled columns every time (values)."""
-    terms = tuple(order_terms(cols, order_by))
-    limit, offset = checked_limit(limit, "limit"), checked_limit(offset, "offset")
+    try:
+        terms = tuple(order_terms(cols, order_by))
+        limit, offset = checked_limit(limit, "limit"), checked_limit(offset, "offset")
+    except QueryError:
+        return None  # the general path raises, in its own order of checks
 
     def make(conditions: list[Any]) -> Select[Any]:
         stmt = select(*columns).where(*conditions)
