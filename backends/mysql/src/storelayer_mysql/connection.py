@@ -1,7 +1,7 @@
 """How storelayer connects to MySQL/MariaDB: pool defaults, the session's strict
-``sql_mode`` and UTC time zone, timeouts that bound the whole handshake (PyMySQL and
-aiomysql bound only the TCP connect), TCP keepalives, and aware datetimes written as
-their UTC instant."""
+``sql_mode``, UTC time zone and patience with a paused stream, timeouts that bound the
+whole handshake (PyMySQL and aiomysql bound only the TCP connect), TCP keepalives, and
+aware datetimes written as their UTC instant."""
 
 from __future__ import annotations
 
@@ -26,7 +26,16 @@ SQL_MODE = (
     "NO_ENGINE_SUBSTITUTION"
 )
 
-INIT_COMMAND = f"SET SESSION sql_mode='{SQL_MODE}', time_zone='+00:00'"
+#: Seconds the server waits for a client to take the rows it sends before it drops the
+#: connection (``net_write_timeout``, default 60): a stream (a server-side cursor) whose
+#: reader pauses longer, on a busy host or to do work between rows, is cut off with
+#: "Lost connection to MySQL server during query". Ten minutes for a paused stream.
+STREAM_WRITE_TIMEOUT = 600
+
+INIT_COMMAND = (
+    f"SET SESSION sql_mode='{SQL_MODE}', time_zone='+00:00', "
+    f"net_write_timeout={STREAM_WRITE_TIMEOUT}"
+)
 
 #: TCP keepalive probes (idle, interval, count): a dead peer is noticed in about 25 s.
 KEEPALIVE = (10, 5, 3)
