@@ -1,7 +1,9 @@
-"""Every hook a storelayer plugin can implement. Hooks are prefixed ``storelayer_``."""
+"""Every hook a storelayer plugin can implement, and what the hooks are given that is
+storelayer's own (``MetricsEvent``). Hooks are prefixed ``storelayer_``."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from storelayer._markers import hookspec
@@ -10,8 +12,29 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from storelayer.backend import Backend
-    from storelayer.metrics import MetricsEvent
     from storelayer.registry import BackendRegistry
+
+
+@dataclass(frozen=True)
+class MetricsEvent:
+    """One thing that happened on an engine, as an exporter hears it."""
+
+    #: ``"statement"``, ``"error"``, ``"retry"``, ``"slow_statement"`` or ``"checkout"``.
+    kind: str
+    #: The engine: ``"primary"``, ``"replica:0"``...
+    role: str
+    #: Duration in seconds (statements), when it has one.
+    seconds: float | None = None
+    #: SQL text with literals redacted (statements), when it has one.
+    statement: str | None = None
+    #: The error's class name (errors, retries); never its message, which may hold data.
+    error: str | None = None
+    #: Whether the error meant a lost connection.
+    disconnect: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return asdict(self)
 
 
 @hookspec

@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event
@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.pool import QueuePool
 
 from storelayer._pool import pool_usage
+from storelayer.hookspecs import MetricsEvent as MetricsEvent  # its home before
 from storelayer.plugins import PluginManager
 
 logger = logging.getLogger("storelayer.metrics")
@@ -47,28 +48,6 @@ def redact_sql(statement: str) -> str:
     text = _NUMBER_LITERAL.sub("?", text)
     text = " ".join(text.split())
     return text if len(text) <= MAX_SQL_LENGTH else text[: MAX_SQL_LENGTH - 3] + "..."
-
-
-@dataclass(frozen=True)
-class MetricsEvent:
-    """One thing that happened on an engine, as an exporter hears it."""
-
-    #: ``"statement"``, ``"error"``, ``"retry"``, ``"slow_statement"`` or ``"checkout"``.
-    kind: str
-    #: The engine: ``"primary"``, ``"replica:0"``...
-    role: str
-    #: Duration in seconds (statements), when it has one.
-    seconds: float | None = None
-    #: SQL text with literals redacted (statements), when it has one.
-    statement: str | None = None
-    #: The error's class name (errors, retries); never its message, which may hold data.
-    error: str | None = None
-    #: Whether the error meant a lost connection.
-    disconnect: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready copy."""
-        return asdict(self)
 
 
 def percentile(sorted_values: list[float], share: float) -> float | None:
