@@ -25,8 +25,8 @@ from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.visitors import replacement_traverse
 
 from storelayer.errors import QueryError
-from storelayer.repository._query import ModelColumns, order_clauses, order_terms, where_clauses
-from storelayer.repository._statements import checked_limit
+from storelayer.repository._query import ModelColumns, order_terms, where_clauses
+from storelayer.repository._statements import checked_limit, ordered_slice
 from storelayer.repository._text import check_text_filter
 
 #: Shapes kept at most; past it the cache starts again (shapes are few in practice).
@@ -138,13 +138,9 @@ def shaped_rows(
 
     def make(conditions: list[Any]) -> Select[Any]:
         stmt = select(*columns).where(*conditions)
-        if terms:
-            stmt = stmt.order_by(*order_clauses(cols, terms))
-        if limit is not None:
-            stmt = stmt.limit(bindparam("row_limit"))
-        if offset:
-            stmt = stmt.offset(bindparam("row_offset"))
-        return stmt
+        given_limit: Any = None if limit is None else bindparam("row_limit")
+        given_offset: Any = bindparam("row_offset") if offset else None
+        return ordered_slice(stmt, cols, terms, given_limit, given_offset)
 
     key = ("rows", tuple(columns), terms, limit is not None, bool(offset))
     found = _shaped(key, cols, filters, make)

@@ -46,12 +46,24 @@ def select_rows(
     if options:
         stmt = stmt.options(*options)
     terms = order_terms(cols, order_by)
+    limit, offset = checked_limit(limit, "limit"), checked_limit(offset, "offset")
+    return ordered_slice(stmt, cols, terms, limit, offset or None)
+
+
+def ordered_slice(
+    stmt: Select[Any],
+    cols: ModelColumns,
+    terms: Sequence[tuple[str, bool]],
+    limit: Any | None,
+    offset: Any | None,
+) -> Select[Any]:
+    """``stmt`` ordered by checked ``terms``, with ``limit`` and ``offset`` (numbers, or
+    bind parameters to give them later) where they are not None."""
     if terms:
         stmt = stmt.order_by(*order_clauses(cols, terms))
-    limit, offset = checked_limit(limit, "limit"), checked_limit(offset, "offset")
     if limit is not None:
         stmt = stmt.limit(limit)
-    if offset:
+    if offset is not None:
         stmt = stmt.offset(offset)
     return stmt
 
