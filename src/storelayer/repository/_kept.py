@@ -31,7 +31,8 @@ from storelayer.repository._text import check_text_filter
 
 #: Shapes kept at most; past it the cache starts again (shapes are few in practice).
 MAX_SHAPES = 1024
-_SHAPES: dict[tuple[Any, ...], Select[Any] | None] = {}
+_SHAPES: dict[tuple[Any, ...], Select[Any] | None] = {}  # None: the general path
+_UNKNOWN: Any = object()
 #: Lookups whose value is one parameter (``in``: a list in one expanding parameter).
 _ONE = frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "like", "ilike", "in", "not_in"})
 _LISTS = (list, tuple, set, frozenset)
@@ -107,9 +108,8 @@ def _shaped(
         return None
     slots, values = found
     key += (cols.model, slots)
-    if key in _SHAPES:
-        stmt = _SHAPES[key]
-    else:
+    stmt = _SHAPES.get(key, _UNKNOWN)
+    if stmt is _UNKNOWN:  # one lookup: another thread may clear the cache meanwhile
         if len(_SHAPES) >= MAX_SHAPES:
             _SHAPES.clear()
         conditions = _conditions(cols, filters, values)
