@@ -91,3 +91,19 @@ def test_a_changed_value_changes_the_checksum() -> None:
     columns = [[1, 2, 3], [Decimal("1.10"), Decimal("2"), Decimal("3")]]
     changed = [[1, 2, 3], [Decimal("1.11"), Decimal("2"), Decimal("3")]]
     assert _by_columns(columns) != _by_columns(changed)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["12.30", "-0.00", "100.00", "0.10", "7.00", "-3.50"],  # NUMERIC(p, 2): all a fraction
+        ["100", "1.50", "10", "0.000010", "-20.0", "3"],  # some integral
+        ["1234567890123456789012345678.9", "1.10", "2", "3", "4", "5"],  # past the precision
+        ["0.0000001", "1E+3", "12.5", "1", "2", "3"],  # exponents
+    ],
+)
+def test_decimal_columns_strip_zeros_as_normalize_does(values: list[str]) -> None:
+    column = [Decimal(v) for v in values]
+    with_nulls = [None if i % 2 else v for i, v in enumerate(column)]
+    columns = [list(range(len(column))), column, with_nulls]
+    assert _by_columns(columns) == _by_rows(columns)
