@@ -107,3 +107,16 @@ def test_decimal_columns_strip_zeros_as_normalize_does(values: list[str]) -> Non
     with_nulls = [None if i % 2 else v for i, v in enumerate(column)]
     columns = [list(range(len(column))), column, with_nulls]
     assert _by_columns(columns) == _by_rows(columns)
+
+
+def test_the_plain_texts_given_back_are_str_and_isoformat() -> None:
+    # What a backend may send instead of encoding the values again (TextedBatch).
+    when = [dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1, 0, 0, 0, 5)]
+    columns: list[list[Any]] = [
+        [1, -2], [1.5, 2.0], [Decimal("1.10"), Decimal("2")], when,
+        ["a", "b"], [1, None], [True, False], [when[0].replace(tzinfo=UTC_PLUS_2), when[1]],
+        [Decimal("NaN"), Decimal("1")],
+    ]
+    shared = add_columns(TableChecksum(), columns)
+    assert shared[:4] == [["1", "-2"], ["1.5", "2.0"], ["1.10", "2"], [w.isoformat() for w in when]]
+    assert shared[4:] == [None] * 5

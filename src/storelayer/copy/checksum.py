@@ -23,8 +23,9 @@ from typing import Any
 from storelayer.backup.counts import MODULUS, TableChecksum, canonical
 
 Encode = Callable[[Any], str]
-#: A column's texts, and whether they still go between quotes.
-Column = tuple[list[str], bool]
+#: A column's texts, whether they still go between quotes, and the values' plain texts
+#: where they are what ``TextedBatch.texts`` holds.
+Column = tuple[list[str], bool, "list[str] | None"]
 
 _dumps = partial(json.dumps, separators=(",", ":"), default=str)
 
@@ -44,15 +45,23 @@ def _quote_all(texts: Iterable[str]) -> list[str]:
 
 
 def _tokens(values: Sequence[Any]) -> Column:
-    return list(map(_token, values)), False
+    return list(map(_token, values)), False, None
 
 
-def _plain(encode: Encode) -> Callable[[Sequence[Any]], Column]:
-    return lambda values: (list(map(encode, values)), False)
+def _plain(encode: Encode, shared: bool = False) -> Callable[[Sequence[Any]], Column]:
+    def column(values: Sequence[Any]) -> Column:
+        texts = list(map(encode, values))
+        return texts, False, texts if shared else None
+
+    return column
 
 
-def _quoted(encode: Encode) -> Callable[[Sequence[Any]], Column]:
-    return lambda values: (list(map(encode, values)), True)
+def _quoted(encode: Encode, shared: bool = False) -> Callable[[Sequence[Any]], Column]:
+    def column(values: Sequence[Any]) -> Column:
+        texts = list(map(encode, values))
+        return texts, True, texts if shared else None
+
+    return column
 
 
 def _decimals(values: Sequence[Decimal]) -> Column:
@@ -66,12 +75,12 @@ def _decimals(values: Sequence[Decimal]) -> Column:
         return _tokens(values)
     dots = joined.count(".")
     if not dots:
-        return texts, True
+        return texts, True, texts
     # With a fraction in every text (a NUMERIC(p, s) column), trailing zeros are its own.
     joined = (
         _ZEROS.sub("", joined) if dots == len(texts) else _FRACTION_ZEROS.sub(r"\1", joined)
     )
-    return _DOT.sub("", joined).split(_SEP), True
+    return _DOT.sub("", joined).split(_SEP), True, texts
 
 
 #: Trailing zeros of each text; of each text's fraction; a dot left at the end.
@@ -82,7 +91,8 @@ _DOT = re.compile(r"\.(?=\x00|\Z)")
 
 def _datetimes(values: Sequence[dt.datetime]) -> Column:
     if set(map(attrgetter("tzinfo"), values)) == {None}:
-        return list(map(dt.datetime.isoformat, values)), True
+        texts = list(map(dt.datetime.isoformat, values))
+        return texts, True, texts
     return _tokens(values)
 
 
@@ -90,9 +100,9 @@ def _datetimes(values: Sequence[dt.datetime]) -> Column:
 #: ``json.dumps`` give each value: the texts, and whether each goes between quotes.
 _ENCODERS: dict[type, Callable[[Sequence[Any]], Column]] = {
     str: _plain(encode_basestring_ascii),
-    int: _plain(int.__repr__),
+    int: _plain(int.__repr__, shared=True),
     bool: _plain({True: "1", False: "0"}.__getitem__),
-    float: _quoted(float.__repr__),
+    float: _quoted(float.__repr__, shared=True),
     Decimal: _decimals,
     dt.datetime: _datetimes,
     dt.date: _quoted(dt.date.isoformat),
@@ -103,8 +113,9 @@ _ENCODERS: dict[type, Callable[[Sequence[Any]], Column]] = {
 
 
 def column_texts(values: Sequence[Any]) -> Column:
-    """The JSON text of each value of one column, and whether the texts still go
-    between quotes (then no value is NULL)."""
+    """The JSON text of each value of one column, whether the texts still go between
+    quotes (then no value is NULL), and the values' plain texts (``TextedBatch``) where
+    the column has them."""
     kinds = set(map(type, values))
     nulls = type(None) in kinds
     kinds.discard(type(None))
@@ -114,16 +125,16 @@ def column_texts(values: Sequence[Any]) -> Column:
     if not nulls:
         return encode(values)
     present = list(map(is_not, values, repeat(None)))
-    texts, quoted = encode(list(compress(values, present)))
+    texts, quoted, _ = encode(list(compress(values, present)))
     tokens = ["null"] * len(values)
     places = compress(range(len(values)), present)
     deque(map(tokens.__setitem__, places, _quote_all(texts) if quoted else texts), maxlen=0)
-    return tokens, False
+    return tokens, False, None
 
 
 def column_tokens(values: Sequence[Any]) -> list[str]:
     """The JSON text of each value of one column."""
-    texts, quoted = column_texts(values)
+    texts, quoted, _ = column_texts(values)
     return _quote_all(texts) if quoted else texts
 
 
@@ -131,18 +142,22 @@ _HASH_DIGEST = type(hashlib.sha256()).digest
 _from_bytes: Callable[[bytes, str], int] = int.from_bytes  # type: ignore[assignment]
 
 
-def add_columns(checksum: TableChecksum, columns: Sequence[Sequence[Any]]) -> None:
+def add_columns(
+    checksum: TableChecksum, columns: Sequence[Sequence[Any]]
+) -> list[list[str] | None]:
     """Count a batch of rows, given as its columns (each the same length), into
     ``checksum``: the same result as ``checksum.add(row)`` for each row. Each row's
     text comes from one ``%`` of a template that has the quotes of the columns that
     need them; the batch's text (ASCII: JSON escapes the rest, and every newline) is
-    encoded at once and split into rows."""
+    encoded at once and split into rows. Returns each column's plain texts where it has
+    them (see ``TextedBatch``), else None."""
     if not columns or not columns[0]:
-        return
+        return [None] * len(columns)
     texts = [column_texts(values) for values in columns]
-    template = "[" + ",".join('"%s"' if quoted else "%s" for _, quoted in texts) + "]"
-    lines = "\n".join(map(template.__mod__, zip(*(t for t, _ in texts), strict=True)))
+    template = "[" + ",".join('"%s"' if quoted else "%s" for _, quoted, _ in texts) + "]"
+    lines = "\n".join(map(template.__mod__, zip(*(t for t, _, _ in texts), strict=True)))
     hashes = map(hashlib.sha256, lines.encode().split(b"\n"))
     digests = map(_from_bytes, map(_HASH_DIGEST, hashes), repeat("big"))
     checksum.rows += len(columns[0])
     checksum.total = (checksum.total + sum(digests)) % MODULUS
+    return [shared for _, _, shared in texts]
