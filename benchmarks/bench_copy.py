@@ -14,7 +14,9 @@ warm-up round that is not counted; the target database is dropped and created ag
 before every run, untimed. Each run's result is checked: the target's row counts must
 be the source's. The report gives, per command, the median wall time with its min-max
 spread, and the ratios storelayer/pgloader (with and without the verification) computed
-round by round (the two runs of a round share the machine's state)::
+round by round (the two runs of a round share the machine's state). Python may write
+its bytecode cache (``PYTHONDONTWRITEBYTECODE`` is dropped), so storelayer's runs after
+the warm-up import as an installed copy does, without compiling its modules::
 
     uv run --all-packages --group bench python -m benchmarks.bench_copy --rows 1000000 \\
         --repeats 5 --markdown copy.md
@@ -189,12 +191,20 @@ def _children_cpu() -> float:
     return usage.children_user + usage.children_system
 
 
+#: The environment of the commands: Python may write its bytecode cache (the warm-up
+#: round does), as an installed storelayer has it; without it every run compiles every
+#: module again (about 1 s of CPU).
+_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(command: list[str]) -> tuple[float, float, str]:
     """Wall and CPU seconds (the command and its children; not the server's) of one run
     of ``command``, and its stdout. A failed run stops the benchmark."""
     cpu = _children_cpu()
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        command, cwd=ROOT, env=_ENV, capture_output=True, text=True, check=False
+    )
     wall = time.perf_counter() - started
     if done.returncode:
         tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
@@ -230,6 +240,7 @@ def run(rows: int, repeats: int, warmup: int, server: str | None, workdir: Path,
     """Make the source, then the interleaved rounds; returns every sample."""
     if shutil.which("pgloader") is None:
         raise SystemExit("pgloader is not on the PATH: apt-get install pgloader")
+    load_start = os.getloadavg()
     source = workdir / "source.db"
     say(f"making the source: {rows} rows in {source}")
     counts = make_source(source, rows)
@@ -260,7 +271,8 @@ def run(rows: int, repeats: int, warmup: int, server: str | None, workdir: Path,
     ours.phases["wall_without_verify"] = unverified
     return {
         "rows": sum(counts.values()), "tables": counts, "repeats": repeats,
-        "load": os.getloadavg(), "tools": {n: t.summary() for n, t in tools.items()},
+        "load_start": load_start, "load": os.getloadavg(),
+        "tools": {n: t.summary() for n, t in tools.items()},
         "samples": {n: asdict(t) for n, t in tools.items()},
         "ratios": {
             "storelayer / pgloader": _ratios(ours.seconds, theirs.seconds),
@@ -283,7 +295,8 @@ def markdown(data: dict[str, Any]) -> str:
     """The results as a Markdown table."""
     lines = [
         f"{data['rows']:,} rows ({', '.join(f'{n} {c:,}' for n, c in data['tables'].items())}),"
-        f" {data['repeats']} interleaved rounds; load average at the end "
+        f" {data['repeats']} interleaved rounds; load average at the start "
+        f"{', '.join(f'{x:.1f}' for x in data['load_start'])}, at the end "
         f"{', '.join(f'{x:.1f}' for x in data['load'])}.",
         "",
         "| command | figure | median (min-max) |",

@@ -91,3 +91,32 @@ def test_a_changed_value_changes_the_checksum() -> None:
     columns = [[1, 2, 3], [Decimal("1.10"), Decimal("2"), Decimal("3")]]
     changed = [[1, 2, 3], [Decimal("1.11"), Decimal("2"), Decimal("3")]]
     assert _by_columns(columns) != _by_columns(changed)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["12.30", "-0.00", "100.00", "0.10", "7.00", "-3.50"],  # NUMERIC(p, 2): all a fraction
+        ["100", "1.50", "10", "0.000010", "-20.0", "3"],  # some integral
+        ["1234567890123456789012345678.9", "1.10", "2", "3", "4", "5"],  # past the precision
+        ["0.0000001", "1E+3", "12.5", "1", "2", "3"],  # exponents
+    ],
+)
+def test_decimal_columns_strip_zeros_as_normalize_does(values: list[str]) -> None:
+    column = [Decimal(v) for v in values]
+    with_nulls = [None if i % 2 else v for i, v in enumerate(column)]
+    columns = [list(range(len(column))), column, with_nulls]
+    assert _by_columns(columns) == _by_rows(columns)
+
+
+def test_the_plain_texts_given_back_are_str_and_isoformat() -> None:
+    # What a backend may send instead of encoding the values again (TextedBatch).
+    when = [dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 1, 0, 0, 0, 5)]
+    columns: list[list[Any]] = [
+        [1, -2], [1.5, 2.0], [Decimal("1.10"), Decimal("2")], when,
+        ["a", "b"], [1, None], [True, False], [when[0].replace(tzinfo=UTC_PLUS_2), when[1]],
+        [Decimal("NaN"), Decimal("1")],
+    ]
+    shared = add_columns(TableChecksum(), columns)
+    assert shared[:4] == [["1", "-2"], ["1.5", "2.0"], ["1.10", "2"], [w.isoformat() for w in when]]
+    assert shared[4:] == [None] * 5

@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 from storelayer._core import EngineCore
 from storelayer._engines import READ_ONLY_OPTION
 from storelayer.backend import Progress
+from storelayer.backend.concerns import TextedBatch
 from storelayer.backup.children import raise_if_stopped
 from storelayer.backup.counts import TableChecksum
 from storelayer.copy.ahead import read_ahead
@@ -76,8 +77,9 @@ def _copy_table(
 
     def batches() -> Iterator[Columns]:
         for columns in read_columns(reader, table, batch_size):
-            add_columns(checksum, columns)
-            yield columns
+            batch = TextedBatch(columns)
+            batch.texts = add_columns(checksum, columns)  # the backend may reuse them
+            yield batch
             advance(len(columns[0]))
 
     target.backend.ops.insert_columns(writer, table, batches())

@@ -76,9 +76,13 @@ def _encoder(connection: Connection, table: Table) -> Callable[[Batch], str]:
     processors = [c.type._cached_bind_processor(dialect) for c in table.columns]
 
     def encode(batch: Batch) -> str:
+        # A column without a bind processor whose texts the checksum made already (the
+        # same ``str`` and ``isoformat`` as ``_column_text``'s) is not encoded again.
+        shared = getattr(batch, "texts", None) or [None] * len(processors)
         text = [
-            _column_text(list(map(process, values)) if process else list(values))
-            for process, values in zip(processors, batch, strict=True)
+            known if known is not None and process is None
+            else _column_text(list(map(process, values)) if process else list(values))
+            for process, values, known in zip(processors, batch, shared, strict=True)
         ]
         return "\n".join(map("\t".join, zip(*text, strict=True))) + "\n"
 
