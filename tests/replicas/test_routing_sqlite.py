@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event, exc, text
@@ -17,7 +18,18 @@ from storelayer import ConfigurationError, ReplicaUnavailable
 from storelayer.routing import RoutingPolicy, session_target, write_token
 from storelayer_sqlite.replication import reader_url
 
-FAST = RoutingPolicy(sample_interval=0.02, cooloff=0.1, token_wait=0.01, time_window=0.3)
+#: The read-your-writes window without positions: long, so that no loaded machine
+#: outlasts it by accident; the tests move the routing's wall clock past it instead.
+WINDOW = 30.0
+
+
+def age_tokens(db: Any, seconds: float) -> None:
+    """Move ``db``'s routing wall clock on by ``seconds``: tokens written before age at
+    once (the clock tokens are stamped and judged with)."""
+    db._routing.replicas.wall_clock = lambda: time.time() + seconds
+
+
+FAST = RoutingPolicy(sample_interval=0.02, cooloff=0.1, token_wait=0.01, time_window=WINDOW)
 
 
 def served_by(s: storelayer.Session) -> str:
@@ -125,7 +137,7 @@ def test_a_fresh_token_without_position_reads_the_primary(db: storelayer.Databas
     token = add(db, "a")
     with db.read_session(token=token) as s:
         assert count(s) == 1 and served_by(s) == "primary"
-    time.sleep(0.35)
+    age_tokens(db, WINDOW + 1)
     with db.read_session(token=token) as s:
         assert count(s) == 1 and served_by(s) == "replica"
     assert db.routing_stats().fallbacks == {"token_window": 1}
