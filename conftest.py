@@ -7,10 +7,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from storelayer.testing import skip_or_fail
 
 ROOT = Path(__file__).resolve().parent
+
+#: Every Hypothesis test: a fixed seed and no example database under CI (a run there is
+#: reproducible and leaves nothing behind), no deadline (a server's round trip varies),
+#: function-scoped fixtures allowed (the tests draw examples inside one database).
+settings.register_profile(
+    "storelayer",
+    derandomize=bool(os.environ.get("CI")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    **({"database": None} if os.environ.get("CI") else {}),
+)
+settings.load_profile("storelayer")
 
 #: Test modules that start a throwaway server once (module fixture): under ``-n`` all
 #: their tests go to one worker. (``xdist_group`` would say it, but pytest-xdist 3.8

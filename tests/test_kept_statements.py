@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Numeric, String, create_engine
 from sqlalchemy.engine import URL
@@ -81,13 +81,8 @@ SHAPES = st.lists(
     max_size=6,
 )
 ORDERS = st.sampled_from([None, "id", "-price,id", ["made", "-id"]])
-HYPOTHESIS = settings(
-    max_examples=int(os.environ.get("STORELAYER_SHAPE_EXAMPLES", "30")),
-    derandomize=bool(os.environ.get("CI")),
-    deadline=None,
-    database=None if os.environ.get("CI") else settings.default.database,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+#: Seeded, and without a deadline, by the profile the root conftest loads.
+HYPOTHESIS = settings(max_examples=int(os.environ.get("STORELAYER_SHAPE_EXAMPLES", "30")))
 
 
 async def aw(value: Any) -> Any:

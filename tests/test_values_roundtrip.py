@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import (
     JSON,
@@ -126,13 +126,8 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
 }
 ROW = st.fixed_dictionaries({name: nullable(strategy) for name, strategy in VALUES.items()})
 ROWS = st.lists(ROW, min_size=1, max_size=4)
-HYPOTHESIS = settings(
-    max_examples=int(os.environ.get("STORELAYER_VALUE_EXAMPLES", "15")),
-    derandomize=bool(os.environ.get("CI")),
-    deadline=None,
-    database=None if os.environ.get("CI") else settings.default.database,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+#: Seeded, and without a deadline, by the profile the root conftest loads.
+HYPOTHESIS = settings(max_examples=int(os.environ.get("STORELAYER_VALUE_EXAMPLES", "15")))
 
 
 @pytest.fixture

@@ -4,28 +4,14 @@ failover, counters (on SQLite through aiosqlite)."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
-from typing import Any
 
+from _routing_clock import FAST, WINDOW, age_tokens
 from sqlalchemy import event, exc, text
 
 import storelayer
-from storelayer.routing import RoutingPolicy, session_target, write_token
+from storelayer.routing import session_target, write_token
 from storelayer_sqlite.replication import reader_url
-
-#: The read-your-writes window without positions: long, so that no loaded machine
-#: outlasts it by accident; the tests move the routing's wall clock past it instead.
-WINDOW = 30.0
-
-
-def age_tokens(db: Any, seconds: float) -> None:
-    """Move ``db``'s routing wall clock on by ``seconds``: tokens written before age at
-    once (the clock tokens are stamped and judged with)."""
-    db._routing.replicas.wall_clock = lambda: time.time() + seconds
-
-
-FAST = RoutingPolicy(sample_interval=0.02, cooloff=0.1, token_wait=0.01, time_window=WINDOW)
 
 
 async def count_and_target(s: storelayer.AsyncSession) -> tuple[int, str | None]:

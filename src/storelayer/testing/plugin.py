@@ -109,24 +109,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("storelayer_mode", modes, ids=modes, indirect=True)
 
 
-#: Session fixtures that start a real cluster. Under pytest-xdist's ``--dist loadgroup``
-#: the tests of each go to one worker, which starts that cluster once (the README's test
-#: command runs so): with plain ``load``, every worker that draws one of them starts a
-#: cluster of its own, three formations at once on a 2-core machine.
-CLUSTER_FIXTURES = ("pg_failover", "galera_cluster", "pgbouncer")
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist names the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect the items marked ``only_backends`` whose backend is not named there;
-    group the tests of each cluster fixture for xdist."""
-    grouped = config.pluginmanager.hasplugin("xdist")
+    """Deselect the items marked ``only_backends`` whose backend is not named there."""
     kept: list[pytest.Item] = []
     dropped: list[pytest.Item] = []
     for item in items:
-        clusters = [f for f in CLUSTER_FIXTURES if f in getattr(item, "fixturenames", ())]
-        if grouped and clusters:
-            item.add_marker(pytest.mark.xdist_group(clusters[0]))
         marker = item.get_closest_marker("only_backends")
         callspec = getattr(item, "callspec", None)
         name = callspec.params.get("backend_name") if callspec is not None else None
