@@ -198,6 +198,20 @@ def private_directory(parent: Path | None = None) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+#: Signals that stop storelayer: the main thread alone takes them.
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM} | (
+    {signal.SIGHUP} if hasattr(signal, "SIGHUP") else set()
+)
+
+
+def block_stop_signals() -> None:
+    """In a helper thread: leave the stop signals to the main thread. The kernel hands a
+    process's signal to any thread that does not block it; blocked in every helper,
+    SIGINT and SIGTERM reach the main thread at once, which stops the work."""
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+
+
 #: Set when a stop signal arrived under :func:`sigterm_as_interrupt`. Python raises a
 #: handler's exception in whatever code the main thread runs, and a finalizer running
 #: then (a connection's ``__del__``, a weakref callback) reports it and goes on: the
@@ -236,10 +250,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
         return
     _STOPPED.clear()
-    wanted = [signal.SIGINT, signal.SIGTERM] + (
-        [signal.SIGHUP] if hasattr(signal, "SIGHUP") else []
-    )
-    previous = {s: signal.signal(s, _interrupt) for s in wanted}
+    previous = {s: signal.signal(s, _interrupt) for s in STOP_SIGNALS}
     try:
         yield
     finally:

@@ -16,24 +16,18 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any, Generic, NamedTuple, TypeVar, cast
 
+from storelayer.backup.children import block_stop_signals
 from storelayer.backup.payload import CHUNK, seal
 
 T = TypeVar("T")
 #: Seconds between two wake-ups of a reader that may wait for a writer.
 WAKE_SECONDS = 0.05
-#: Signals that stop storelayer: the main thread alone takes them.
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM} | (
-    {signal.SIGHUP} if hasattr(signal, "SIGHUP") else set()
-)
-
-
 class Digest(NamedTuple):
     """What the pump saw of the dump."""
 
@@ -81,10 +75,7 @@ class Worker(threading.Thread, Generic[T]):
         self.error: BaseException | None = None
 
     def run(self) -> None:
-        # The kernel hands a process's signal to any thread that does not block it;
-        # blocked here, SIGTERM reaches the main thread at once, which stops the tool.
-        if hasattr(signal, "pthread_sigmask"):
-            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        block_stop_signals()
         try:
             self.result = self._work()
         except BaseException as error:

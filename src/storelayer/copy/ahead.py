@@ -5,13 +5,12 @@ the network, which releases the GIL) overlaps with the caller's work."""
 from __future__ import annotations
 
 import queue
-import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Generic, TypeVar
 
-from storelayer.backup.stream import STOP_SIGNALS
+from storelayer.backup.children import block_stop_signals
 
 T = TypeVar("T")
 #: How often a reader waiting on a full queue looks whether the caller gave up.
@@ -37,9 +36,7 @@ class _Reader(threading.Thread, Generic[T]):
         return False
 
     def run(self) -> None:
-        # Blocked here, SIGINT and SIGTERM reach the main thread, which stops the copy.
-        if hasattr(signal, "pthread_sigmask"):
-            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        block_stop_signals()  # the main thread takes SIGINT and SIGTERM: it stops the copy
         try:
             for item in self.items:
                 if not self._put((False, item)):
