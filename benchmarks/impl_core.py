@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, Insert, create_engine, func, select
 
-from benchmarks.impl_base import Implementation, Unavailable
+from benchmarks.impl_base import Implementation, Unavailable, tally
 from benchmarks.schema import UPDATE_COLUMNS, bench_item, tune_sqlite_connections
 from benchmarks.workload import CountQuery, Expected, PageQuery, Row
 
@@ -97,10 +97,7 @@ class CoreImplementation(Implementation):
             conn.execute(stmt, rows)
 
     def stream(self, batch_size: int) -> Expected:
-        rows = total = 0
+        # One row at a time, as the ORM, Django and storelayer streams are consumed.
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=batch_size).execute(select(bench_item))
-            for partition in result.partitions():
-                rows += len(partition)
-                total += sum(row.quantity for row in partition)
-        return Expected(rows, total)
+            return tally(row.quantity for row in result)

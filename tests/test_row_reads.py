@@ -142,3 +142,52 @@ def test_rows_read_what_instances_read(mode: str, database_url: URL, backend: Ba
     several = rows["get_by several message"]
     assert "Gadget" in several and "kind" in several and "'a'" not in several  # no value
     assert rows["unknown filter"] is QueryError
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_a_rows_stream_closed_early_leaves_its_unit_usable(
+    mode: str, database_url: URL, backend: Backend
+) -> None:
+    """Closing a stream after a few rows ends its read: the same unit then counts and
+    writes, and what it wrote is committed."""
+    engine = create_engine(backend.normalize_url(database_url))
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    opener = storelayer.connect if mode == "sync" else storelayer.connect_async
+
+    async def go() -> tuple[list[Any], int, Any]:
+        db = opener(database_url, backend=backend.name)
+        try:
+            async def in_unit(s: Any) -> tuple[list[Any], int]:
+                repo = s.repository(Gadget)
+                await aw(repo.bulk_create(ROWS))
+                stream = repo.rows.stream(batch_size=4, order_by="id")
+                if mode == "sync":
+                    first = [next(stream).label for _ in range(6)]
+                    stream.close()
+                    with pytest.raises(StopIteration):
+                        next(stream)
+                else:
+                    first = [(await anext(stream)).label for _ in range(6)]
+                    await stream.aclose()
+                    with pytest.raises(StopAsyncIteration):
+                        await anext(stream)
+                count = await aw(repo.count())
+                await aw(repo.update(await aw(repo.get_or_raise(1)), kind="z"))
+                return first, count
+
+            if mode == "sync":
+                with db.session() as s:
+                    first, count = await in_unit(s)
+            else:
+                async with db.session() as s:
+                    first, count = await in_unit(s)
+            return first, count, values(await aw(db.rows(Gadget).get(1)))
+        finally:
+            await aw(db.dispose())
+
+    first, count, written = asyncio.run(go())
+    assert first == [f"g{i:03}" for i in range(1, 7)]
+    assert count == len(ROWS)
+    assert written is not None and written[2] == "z"

@@ -1,13 +1,19 @@
-"""A decimal column read a whole column at a time (``storelayer copy``) gives what its
-value-by-value result processor gives, for the values SQLite returns: floats (a
-``NUMERIC`` column), strings (``DECIMAL_TEXT``), integers, NULLs, non-finite values."""
+"""A decimal value read gives the exact digits its definition names (the module
+docstring of ``storelayer_sqlite.types``): a string's digits or a float's ``repr``,
+rounded half away from zero to the column's scale. The value-by-value processor's
+shortcuts give the same digits as that definition; a whole column read at a time
+(``storelayer copy``) gives what the value-by-value processor gives, for the values
+SQLite returns: floats (a ``NUMERIC`` column), strings (``DECIMAL_TEXT``), integers,
+NULLs, non-finite values."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from sqlalchemy import Numeric, create_engine
 
 from storelayer_sqlite.types import TextDecimal, adapt_engine
@@ -47,3 +53,35 @@ def test_a_value_that_is_no_number_fails_either_way(dialect: Any) -> None:
     with pytest.raises(InvalidOperation):
         impl.column_result_processor(dialect, None)(["1.5", "abc"])
     assert impl.column_result_processor(dialect, None)([2.675]) == [Decimal("2.68")]
+
+
+def by_definition(value: Any, scale: int) -> Decimal:
+    """The digits a value reads as, by the definition and nothing else."""
+    exact = Decimal(repr(value) if isinstance(value, float) else value)
+    if not exact.is_finite():
+        return exact
+    return Context(prec=1000, rounding=ROUND_HALF_UP).quantize(exact, Decimal(1).scaleb(-scale))
+
+
+SCALES = st.integers(min_value=0, max_value=8)
+#: Floats as a NUMERIC column returns them: any float, and those a decimal of a few
+#: digits was stored as (the common case the shortcut takes).
+FLOATS = st.floats() | st.decimals(places=3, allow_nan=False, allow_infinity=False).map(float)
+#: Strings as a DECIMAL_TEXT column holds them: written at some scale, or by hand.
+STRINGS = st.builds(
+    lambda d, places: format(d.quantize(Decimal(1).scaleb(-places)), "f"),
+    st.decimals(min_value=-(10**15), max_value=10**15, allow_nan=False, places=9),
+    st.integers(min_value=0, max_value=9),
+) | st.sampled_from(["1E+3", "-0.0", ".5", "NaN", "-Infinity", "0150", "1.5e-3"])
+
+
+@given(value=FLOATS | STRINGS | st.integers(), scale=SCALES)
+@example(value=2.0**52, scale=0)
+@example(value=2.0**52 / 100 - 1, scale=2)
+@example(value=0.1 + 0.2, scale=2)
+@example(value=1.005, scale=2)
+@example(value=-0.0, scale=2)
+def test_a_value_reads_as_its_definition_says(dialect: Any, value: Any, scale: int) -> None:
+    process = Numeric(38, scale).dialect_impl(dialect).result_processor(dialect, None)
+    got, expected = process(value), by_definition(value, scale)
+    assert (str(got), got.is_signed()) == (str(expected), expected.is_signed())

@@ -10,8 +10,10 @@ connection by calling ``execute`` (``aio._rows`` awaits it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Sequence
+from itertools import chain
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from sqlalchemy import Row, Select
 from sqlalchemy.engine import Result
@@ -58,17 +60,36 @@ def session_runner(session: Session) -> tuple[Runner, Streamer]:
     """Plans run, and streams read, on ``session``'s connection: within its unit of
     work, in its transaction."""
 
-    def stream(stmt: Select[Any], batch_size: int) -> Iterator[Row[Any]]:
+    def batches(stmt: Select[Any], batch_size: int) -> Generator[Sequence[Row[Any]], None, None]:
         sql.check_streamable(session.info)
         connection = session.connection()
         result = connection.execute(stmt, execution_options={"yield_per": batch_size})
         try:
-            for batch in result.partitions():  # a list per fetch: less work per row
-                yield from batch
+            yield from result.partitions()
         finally:
             result.close()
 
+    def stream(stmt: Select[Any], batch_size: int) -> Iterator[Row[Any]]:
+        return RowStream.of(batches(stmt, batch_size))
+
     return (lambda plan: run(plan, session.connection().execute)), stream
+
+
+class RowStream(chain):  # type: ignore[type-arg]
+    """The rows of a stream's fetches, handed on in C (no Python frame a row), with a
+    generator's ``close()``: it ends the read and closes its cursor."""
+
+    _batches: Generator[Sequence[Row[Any]], None, None]
+
+    @classmethod
+    def of(cls, batches: Generator[Sequence[Row[Any]], None, None]) -> RowStream:
+        rows = cast(RowStream, cls.from_iterable(batches))
+        rows._batches = batches
+        return rows
+
+    def close(self) -> None:
+        self._batches.close()
+        deque(self, maxlen=0)  # the rest of the fetch in hand; then it ends
 
 
 class Rows(Generic[T]):

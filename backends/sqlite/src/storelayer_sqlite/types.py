@@ -79,24 +79,43 @@ class TextDecimal(types.Numeric[Any]):
 
         return process
 
-    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
-        rounded, as_decimal = self._rounding(), self.asdecimal
+    def _reader(self) -> Callable[[Any], Any]:
+        """The exact ``Decimal`` of a value SQLite returns, rounded to the scale: the
+        digits of a string, the shortest digits that read back as a float (``repr``).
+        Two shortcuts give the same digits for what a column usually holds: a string
+        that already has the scale's digits (what the bind processor writes) is read
+        as is, and a float whose digits at the scale read back as the same float is
+        formatted at the scale (then ``repr`` has no more digits than that; below
+        ``2**52 / 10**scale`` no two such strings read back as one float)."""
+        rounded, scale = self._rounding(), self.scale
+        if scale is None or scale < 0:
+            return lambda value: None if value is None else rounded(_exact(value))
+        at_scale, limit, dot = f"%.{scale}f", 2.0**52 / 10**scale, -scale - 1
 
-        def process(value: Any) -> Any:
-            # Runs once a value read (storelayer copy: millions): the common types first.
+        def exact(value: Any) -> Any:
             kind = type(value)
             if kind is float:
-                exact = rounded(Decimal(float.__repr__(value)))
-            elif kind is str or kind is int:
-                exact = rounded(Decimal(value))
-            elif value is None:
-                return None
-            else:
-                exact = rounded(_exact(value))
-            return exact if as_decimal else float(exact)
+                if -limit < value < limit:
+                    text = at_scale % value
+                    if float(text) == value:
+                        return Decimal(text)
+                return rounded(Decimal(float.__repr__(value)))
+            if kind is str:
+                if (value[dot:dot + 1] == "." if scale else value.isdecimal()):
+                    return Decimal(value)
+                return rounded(Decimal(value))
+            if kind is int:
+                return rounded(Decimal(value))
+            return None if value is None else rounded(_exact(value))
 
-        return process
+        return exact
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Callable[[Any], Any] | None:
+        # Runs once a value read (a stream, storelayer copy: millions).
+        exact = self._reader()
+        if self.asdecimal:
+            return exact
+        return lambda value: None if value is None else float(exact(value))
 
     def column_result_processor(
         self, dialect: Dialect, coltype: Any
