@@ -13,13 +13,6 @@ from sqlalchemy import types
 from sqlalchemy.engine import Dialect, Engine
 
 
-def as_naive_utc(value: Any) -> Any:
-    """An aware datetime as naive UTC; anything else unchanged."""
-    if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
-    return value
-
-
 def as_aware_utc(value: Any) -> Any:
     """A datetime read from a ``timezone=True`` column, aware in UTC (a naive one is
     the UTC instant a backend without offsets stored)."""
@@ -53,7 +46,8 @@ class AwareAsUTC(ReturnedAsUTC):
         process = super().bind_processor(dialect)  # type: ignore[misc]
 
         def to_utc(value: Any) -> Any:
-            value = as_naive_utc(value)
+            if isinstance(value, dt.datetime) and value.tzinfo is not None:
+                value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
             return process(value) if process else value
 
         return to_utc

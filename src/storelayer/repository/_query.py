@@ -7,6 +7,7 @@ repositories share it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, inspect, not_, select
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Mapper, RelationshipProperty
 from sqlalchemy.sql.elements import ColumnClause
 
 from storelayer.errors import QueryError
+from storelayer.repository._batch import column_check
 from storelayer.repository._text import check_text_filter, is_text
 from storelayer.repository._values import missing_required, required, value_check
 
@@ -95,6 +97,11 @@ class ModelColumns:
             name: value_check(f"{model.__name__}.{name}", column)
             for name, column in columns.items()
         }
+        #: attribute name -> the check of a bulk write's values for it (``check_rows``).
+        self.column_checks = {
+            name: column_check(f"{model.__name__}.{name}", column)
+            for name, column in columns.items()
+        }
         #: attribute names an insert must give a value.
         self.required = frozenset(name for name, column in columns.items() if required(column))
         #: relationship name -> its property (``author`` of ``author__name="x"``).
@@ -148,6 +155,32 @@ class ModelColumns:
                 self.attribute(name, purpose=purpose)  # raises, naming the valid names
             else:
                 check(value)
+
+    def check_rows(
+        self, rows: Sequence[Mapping[str, Any]], *, purpose: str, insert: bool
+    ) -> None:
+        """``check_values`` (and, for an insert, ``check_insert``) of every row, a
+        column at a time (``_batch``); when any row fails, the rows are checked one by
+        one, so the error is the one of the first bad row, as row by row."""
+        try:
+            shapes = set(map(tuple, rows))
+            for shape in shapes:
+                if insert:
+                    self.check_insert(shape)
+            for name in set().union(*shapes):
+                check = self.column_checks.get(name)
+                if check is None:
+                    self.attribute(name, purpose=purpose)  # raises, naming the valid names
+                elif len(shapes) == 1:
+                    check(list(map(itemgetter(name), rows)))
+                else:
+                    check([row[name] for row in rows if name in row])
+        except Exception:
+            for row in rows:
+                self.check_values(row, purpose=purpose)
+                if insert:
+                    self.check_insert(row)
+            raise
 
     def check_insert(self, names: Iterable[str]) -> None:
         """An inserted row with these attribute names gives every required column; a

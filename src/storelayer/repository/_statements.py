@@ -188,8 +188,6 @@ def as_rows(
                 f"{purpose}: expected dicts or {cols.model.__name__} instances, got a "
                 f"{type(row).__name__}"
             )
-        cols.check_values(values, purpose=purpose)
-        if insert:
-            cols.check_insert(values)
         result.append(values)
+    cols.check_rows(result, purpose=purpose, insert=insert)
     return result
