@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn, Protocol
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, text
 
+from storelayer.backend.bulk import executemany_insert
 from storelayer.errors import MigrationLockTimeout
 
 if TYPE_CHECKING:
@@ -144,12 +145,19 @@ class Operations:
         stmt = self.upsert(table, [], conflict_columns, update_columns)
         connection.execute(stmt, list(rows))
 
+    #: Whether the driver's own ``executemany`` of an ``INSERT`` is its fastest path
+    #: (SQLite's runs in C, PyMySQL sends multi-row ``VALUES``): ``bulk_insert`` then
+    #: binds the rows a column at a time and hands them to it (``backend.bulk``).
+    driver_executemany: ClassVar[bool] = False
+
     def bulk_insert(
         self, connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
     ) -> None:
         """Insert ``rows`` (same keys) by the fastest correct path, column defaults
-        applied: by default one executemany ``INSERT`` (multi-row ``VALUES`` batches)."""
-        connection.execute(insert(table), list(rows))
+        applied: by default one executemany ``INSERT`` (multi-row ``VALUES`` batches),
+        the driver's own where ``driver_executemany``."""
+        if not (self.driver_executemany and executemany_insert(connection, table, rows)):
+            connection.execute(insert(table), list(rows))
 
     def insert_columns(
         self, connection: Connection, table: Table, batches: Iterable[Sequence[Sequence[Any]]]

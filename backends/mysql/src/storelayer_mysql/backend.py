@@ -197,6 +197,8 @@ class MySQLOperations(Operations):
     """``ON DUPLICATE KEY UPDATE``, the version string, ``wait_timeout``; isolation set
     per transaction and commit markers (``transactions``)."""
 
+    driver_executemany = True
+
     def isolation_options(self, level: str) -> dict[str, Any]:
         return isolation_options(level)
 

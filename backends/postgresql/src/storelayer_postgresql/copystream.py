@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 
+from storelayer.backend.bulk import Unsupported
 from storelayer_postgresql.fastpath import (
-    Unsupported,
     _as_sqlalchemy_errors,
     _column_text,
     _psycopg2_cursor,

@@ -18,13 +18,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
 from itertools import compress, repeat
-from operator import is_not, itemgetter, methodcaller
+from operator import is_not, methodcaller
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc
 
+from storelayer.backend.bulk import Unsupported, bound_columns
+
 if TYPE_CHECKING:
-    from sqlalchemy import Column, Table
+    from sqlalchemy import Table
     from sqlalchemy.engine import Connection
 
 #: Rows per ``INSERT ... VALUES`` statement of an upsert.
@@ -34,50 +36,11 @@ _ESCAPED = re.compile(r"[\\\t\n\r]")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-class Unsupported(Exception):
-    """A value or column the fast path cannot handle exactly."""
-
-
 def _psycopg2_cursor(connection: Connection) -> Any:
     raw = connection.connection.dbapi_connection
     if raw is None or not hasattr(raw, "cursor") or not hasattr(raw, "get_dsn_parameters"):
         raise Unsupported("not a psycopg2 connection")
     return raw.cursor()
-
-
-def _columns_of(
-    connection: Connection, table: Table, keys: Sequence[str], rows: Sequence[Mapping[str, Any]]
-) -> tuple[list[Column[Any]], list[list[Any]]]:
-    """The columns written and, for each, its values over all ``rows`` through the
-    column's bind processor: the given keys, then the Python-side defaults of the columns
-    left out, as SQLAlchemy would compute them. Column by column, so that each processor
-    and default is looked up once."""
-    given = [table.c[k] for k in keys]
-    defaulted = [
-        c
-        for c in table.c
-        if c.key not in keys and c.default is not None and not c.default.is_sequence
-    ]
-    columns = given + defaulted
-    dialect = connection.dialect
-    result: list[list[Any]] = []
-    for index, column in enumerate(columns):
-        if index < len(keys):
-            values = list(map(itemgetter(keys[index]), rows))
-        else:
-            spec: Any = column.default
-            if not (spec.is_scalar or spec.is_callable):
-                raise Unsupported(f"default of {column.key}")
-            if spec.is_scalar:
-                values = [spec.arg] * len(rows)
-            else:
-                try:
-                    values = [spec.arg(None) for _ in rows]
-                except Exception as exc:  # it wants an execution context
-                    raise Unsupported(f"default of {column.key}") from exc
-        process = column.type._cached_bind_processor(dialect)
-        result.append(list(map(process, values)) if process else values)
-    return columns, result
 
 
 @contextmanager
@@ -164,7 +127,7 @@ def copy_insert(connection: Connection, table: Table, rows: Sequence[Mapping[str
     Rows are encoded a column at a time (``_column_text``), then joined into lines."""
     try:
         cursor = _psycopg2_cursor(connection)
-        columns, column_values = _columns_of(connection, table, list(rows[0]), rows)
+        columns, column_values = bound_columns(connection, table, list(rows[0]), rows)
         text = [_column_text(values) for values in column_values]
     except Unsupported:
         return False
@@ -192,7 +155,7 @@ def values_upsert(
 
     try:
         cursor = _psycopg2_cursor(connection)
-        columns, column_values = _columns_of(connection, table, list(rows[0]), rows)
+        columns, column_values = bound_columns(connection, table, list(rows[0]), rows)
         data = list(zip(*column_values, strict=True))
     except Unsupported:
         return False

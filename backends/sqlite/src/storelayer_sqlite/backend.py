@@ -116,6 +116,7 @@ class SQLiteOperations(Operations):
         ("read_committed", "repeatable_read", "serializable")
     )
     upsert = staticmethod(partial(on_conflict_upsert, insert))
+    driver_executemany = True
 
     def server_version(self, connection: Connection) -> str:
         return sqlite3.sqlite_version
