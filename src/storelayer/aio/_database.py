@@ -9,7 +9,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import exc
+from sqlalchemy import exc, orm
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -53,6 +53,13 @@ def connect_async(
     ``retry`` as ``connect()``, served by the backend's async driver."""
     resolved, chosen, manager = resolve(url, replicas, backend, plugins, settings)
     return AsyncDatabase(resolved, chosen, manager, routing=routing, retry=retry)
+
+
+def _commit_and_close(session: orm.Session, /) -> None:
+    """The end of a read unit: its COMMIT, then the close, in one call into the
+    session's greenlet (each awaited session method switches into one of its own)."""
+    session.commit()
+    session.close()
 
 
 class AsyncDatabase(DatabaseBase[AsyncEngine]):
@@ -106,6 +113,7 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
         self, factory: Callable[[], AsyncSession], writes: bool
     ) -> AsyncIterator[AsyncSession]:
         s = factory()
+        closed = False
         try:
             yield s
             marker = None
@@ -114,11 +122,12 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
                     await s.flush()
                     marker = await s.run_sync(self._core.commit_marker)
             await acommit_or_unknown(
-                s.commit,
+                s.commit if writes else partial(s.run_sync, _commit_and_close),
                 self.url,
                 known_outcome(writes, self.backend, marker),
                 partial(self._outcome, marker),
             )
+            closed = not writes
         except BaseException as error:
             with suppress(exc.DBAPIError):  # the connection died; the pool invalidated it
                 await s.rollback()
@@ -127,7 +136,8 @@ class AsyncDatabase(DatabaseBase[AsyncEngine]):
                 raise
             raise clearer from error
         finally:
-            await s.close()
+            if not closed:
+                await s.close()
 
     async def _outcome(self, marker: Any) -> bool | None:
         """As ``Database._outcome``, awaited."""

@@ -16,18 +16,17 @@ from sqlalchemy.engine import URL, AdaptedConnection
 from storelayer import Backend, Features
 from storelayer.backend import (
     AUTOCOMMIT_OPTION,
-    READ_ONLY_OPTION,
     BackupStrategy,
     Errors,
     Operations,
     Provisioning,
-    enforce_read_only_units,
     on_conflict_upsert,
 )
 from storelayer_sqlite import backup as backup_strategy
 from storelayer_sqlite import types
 from storelayer_sqlite.client import SQLiteClient
 from storelayer_sqlite.migration_lock import SQLiteMigrations
+from storelayer_sqlite.units import begin_as_asked, plan_begin
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -42,34 +41,6 @@ _BUSY_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED (constants only in Python 3.1
 def is_memory(url: URL) -> bool:
     """Whether ``url`` names a private in-memory database."""
     return url.database in (None, "", ":memory:") or bool(url.query.get("mode") == "memory")
-
-
-def run_sql(connection: Any, sql: str) -> None:
-    """Run ``sql`` (no result) on a pooled connection or its DBAPI connection, straight
-    on the driver: one call into sqlite3, or one trip to aiosqlite's thread where a
-    cursor would take three (open, execute, close)."""
-    raw = getattr(connection, "dbapi_connection", connection)
-    if isinstance(raw, AdaptedConnection):
-        raw.run_async(lambda driver: driver.execute(sql))
-    else:
-        raw.execute(sql)
-
-
-def query_only(dbapi_connection: Any, on: bool) -> None:
-    """Refuse (or allow again) every write on this connection."""
-    run_sql(dbapi_connection, f"PRAGMA query_only={'ON' if on else 'OFF'}")
-
-
-#: Pool record ``info`` key: the BEGIN the next ``do_begin`` sends (None: autocommit).
-_BEGIN_KEY = "storelayer.begin"
-
-
-def begin_as_asked(connection: Any) -> None:
-    """The dialect's ``do_begin`` (``connection``: the pool's proxy): send the BEGIN
-    the engine's ``begin`` event chose."""
-    verb = connection.info.pop(_BEGIN_KEY, None)
-    if verb is not None:
-        run_sql(connection, verb)
 
 
 def commit_if_open(connection: Any) -> None:
@@ -199,23 +170,9 @@ class SQLiteBackend(Backend):
     def configure_engine(self, engine: Engine) -> None:
         super().configure_engine(engine)  # SQLite keeps no offset: aware values as UTC
         types.adapt_engine(engine)  # exact decimals
-        # read_session() units cannot write: PRAGMA query_only on their connection.
-        enforce_read_only_units(engine, query_only, reset_at_checkin=True)
-
-        @event.listens_for(engine, "begin")
-        def begin(conn: Connection) -> None:
-            # IMMEDIATE takes the write lock now and waits busy_timeout for it, so a
-            # read-then-write unit of work cannot lose an update or fail fast with
-            # "database is locked" when it later writes. Read-only units stay DEFERRED
-            # and, under WAL, never block writers.
-            # read_session(autocommit=True) runs each statement on its own: the
-            # driver's isolation_level is None, so no BEGIN means autocommit.
-            # The dialect's do_begin, which runs next, sends it straight to the driver
-            # (a full statement execution would cost as much as the read itself);
-            # SQLAlchemy wraps and reports its errors like any statement's.
-            options = conn.get_execution_options()
-            verb = "BEGIN DEFERRED" if options.get(READ_ONLY_OPTION) else "BEGIN IMMEDIATE"
-            conn.connection.info[_BEGIN_KEY] = None if options.get(AUTOCOMMIT_OPTION) else verb
-
+        # How units begin, and PRAGMA query_only so that read_session() units cannot
+        # write (units.py). The dialect's do_begin sends the BEGIN straight to the driver
+        # (a full statement execution would cost as much as the read itself).
+        event.listen(engine, "begin", plan_begin)
         engine.dialect.do_begin = begin_as_asked  # type: ignore[method-assign, assignment]
         engine.dialect.do_commit = commit_if_open  # type: ignore[method-assign, assignment]

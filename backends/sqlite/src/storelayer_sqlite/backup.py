@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from storelayer import BackupError
 from storelayer.backup.tools import open_private, private_directory
+from storelayer_sqlite.units import writable
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -43,6 +44,7 @@ def driver_connection(engine: Engine) -> Iterator[sqlite3.Connection]:
     """A pooled connection's ``sqlite3.Connection``, returned to the pool afterwards."""
     pooled = engine.raw_connection()
     try:
+        writable(pooled)  # a read unit may have left it read-only (restore writes)
         connection = pooled.driver_connection
         assert isinstance(connection, sqlite3.Connection)
         yield connection

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 from storelayer.backend import Migrations
 from storelayer.backend.concerns import WAITING, timed_out
 from storelayer.errors import MigrationError
+from storelayer_sqlite.units import writable
 
 
 def _sqlite_pragma(raw: Any, name: str) -> Any:
@@ -53,6 +54,7 @@ class SQLiteMigrations(Migrations):
     ) -> Iterator[None]:
         if connection.in_transaction():
             raise MigrationError("a SQLite migration must start outside a transaction")
+        writable(connection.connection)  # a read unit may have left it read-only
         raw: Any = connection.connection.driver_connection
         foreign_keys = _sqlite_pragma(raw, "foreign_keys")
         busy = _sqlite_pragma(raw, "busy_timeout")
