@@ -1,12 +1,12 @@
 """Many rows into a table the way a driver inserts them fastest, for backends to use
 in ``Operations.bulk_insert``: each column's values put through its bind processor in
-one pass (``bound_columns``), then one ``executemany`` of plain driver SQL
-(``executemany_insert``: SQLite's runs in C, PyMySQL sends multi-row ``VALUES``),
+one pass (``bound_columns``), then one ``executemany`` of the statement's driver SQL
+(``driver_executemany``: SQLite's runs in C, PyMySQL sends multi-row ``VALUES``),
 without the statement parameters SQLAlchemy would build for every row.
 
 Python-side column defaults are computed for the columns rows leave out, as SQLAlchemy
-would; a default that needs an execution context, or a driver parameter style this does
-not write, makes it answer False, and the caller takes SQLAlchemy's path.
+would; a default that needs an execution context, or a parameter that is no column's
+value, makes it answer False, and the caller takes SQLAlchemy's path.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from sqlalchemy import Column, Table
     from sqlalchemy.engine import Connection
 
-#: The placeholder of each positional parameter style this writes.
-_MARKS = {"qmark": "?", "format": "%s"}
+#: Fewer rows than this take SQLAlchemy's path (its compiled statement is cached).
+MIN_ROWS = 50
 
 
 class Unsupported(Exception):
@@ -63,31 +63,38 @@ def bound_columns(
     return columns, result
 
 
-def executemany_insert(
-    connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+def driver_executemany(
+    connection: Connection,
+    statement: Any,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
 ) -> bool:
-    """Insert ``rows`` (same keys) by one ``executemany`` of driver SQL; False, having
-    done nothing, where that cannot be done exactly."""
-    dialect = connection.dialect
-    style = dialect.paramstyle
-    if not rows or (style not in _MARKS and style != "pyformat"):
+    """Execute ``statement`` (an ``INSERT`` into ``table``, or an upsert: one row's
+    ``VALUES``) for every row of ``rows`` (same keys) by one ``executemany`` of its
+    driver SQL; False, having done nothing, where that cannot be done exactly, or for a
+    few rows (compiling it then costs more than SQLAlchemy's cached statement)."""
+    if len(rows) < MIN_ROWS:
         return False
+    keys = list(rows[0])
     try:
-        columns, values = bound_columns(connection, table, list(rows[0]), rows)
+        columns, values = bound_columns(connection, table, keys, rows)
     except Unsupported:
         return False
-    quote = dialect.identifier_preparer
-    names = ", ".join(quote.format_column(column) for column in columns)
-    into = f"INSERT INTO {quote.format_table(table)} ({names})"
-    params: list[Any]
-    if style == "pyformat":
-        keys = [f"p{index}" for index in range(len(columns))]
-        marks = ", ".join(f"%({key})s" for key in keys)
-        params = list(map(dict, map(zip, repeat(keys), zip(*values, strict=True))))
-    else:
-        marks = ", ".join([_MARKS[style]] * len(columns))
-        params = list(zip(*values, strict=True))
-    if style != "qmark":
-        into = into.replace("%", "%%")  # a literal % in a name, for the driver's formatting
-    connection.exec_driver_sql(f"{into} VALUES ({marks})", params)
+    dialect = connection.dialect
+    compiled: Any = statement.compile(dialect=dialect, column_keys=keys)
+    if compiled.escaped_bind_names:
+        return False
+    at = {column.key: index for index, column in enumerate(columns)}
+    try:
+        if dialect.positional:
+            order = [at[compiled.binds[name].key] for name in compiled.positiontup]
+            params: list[Any] = list(zip(*[values[i] for i in order], strict=True))
+        else:
+            binds = list(compiled.binds.values())
+            names = [compiled.bind_names[bind] for bind in binds]
+            ordered = [values[at[bind.key]] for bind in binds]
+            params = list(map(dict, map(zip, repeat(names), zip(*ordered, strict=True))))
+    except KeyError:  # a parameter that is no column's value
+        return False
+    connection.exec_driver_sql(compiled.string, params)
     return True

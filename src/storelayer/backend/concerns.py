@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn, Protocol
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, text
 
-from storelayer.backend.bulk import executemany_insert
+from storelayer.backend.bulk import driver_executemany
 from storelayer.errors import MigrationLockTimeout
 
 if TYPE_CHECKING:
@@ -143,11 +143,13 @@ class Operations:
         by default ``upsert(table, [], ...)`` through the driver's executemany; override
         it where executemany is slow (psycopg2: one round trip a row)."""
         stmt = self.upsert(table, [], conflict_columns, update_columns)
-        connection.execute(stmt, list(rows))
+        if not (self.driver_executemany and driver_executemany(connection, stmt, table, rows)):
+            connection.execute(stmt, list(rows))
 
     #: Whether the driver's own ``executemany`` of an ``INSERT`` is its fastest path
-    #: (SQLite's runs in C, PyMySQL sends multi-row ``VALUES``): ``bulk_insert`` then
-    #: binds the rows a column at a time and hands them to it (``backend.bulk``).
+    #: (SQLite's runs in C, PyMySQL sends multi-row ``VALUES``): ``bulk_insert`` and
+    #: ``bulk_upsert`` then bind the rows a column at a time and hand them to it
+    #: (``backend.bulk``).
     driver_executemany: ClassVar[bool] = False
 
     def bulk_insert(
@@ -156,8 +158,9 @@ class Operations:
         """Insert ``rows`` (same keys) by the fastest correct path, column defaults
         applied: by default one executemany ``INSERT`` (multi-row ``VALUES`` batches),
         the driver's own where ``driver_executemany``."""
-        if not (self.driver_executemany and executemany_insert(connection, table, rows)):
-            connection.execute(insert(table), list(rows))
+        stmt = insert(table)
+        if not (self.driver_executemany and driver_executemany(connection, stmt, table, rows)):
+            connection.execute(stmt, list(rows))
 
     def insert_columns(
         self, connection: Connection, table: Table, batches: Iterable[Sequence[Sequence[Any]]]

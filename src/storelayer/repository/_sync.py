@@ -324,8 +324,8 @@ class Repository(Generic[T]):
         backend = self.session.backend
         conflict = [self._cols.column_keys[name] for name in on]
         plan = list(upsert_plan(self._cols, values, on, update))
-        for row in values:  # each row may be inserted
-            self._cols.check_insert(row)
+        for shape in dict.fromkeys(map(tuple, values)):  # each row may be inserted
+            self._cols.check_insert(shape)
         with self._atomic():
             connection = self.session.connection()
             for batch, columns in plan:

@@ -23,6 +23,7 @@ from storelayer_postgresql.fastpath import (
     _as_sqlalchemy_errors,
     _column_text,
     _psycopg2_cursor,
+    copy_statement,
 )
 
 if TYPE_CHECKING:
@@ -98,9 +99,7 @@ def copy_columns(
         cursor = _psycopg2_cursor(connection)
     except Unsupported:
         return False
-    preparer = connection.dialect.identifier_preparer
-    names = ", ".join(preparer.quote(c.name) for c in table.columns)
-    statement = f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
+    statement = copy_statement(connection, table, list(table.columns))
     stream = _Stream(iter(batches), _encoder(connection, table))
     with cursor:
         while not stream.ended:

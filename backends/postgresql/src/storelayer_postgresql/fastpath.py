@@ -26,7 +26,7 @@ from sqlalchemy import exc
 from storelayer.backend.bulk import Unsupported, bound_columns
 
 if TYPE_CHECKING:
-    from sqlalchemy import Table
+    from sqlalchemy import Column, Table
     from sqlalchemy.engine import Connection
 
 #: Rows per ``INSERT ... VALUES`` statement of an upsert.
@@ -34,6 +34,14 @@ UPSERT_PAGE = 1000
 
 _ESCAPED = re.compile(r"[\\\t\n\r]")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def copy_statement(connection: Connection, table: Table, columns: Sequence[Column[Any]]) -> str:
+    """``COPY table (columns) FROM STDIN``. Sent without parameters, so a ``%`` in a name
+    stays single (the dialect's quoting doubles it for psycopg2's formatting)."""
+    preparer = connection.dialect.identifier_preparer
+    names = ", ".join(preparer.quote(c.name) for c in columns)
+    return f"COPY {preparer.format_table(table)} ({names}) FROM STDIN".replace("%%", "%")
 
 
 def _psycopg2_cursor(connection: Connection) -> Any:
@@ -134,9 +142,7 @@ def copy_insert(connection: Connection, table: Table, rows: Sequence[Mapping[str
     buffer = io.StringIO()
     buffer.writelines(line + "\n" for line in map("\t".join, zip(*text, strict=True)))
     buffer.seek(0)
-    preparer = connection.dialect.identifier_preparer
-    names = ", ".join(preparer.quote(c.name) for c in columns)
-    statement = f"COPY {preparer.format_table(table)} ({names}) FROM STDIN"
+    statement = copy_statement(connection, table, columns)
     with cursor, _as_sqlalchemy_errors(connection, statement):
         cursor.copy_expert(statement, buffer)
     return True
