@@ -133,6 +133,10 @@ class ModelColumns:
             return row
         return {self.column_keys[name]: value for name, value in row.items()}
 
+    def to_table_rows(self, rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``to_table`` of each row."""
+        return list(rows) if self.keys_match else list(map(self.to_table, rows))
+
     def attribute(self, name: str, *, purpose: str) -> Any:
         """The mapped attribute called ``name``, or a ``QueryError`` listing valid names."""
         try:

@@ -3,7 +3,7 @@ sync and async repositories share one implementation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, exists, func, literal, or_, select, tuple_
@@ -166,9 +166,8 @@ def check_streamable(session_info: Mapping[str, Any]) -> None:
         )
 
 
-def key_set(row: Mapping[str, Any]) -> tuple[str, ...]:
-    """The keys of a row: rows are grouped by it so each executemany has one shape."""
-    return tuple(row)
+#: The keys of a row: rows are grouped by it so each executemany has one shape.
+key_set: Callable[[Mapping[str, Any]], tuple[str, ...]] = tuple
 
 
 def as_rows(

@@ -290,7 +290,7 @@ class Repository(Generic[T]):
         with self._atomic():
             connection = self.session.connection()
             for _, group in groupby(values, key=sql.key_set):
-                table_rows = [self._cols.to_table(row) for row in group]
+                table_rows = self._cols.to_table_rows(group)
                 self.session.backend.ops.bulk_insert(connection, self._cols.table, table_rows)
         return len(values)
 

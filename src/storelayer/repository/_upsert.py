@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import UniqueConstraint
@@ -39,6 +40,12 @@ def merge_repeated_keys(
     first row, with the ``update`` columns of each later row written over it. One
     statement may not touch a row twice (PostgreSQL refuses; SQLite and MySQL apply the
     rows in order, which this reproduces), so every backend ends with the same rows."""
+    rows = list(rows)
+    try:
+        if len(set(map(itemgetter(*on), rows))) == len(rows):
+            return rows  # no key twice (the usual case), found in C
+    except (TypeError, KeyError):  # unhashable, or a key left out: row by row below
+        pass
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     unhashable: list[dict[str, Any]] = []
     for row in rows:
@@ -88,7 +95,7 @@ def upsert_plan(
             if update is not None
             else [k for k in keys if k not in on and k not in cols.primary_key]
         )
-        batch = [cols.to_table(row) for row in merge_repeated_keys(group, on, chosen)]
+        batch = cols.to_table_rows(merge_repeated_keys(group, on, chosen))
         chosen = [cols.column_keys[name] for name in chosen]
         size = max(1, MAX_PARAMETERS // max(1, len(keys)))
         for start in range(0, len(batch), size):

@@ -75,7 +75,7 @@ class TextDecimal(types.Numeric[Any]):
         def process(value: Any) -> Any:
             if value is None:
                 return None
-            return format(rounded(_exact(value)), "f")
+            return format(rounded(value if type(value) is Decimal else _exact(value)), "f")
 
         return process
 
