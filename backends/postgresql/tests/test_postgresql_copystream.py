@@ -8,15 +8,19 @@ from __future__ import annotations
 import datetime
 import os
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import (
     ARRAY,
     Column,
+    DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
+    Numeric,
     Table,
     Text,
     event,
@@ -28,7 +32,11 @@ from sqlalchemy.engine import Connection
 
 import storelayer
 from storelayer import Database
+from storelayer.backend.concerns import TextedBatch
+from storelayer.backup.counts import TableChecksum
+from storelayer.copy.checksum import add_columns
 from storelayer.testing import Provisioner, provision_or_skip
+from storelayer_postgresql.copystream import _encoder
 
 metadata = MetaData()
 parent = Table("cs_parent", metadata, Column("id", Integer, primary_key=True))
@@ -148,15 +156,6 @@ def test_the_checksums_texts_are_the_copy_text_they_replace(database: Database) 
     # The copy hands over the texts its checksum made (TextedBatch.texts, None at a
     # NULL's place): COPY sends them as they are - naive datetimes too, whose bind
     # processor leaves them unchanged - and the text is the one it would have made.
-    from decimal import Decimal
-
-    from sqlalchemy import DateTime, Float, Numeric
-
-    from storelayer.backend.concerns import TextedBatch
-    from storelayer.backup.counts import TableChecksum
-    from storelayer.copy.checksum import add_columns
-    from storelayer_postgresql.copystream import _encoder
-
     when = datetime.datetime(2024, 1, 2, 3, 4, 5, 6)
     table = Table(
         "cs_texts", MetaData(), Column("id", Integer, primary_key=True),
