@@ -155,8 +155,8 @@ def add_columns(
     ``checksum``: the same result as ``checksum.add(row)`` for each row. The batch's
     text is made by joins (the quotes of a quoted column's texts by one join, each row's
     tokens by one, the rows by one); it is ASCII (JSON escapes the rest, and every
-    newline), encoded at once and split into rows. Returns each column's plain texts where it has
-    them (see ``TextedBatch``), else None."""
+    newline), encoded at once and split into rows. Returns each column's plain texts
+    where it has them (see ``TextedBatch``), else None."""
     if not columns or not columns[0]:
         return [None] * len(columns)
     texts = [column_texts(values) for values in columns]
