@@ -119,4 +119,4 @@ def test_the_plain_texts_given_back_are_str_and_isoformat() -> None:
     ]
     shared = add_columns(TableChecksum(), columns)
     assert shared[:4] == [["1", "-2"], ["1.5", "2.0"], ["1.10", "2"], [w.isoformat() for w in when]]
-    assert shared[4:] == [None] * 5
+    assert shared[4:] == [None, ["1", None], None, None, None]  # a NULL's place: None

@@ -68,6 +68,11 @@ class BoundInUTC(ReturnedAsUTC):
 
         return to_utc
 
+    def binds_naive_as_is(self, dialect: Dialect) -> bool:
+        """Whether a naive datetime reaches the driver unchanged (no processor beneath
+        this one): what a bulk path that writes the values' text may rely on."""
+        return super().bind_processor(dialect) is None  # type: ignore[misc]
+
 
 def store_aware_datetimes_as_utc(
     engine: Engine, datetime_type: type[types.TypeEngine[Any]]

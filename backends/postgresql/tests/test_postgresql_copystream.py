@@ -5,17 +5,22 @@ before the transaction ends."""
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from sqlalchemy import (
     ARRAY,
     Column,
+    DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
+    Numeric,
     Table,
     Text,
     event,
@@ -27,7 +32,11 @@ from sqlalchemy.engine import Connection
 
 import storelayer
 from storelayer import Database
+from storelayer.backend.concerns import TextedBatch
+from storelayer.backup.counts import TableChecksum
+from storelayer.copy.checksum import add_columns
 from storelayer.testing import Provisioner, provision_or_skip
+from storelayer_postgresql.copystream import _encoder
 
 metadata = MetaData()
 parent = Table("cs_parent", metadata, Column("id", Integer, primary_key=True))
@@ -141,3 +150,29 @@ def test_a_foreign_key_this_role_cannot_add_again_stays(database: Database) -> N
         with database.engine.begin() as connection:
             connection.exec_driver_sql(f'REVOKE ALL ON cs_parent, cs_child FROM "{role}"')
             connection.exec_driver_sql(f'DROP ROLE "{role}"')
+
+
+def test_the_checksums_texts_are_the_copy_text_they_replace(database: Database) -> None:
+    # The copy hands over the texts its checksum made (TextedBatch.texts, None at a
+    # NULL's place): COPY sends them as they are - naive datetimes too, whose bind
+    # processor leaves them unchanged - and the text is the one it would have made.
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5, 6)
+    table = Table(
+        "cs_texts", MetaData(), Column("id", Integer, primary_key=True),
+        Column("at", DateTime), Column("weight", Float), Column("price", Numeric(10, 2)),
+        Column("note", Text),
+    )
+    columns: list[list[Any]] = [
+        [1, 2, 3], [when, None, when.replace(microsecond=0)], [None, 1.5, 1e-7],
+        [Decimal("1.10"), None, Decimal("-0.00")], ["a\tb", None, "c\\d\r\n"],
+    ]
+    with database.engine.connect() as connection:
+        encode = _encoder(connection, table)
+        plain = encode(columns)
+        batch = TextedBatch(columns)
+        batch.texts = add_columns(TableChecksum(), columns)
+        assert [t is not None for t in batch.texts] == [True, True, True, True, False]
+        assert encode(batch) == plain
+        assert plain.splitlines()[1] == "2\t\\N\t1.5\t\\N\t\\N"
+        batch.texts[1] = ["marked", None, "marked"]  # sent as they are
+        assert encode(batch).count("marked") == 2

@@ -93,10 +93,10 @@ class TextedBatch(list[list[Any]]):
     """A batch of ``insert_columns`` (a list of values per column) that also carries
     ``texts``: for each column, None, or each value's text as the copy's checksum made it
     already - ``str()`` of an ``int``, ``float`` or ``Decimal``, ``isoformat()`` of a naive
-    ``datetime``, the column holding values of that one type and no NULL. A backend may
-    use them instead of encoding those values again."""
+    ``datetime``, the column holding values of that one type and NULLs (None in the texts
+    at their places). A backend may use them instead of encoding those values again."""
 
-    texts: list[list[str] | None]
+    texts: list[Sequence[str | None] | None]
 
 
 class Operations:

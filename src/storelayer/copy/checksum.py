@@ -23,9 +23,11 @@ from typing import Any
 from storelayer.backup.counts import MODULUS, TableChecksum, canonical
 
 Encode = Callable[[Any], str]
+#: A column's plain texts, None at a NULL's place (see ``TextedBatch``).
+Texts = Sequence["str | None"]
 #: A column's texts, whether they still go between quotes, and the values' plain texts
 #: where they are what ``TextedBatch.texts`` holds.
-Column = tuple[list[str], bool, "list[str] | None"]
+Column = tuple[list[str], bool, "Texts | None"]
 
 _dumps = partial(json.dumps, separators=(",", ":"), default=str)
 
@@ -114,8 +116,8 @@ _ENCODERS: dict[type, Callable[[Sequence[Any]], Column]] = {
 
 def column_texts(values: Sequence[Any]) -> Column:
     """The JSON text of each value of one column, whether the texts still go between
-    quotes (then no value is NULL), and the values' plain texts (``TextedBatch``) where
-    the column has them."""
+    quotes (then no value is NULL), and the values' plain texts (``TextedBatch``, None
+    at a NULL's place) where the column has them."""
     kinds = set(map(type, values))
     nulls = type(None) in kinds
     kinds.discard(type(None))
@@ -125,11 +127,15 @@ def column_texts(values: Sequence[Any]) -> Column:
     if not nulls:
         return encode(values)
     present = list(map(is_not, values, repeat(None)))
-    texts, quoted, _ = encode(list(compress(values, present)))
+    texts, quoted, shared = encode(list(compress(values, present)))
     tokens = ["null"] * len(values)
-    places = compress(range(len(values)), present)
+    places = list(compress(range(len(values)), present))
     deque(map(tokens.__setitem__, places, _quote_all(texts) if quoted else texts), maxlen=0)
-    return tokens, False, None
+    if shared is None:
+        return tokens, False, None
+    plain: list[str | None] = [None] * len(values)
+    deque(map(plain.__setitem__, places, shared), maxlen=0)
+    return tokens, False, plain
 
 
 def column_tokens(values: Sequence[Any]) -> list[str]:
@@ -144,18 +150,18 @@ _from_bytes: Callable[[bytes, str], int] = int.from_bytes  # type: ignore[assign
 
 def add_columns(
     checksum: TableChecksum, columns: Sequence[Sequence[Any]]
-) -> list[list[str] | None]:
+) -> list[Texts | None]:
     """Count a batch of rows, given as its columns (each the same length), into
-    ``checksum``: the same result as ``checksum.add(row)`` for each row. Each row's
-    text comes from one ``%`` of a template that has the quotes of the columns that
-    need them; the batch's text (ASCII: JSON escapes the rest, and every newline) is
-    encoded at once and split into rows. Returns each column's plain texts where it has
-    them (see ``TextedBatch``), else None."""
+    ``checksum``: the same result as ``checksum.add(row)`` for each row. The batch's
+    text is made by joins (the quotes of a quoted column's texts by one join, each row's
+    tokens by one, the rows by one); it is ASCII (JSON escapes the rest, and every
+    newline), encoded at once and split into rows. Returns each column's plain texts
+    where it has them (see ``TextedBatch``), else None."""
     if not columns or not columns[0]:
         return [None] * len(columns)
     texts = [column_texts(values) for values in columns]
-    template = "[" + ",".join('"%s"' if quoted else "%s" for _, quoted, _ in texts) + "]"
-    lines = "\n".join(map(template.__mod__, zip(*(t for t, _, _ in texts), strict=True)))
+    tokens = [_quote_all(t) if quoted else t for t, quoted, _ in texts]
+    lines = "[" + "]\n[".join(map(",".join, zip(*tokens, strict=True))) + "]"
     hashes = map(hashlib.sha256, lines.encode().split(b"\n"))
     digests = map(_from_bytes, map(_HASH_DIGEST, hashes), repeat("big"))
     checksum.rows += len(columns[0])

@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
 from sqlalchemy import MetaData, inspect
 from sqlalchemy.engine import Engine
 
@@ -26,8 +24,6 @@ from storelayer.backup.counts import schema_revision
 from storelayer.copy.marker import MARKER
 from storelayer.copy.types import reflect, refuse_cycles, target_metadata
 from storelayer.errors import BackupError
-from storelayer.migrations.manager import MigrationManager, reference_metadata
-from storelayer.migrations.scaffold import reference_script_location
 
 Create = Callable[[Engine], None]
 
@@ -88,7 +84,23 @@ def _revision(engine: Engine, version_table: str) -> list[str]:
         return sorted(str(v) for v in rows.scalars())
 
 
+def _reference_schema(revisions: list[str]) -> tuple[Path, MetaData] | None:
+    """The reference schema's migrations and models when the source is at one of its
+    revisions. Alembic and the reference models are imported only for a source with a
+    revision (a copy of an application's tables without one never loads them)."""
+    if not revisions:
+        return None
+    from storelayer.migrations.manager import reference_metadata
+    from storelayer.migrations.scaffold import reference_script_location
+
+    location = reference_script_location()
+    return (location, reference_metadata()) if _known_to(location, revisions) else None
+
+
 def _known_to(location: Path, revisions: list[str]) -> bool:
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
     scripts = ScriptDirectory(str(location))
     try:
         return bool(revisions) and all(scripts.get_revision(r) is not None for r in revisions)
@@ -111,6 +123,8 @@ def _subset(models: MetaData, source_tables: set[str], notes: list[str]) -> Meta
 
 def _migrate(location: Path, version_table: str, revisions: list[str]) -> Create:
     def create(engine: Engine) -> None:
+        from storelayer.migrations.manager import MigrationManager
+
         with MigrationManager(
             engine.url, script_location=location, version_table=version_table
         ) as manager:
@@ -137,8 +151,8 @@ def plan(source: Engine, target: Engine, known: SchemaSource) -> Plan:
     revisions = _revision(source, known.version_table)
     location = known.migrations
     models = known.models
-    if location is None and models is None and _known_to(reference_script_location(), revisions):
-        location, models = reference_script_location(), reference_metadata()
+    if location is None and models is None:
+        location, models = _reference_schema(revisions) or (None, None)
     notes: list[str] = []
     if models is not None:
         tables = _subset(models, source_tables, notes)

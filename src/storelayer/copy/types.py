@@ -16,7 +16,6 @@ from sqlalchemy.sql.ddl import sort_tables_and_constraints
 from sqlalchemy.types import TypeEngine
 
 from storelayer.errors import BackupError
-from storelayer.reference.types import ID_TYPE
 
 # A default that means the same everywhere: a number, a quoted string, NULL, now.
 _PORTABLE_DEFAULT = re.compile(
@@ -114,6 +113,8 @@ def _make_portable(table: Table, notes: list[str]) -> None:
         auto_key = _is_auto_key(column)
         column.type = portable_type(column.type)
         if auto_key and isinstance(column.type, sqltypes.BigInteger):
+            from storelayer.reference.types import ID_TYPE  # the reference models: only here
+
             column.type = ID_TYPE  # only an INTEGER key auto-increments on SQLite
         if auto_key:
             column.autoincrement = True

@@ -27,8 +27,8 @@ from storelayer_postgresql.fastpath import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy import Table
-    from sqlalchemy.engine import Connection
+    from sqlalchemy import Column, Table
+    from sqlalchemy.engine import Connection, Dialect
 
 Batch = Sequence[Sequence[Any]]
 Fallback = Callable[[Batch], None]
@@ -72,18 +72,36 @@ class _Stream:
         return self.read()
 
 
+def _reuses_texts(column: Column[Any], dialect: Dialect) -> bool:
+    """Whether the texts the copy's checksum made for the column's values (``str`` of
+    numbers, ``isoformat`` of naive datetimes: ``_column_text``'s) are its ``COPY`` text:
+    it has no bind processor, or one that binds a naive datetime as it is."""
+    impl = column.type.dialect_impl(dialect)
+    if impl._cached_bind_processor(dialect) is None:
+        return True
+    as_is = getattr(impl, "binds_naive_as_is", None)
+    return bool(as_is is not None and as_is(dialect))
+
+
+def _with_nulls(texts: Sequence[str | None]) -> Sequence[str]:
+    if None not in texts:
+        return texts  # type: ignore[return-value]
+    return [r"\N" if text is None else text for text in texts]
+
+
 def _encoder(connection: Connection, table: Table) -> Callable[[Batch], str]:
     dialect = connection.dialect
     processors = [c.type._cached_bind_processor(dialect) for c in table.columns]
+    reuse = [_reuses_texts(c, dialect) for c in table.columns]
 
     def encode(batch: Batch) -> str:
-        # A column without a bind processor whose texts the checksum made already (the
-        # same ``str`` and ``isoformat`` as ``_column_text``'s) is not encoded again.
         shared = getattr(batch, "texts", None) or [None] * len(processors)
         text = [
-            known if known is not None and process is None
+            _with_nulls(known) if known is not None and reused
             else _column_text(list(map(process, values)) if process else list(values))
-            for process, values, known in zip(processors, batch, shared, strict=True)
+            for process, values, known, reused in zip(
+                processors, batch, shared, reuse, strict=True
+            )
         ]
         return "\n".join(map("\t".join, zip(*text, strict=True))) + "\n"
 

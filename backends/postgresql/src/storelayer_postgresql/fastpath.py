@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
+from functools import partial
 from itertools import compress, repeat
 from operator import is_not, methodcaller
 from typing import TYPE_CHECKING, Any
@@ -103,15 +104,40 @@ def _column_text(values: list[Any]) -> Iterable[str]:
     encode = _ENCODERS.get(kind) if kind is not None else None
     if encode is None:
         return [_copy_text(v) for v in values]
-    if kind is str and not _ESCAPED.search("".join(values if not nulls else filter(None, values))):
-        encode = str  # no character to escape: the strings as they are
+    # Strings are escaped the whole column at once, the other types value by value.
+    column: Callable[[list[Any]], Iterable[str]] = (
+        _escaped_strings if kind is str else partial(map, encode)
+    )
     if nulls:  # encode the others in one pass, then put them between the NULLs
         present = list(map(is_not, values, repeat(None)))
         text = ["\\N"] * len(values)
         places = compress(range(len(values)), present)
-        deque(map(text.__setitem__, places, map(encode, compress(values, present))), maxlen=0)
+        deque(map(text.__setitem__, places, column(list(compress(values, present)))), maxlen=0)
         return text
-    return map(encode, values)
+    return column(values)
+
+
+#: Joins the strings of a column to escape them at once: no text PostgreSQL stores
+#: holds it (a string that does is escaped on its own, and refused by the server).
+_JOIN = "\x00"
+
+
+def _escaped_strings(values: list[str]) -> list[str]:
+    """The COPY text of each string of a column: the strings as they are when none has
+    a character to escape, else escaped by a few ``replace`` of their joined text."""
+    joined = _JOIN.join(values)
+    if not _ESCAPED.search(joined):
+        return values
+    if joined.count(_JOIN) != len(values) - 1:
+        return [value.translate(_COPY_ESCAPES) for value in values]
+    for char, escape in _ESCAPES:
+        if char in joined:
+            joined = joined.replace(char, escape)
+    return joined.split(_JOIN)
+
+
+#: Each character COPY escapes, the backslash first.
+_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"))
 
 
 #: Encoders for the types a column usually holds, each applied by ``map`` (no type test
