@@ -5,6 +5,7 @@ See ``benchmarks/README.md`` for the method."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -18,6 +19,7 @@ from benchmarks.harness import BackendRun, Measurement
 from benchmarks.impl_base import IMPLEMENTATIONS, prepare_implementations
 from benchmarks.operations import OPERATIONS
 from benchmarks.report import RunInfo, render_json, render_markdown, render_text
+from benchmarks.summary import publish
 from benchmarks.targets import BACKENDS, create_database, drop_database, make_target
 from benchmarks.workload import Sizes, Workload
 
@@ -60,6 +62,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--markdown", type=Path, default=None, help="also write a markdown report")
     p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
                    help="write JSON to FILE (or, with no FILE, print it instead of the table)")
+    p.add_argument("--doc", type=Path, default=None,
+                   help="Markdown file whose ratio tables to replace (benchmarks/summary.py)")
+    p.add_argument("--plots", type=Path, default=None, help="directory to draw ratios.png in")
     p.add_argument("-q", "--quiet", action="store_true", help="no per-round progress")
     args = p.parse_args(argv)
     if "raw" not in args.impl:
@@ -140,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.json).write_text(render_json(by_backend, info) + "\n")
     if args.markdown:
         args.markdown.write_text(render_markdown(by_backend, info))
+    if args.doc or args.plots:
+        publish(json.loads(render_json(by_backend, info)), args.doc, args.plots)
     return 0
 
 

@@ -47,6 +47,7 @@ from sqlalchemy import create_engine
 
 import storelayer
 from benchmarks.schema import BenchItem, reset_table
+from benchmarks.summary import replace_block
 from benchmarks.targets import create_database, drop_database, make_target
 from benchmarks.workload import make_rows
 
@@ -261,14 +262,6 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_doc(doc: Path, tables: str) -> None:
-    """Replace the tables between ``doc``'s growth-table markers."""
-    text = doc.read_text()
-    if not DOC_BLOCK.search(text):
-        raise SystemExit(f"{doc}: no growth-table markers")
-    doc.write_text(DOC_BLOCK.sub(lambda m: m[1] + "\n" + tables + "\n" + m[2], text))
-
-
 SERIES = {m: label for _, series, _ in TABLES for m, label in series}
 TITLES = {
     "growth-pages.png": "page of 50 at the middle: offset (solid) vs keyset (dashed), ms",
@@ -347,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     plot(data, args.out)
     tables = markdown(data)
     if args.doc:
-        write_doc(args.doc, tables)
+        replace_block(args.doc, DOC_BLOCK, tables)
     print(tables)
     return 0
 
