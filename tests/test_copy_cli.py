@@ -146,3 +146,48 @@ def test_a_copy_without_a_revision_loads_no_alembic(tmp_path: Path) -> None:
     assert done.stdout.strip().splitlines()[-1] == "[]"
     with storelayer.connect(f"sqlite:///{target}") as copied:
         assert table_names(copied.engine) == ["item"]
+
+
+def test_no_verify_checks_counts_only_and_copies_the_same_rows(
+    reference_source: str, tmp_path: Path
+) -> None:
+    checked, counted = (f"sqlite:///{tmp_path / name}" for name in ("checked.db", "counted.db"))
+    full = json.loads(run("--json", "copy", "--from", reference_source, "--to", checked).stdout)
+    result = run("--json", "copy", "--no-verify", "--from", reference_source, "--to", counted)
+    assert result.exit_code == 0, result.output
+    fast = json.loads(result.stdout)
+    assert {n: t["rows"] for n, t in fast["tables"].items()} == {
+        n: t["rows"] for n, t in full["tables"].items()
+    }
+    assert all(t["checksum"] is None for t in fast["tables"].values())
+    assert all(t["checksum"] for t in full["tables"].values())
+    said = run("copy", "--no-verify", "--from", reference_source, "--to",
+               f"sqlite:///{tmp_path / 'said.db'}").stdout  # fmt: skip
+    assert "row counts match (--no-verify)" in said and "checksums match" not in said
+    with storelayer.connect(checked) as a, storelayer.connect(counted) as b:
+        for name in full["tables"]:
+            query = f'SELECT * FROM "{name}" ORDER BY 1'
+            with a.engine.connect() as ca, b.engine.connect() as cb:
+                assert ca.exec_driver_sql(query).all() == cb.exec_driver_sql(query).all()
+
+
+def test_a_count_that_differs_fails_the_copy(tmp_path: Path) -> None:
+    from sqlalchemy import Column, Integer, MetaData, Table, create_engine
+
+    from storelayer.backup.counts import TableChecksum
+    from storelayer.copy.rows import verify_counts
+    from storelayer.errors import BackupError
+
+    tables = MetaData()
+    Table("things", tables, Column("id", Integer, primary_key=True))
+    engine = create_engine(f"sqlite:///{tmp_path / 'counts.db'}")
+    tables.create_all(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("INSERT INTO things (id) VALUES (1), (2)")
+        expected = {"things": TableChecksum()}
+        expected["things"].rows = 2
+        verify_counts(connection, tables, expected)  # as many: no error
+        expected["things"].rows = 3
+        with pytest.raises(BackupError, match="things: 2 rows, source 3 rows"):
+            verify_counts(connection, tables, expected)
+    engine.dispose()
