@@ -1,7 +1,7 @@
 """``storelayer copy``'s writing on PostgreSQL: one ``COPY`` for a stream of batches, a
 batch it cannot encode through the generic path in the same transaction, an error in
-the stream raised as itself; foreign keys dropped while rows load and back, checked,
-before the transaction ends."""
+the stream raised as itself; foreign keys, keys and indexes dropped while rows load and
+back, checked, before the transaction ends."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     Numeric,
@@ -47,6 +48,8 @@ child = Table(
            nullable=False),
     Column("note", Text),
     Column("tags", ARRAY(Integer)),
+    Column("code", Integer, unique=True),
+    Index("cs_child_note", "note", postgresql_where=text("note IS NOT NULL")),
 )
 FOREIGN_KEY = "FOREIGN KEY (parent_id) REFERENCES cs_parent(id) ON DELETE CASCADE"
 
@@ -69,8 +72,20 @@ def _foreign_keys(connection: Connection) -> list[str]:
     return list(connection.execute(query).scalars())
 
 
-def _batch(ids: range, tags: Any) -> list[list[Any]]:
-    return [list(ids), [1] * len(ids), [f"n\t{i}\\" for i in ids], [tags] * len(ids)]
+def _batch(ids: range, tags: Any, codes: Any = None) -> list[list[Any]]:
+    codes = list(ids) if codes is None else codes
+    return [list(ids), [1] * len(ids), [f"n\t{i}\\" for i in ids], [tags] * len(ids), codes]
+
+
+def _definitions(connection: Connection) -> list[str]:
+    """Every constraint and index of the two tables, as PostgreSQL would make it again."""
+    query = text(
+        "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+        "WHERE conrelid IN ('cs_parent'::regclass, 'cs_child'::regclass) "
+        "UNION ALL SELECT pg_get_indexdef(indexrelid) FROM pg_index "
+        "WHERE indrelid IN ('cs_parent'::regclass, 'cs_child'::regclass)"
+    )
+    return sorted(connection.execute(query).scalars())
 
 
 def test_a_batch_copy_cannot_encode_goes_the_generic_way(database: Database) -> None:
@@ -85,7 +100,7 @@ def test_a_batch_copy_cannot_encode_goes_the_generic_way(database: Database) -> 
     with database.engine.connect() as connection:
         got = connection.execute(select(child).order_by(child.c.id)).all()
     assert [tuple(r) for r in got] == [
-        (i, 1, f"n\t{i}\\", [1, 2] if i in (4, 5) else None) for i in range(1, 9)
+        (i, 1, f"n\t{i}\\", [1, 2] if i in (4, 5) else None, i) for i in range(1, 9)
     ]
     assert statements.count("INSERT") == 1  # the one batch of arrays
 
@@ -176,3 +191,46 @@ def test_the_checksums_texts_are_the_copy_text_they_replace(database: Database) 
         assert plain.splitlines()[1] == "2\t\\N\t1.5\t\\N\t\\N"
         batch.texts[1] = ["marked", None, "marked"]  # sent as they are
         assert encode(batch).count("marked") == 2
+
+
+def test_keys_and_indexes_come_back_as_they_were(database: Database) -> None:
+    ops = database.backend.ops
+    with database.engine.connect() as connection:
+        before = _definitions(connection)
+    assert len(before) == 8  # 2 primary keys, 1 unique, 1 foreign key; their 3 indexes, 1
+    with database.engine.begin() as connection:
+        with ops.loading(connection, [parent, child]):
+            assert _definitions(connection) == []  # nothing kept up row by row
+            ops.insert_columns(connection, parent, iter([[[1, 2]]]))
+            ops.insert_columns(connection, child, iter([_batch(range(1, 4), None)]))
+        assert _definitions(connection) == before
+    with database.engine.connect() as connection:
+        assert _definitions(connection) == before
+
+
+def test_a_row_that_repeats_a_key_fails_the_block(database: Database) -> None:
+    ops = database.backend.ops
+    with database.engine.connect() as connection:
+        before = _definitions(connection)
+    with (
+        pytest.raises(exc.IntegrityError, match="cs_child_code_key"),
+        database.engine.begin() as connection,
+        ops.loading(connection, [parent, child]),
+    ):
+        ops.insert_columns(connection, parent, iter([[[1]]]))
+        ops.insert_columns(connection, child, iter([_batch(range(1, 3), None, [5, 5])]))
+    with database.engine.connect() as connection:
+        assert _definitions(connection) == before
+        assert connection.execute(select(child)).all() == []
+
+
+def test_a_key_another_tables_foreign_key_needs_stays(database: Database) -> None:
+    ops = database.backend.ops
+    with database.engine.connect() as connection:
+        before = _definitions(connection)
+    with database.engine.begin() as connection:
+        with ops.loading(connection, [parent]):  # cs_child's foreign key stays, on cs_parent
+            kept = _definitions(connection)
+            assert "PRIMARY KEY (id)" in kept and FOREIGN_KEY in kept
+            ops.insert_columns(connection, parent, iter([[[1]]]))
+        assert _definitions(connection) == before

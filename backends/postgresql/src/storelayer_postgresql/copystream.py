@@ -145,26 +145,60 @@ _FOREIGN_KEYS = text(
 )
 
 
+#: The primary keys and unique constraints of a table this role may drop and add again,
+#: that no foreign key left in place depends on; primary keys first.
+_KEYS = text(
+    "SELECT conname, pg_get_constraintdef(c.oid) FROM pg_constraint c "
+    "JOIN pg_class t ON t.oid = c.conrelid "
+    "WHERE c.contype IN ('p', 'u') AND c.conparentid = 0 AND t.relkind = 'r' "
+    "AND c.conrelid = CAST(:table AS regclass) AND pg_has_role(t.relowner, 'USAGE') "
+    "AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.contype = 'f' "
+    "AND f.conindid = c.conindid) ORDER BY c.contype, conname"
+)
+#: The other indexes of a table (none behind a constraint), with what makes them again.
+_INDEXES = text(
+    "SELECT n.nspname, i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
+    "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace "
+    "JOIN pg_class t ON t.oid = x.indrelid "
+    "WHERE x.indrelid = CAST(:table AS regclass) AND t.relkind = 'r' "
+    "AND pg_has_role(t.relowner, 'USAGE') "
+    "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid) "
+    "ORDER BY i.relname"
+)
+
+
 def _ddl(connection: Connection, statement: str) -> None:
     connection.exec_driver_sql(statement.replace("%", "%%"))  # psycopg2 reads % as a bind
 
 
 @contextmanager
-def foreign_keys_after(connection: Connection, tables: Sequence[Table]) -> Iterator[None]:
-    """Drop the foreign keys of ``tables`` (in this transaction) while the block fills
-    them, then add them again as they were: PostgreSQL then checks each one in one
-    query, not row by row (about three times faster for rows that reference others).
-    If the block fails, the transaction's rollback brings the constraints back. A
-    foreign key this role could not add again (a table it does not own) stays, checked
-    row by row."""
+def constraints_after(connection: Connection, tables: Sequence[Table]) -> Iterator[None]:
+    """Drop the foreign keys, primary keys, unique constraints and indexes of ``tables``
+    (in this transaction) while the block fills them, then make them again as they were,
+    keys first: PostgreSQL then builds each index once from the rows and checks each
+    foreign key in one query, instead of row by row (about three times faster for rows
+    that reference others; an index built after the rows costs about half). A row that
+    breaks one fails the copy as before. If the block fails, the transaction's rollback
+    brings them back. What this role may not drop and add again (a table it does not
+    own, a key a foreign key of another table depends on) stays, checked row by row."""
     preparer = connection.dialect.identifier_preparer
-    dropped = []
-    for table in tables:
-        name = preparer.format_table(table)
-        for constraint, definition in connection.execute(_FOREIGN_KEYS, {"table": name}):
-            _ddl(connection, f"ALTER TABLE {name} DROP CONSTRAINT {preparer.quote(constraint)}")
-            dropped.append((name, constraint, definition))
+    names = [preparer.format_table(table) for table in tables]
+    again: list[str] = []
+    foreign: list[str] = []
+
+    def drop_constraints(name: str, query: Any, added: list[str]) -> None:
+        for constraint, definition in connection.execute(query, {"table": name}).all():
+            quoted = preparer.quote(constraint)
+            _ddl(connection, f"ALTER TABLE {name} DROP CONSTRAINT {quoted}")
+            added.append(f"ALTER TABLE {name} ADD CONSTRAINT {quoted} {definition}")
+
+    for name in names:
+        drop_constraints(name, _FOREIGN_KEYS, foreign)
+    for name in names:
+        drop_constraints(name, _KEYS, again)
+        for schema, index, definition in connection.execute(_INDEXES, {"table": name}).all():
+            _ddl(connection, f"DROP INDEX {preparer.quote(schema)}.{preparer.quote(index)}")
+            again.append(definition)
     yield
-    for name, constraint, definition in dropped:
-        added = f"ALTER TABLE {name} ADD CONSTRAINT {preparer.quote(constraint)} {definition}"
-        _ddl(connection, added)
+    for statement in again + foreign:
+        _ddl(connection, statement)
