@@ -234,3 +234,17 @@ def test_a_key_another_tables_foreign_key_needs_stays(database: Database) -> Non
             assert "PRIMARY KEY (id)" in kept and FOREIGN_KEY in kept
             ops.insert_columns(connection, parent, iter([[[1]]]))
         assert _definitions(connection) == before
+
+
+def test_a_column_of_naive_datetimes_skips_only_a_processor_that_changes_nothing() -> None:
+    from storelayer_postgresql.copystream import _bound
+
+    def to_utc(value: Any) -> Any:
+        return None if value is None else value.astimezone(datetime.timezone.utc)
+
+    naive = [datetime.datetime(2024, 1, 1, 12), None]
+    east = datetime.timezone(datetime.timedelta(hours=3))
+    aware = [datetime.datetime(2024, 1, 1, 12, tzinfo=east), *naive[:1]]
+    assert _bound(to_utc, naive, naive=True) == naive  # as is: nothing to change
+    assert _bound(to_utc, aware, naive=True)[0].hour == 9  # one aware: every value bound
+    assert _bound(str, naive[:1], naive=False) == ["2024-01-01 12:00:00"]

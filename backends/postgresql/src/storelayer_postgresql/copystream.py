@@ -12,8 +12,11 @@ not psycopg2's report of it, is raised.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
+from operator import attrgetter, is_not
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -89,6 +92,21 @@ def _with_nulls(texts: Sequence[str | None]) -> Sequence[str]:
     return [r"\N" if text is None else text for text in texts]
 
 
+_tzinfo = attrgetter("tzinfo")
+
+
+def _bound(process: Callable[[Any], Any] | None, values: Sequence[Any], naive: bool) -> list[Any]:
+    """``values`` through the column's bind processor, skipped where it would change
+    nothing: ``naive`` (it binds a naive datetime as it is) and every value is one."""
+    if process is None:
+        return list(values)
+    if naive:
+        present = list(filter(partial(is_not, None), values))
+        if set(map(type, present)) <= {dt.datetime} and set(map(_tzinfo, present)) <= {None}:
+            return list(values)
+    return list(map(process, values))
+
+
 def _encoder(connection: Connection, table: Table) -> Callable[[Batch], str]:
     dialect = connection.dialect
     processors = [c.type._cached_bind_processor(dialect) for c in table.columns]
@@ -98,7 +116,7 @@ def _encoder(connection: Connection, table: Table) -> Callable[[Batch], str]:
         shared = getattr(batch, "texts", None) or [None] * len(processors)
         text = [
             _with_nulls(known) if known is not None and reused
-            else _column_text(list(map(process, values)) if process else list(values))
+            else _column_text(_bound(process, values, reused))
             for process, values, known, reused in zip(
                 processors, batch, shared, reuse, strict=True
             )
