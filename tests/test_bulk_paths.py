@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import DateTime, Numeric, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from storelayer import Database
+from storelayer import Conflict, Database
 from storelayer.backend.bulk import MIN_ROWS
 
 pytestmark = pytest.mark.api_modes
@@ -109,3 +109,14 @@ def test_the_fast_and_the_general_path_store_the_same(db: Database) -> None:
         dt.datetime(2024, 5, 1, 9, 1, tzinfo=dt.timezone.utc), "bar", 7, "probe",
     )  # fmt: skip
     assert updated[2] == Decimal(4 * MIN_ROWS) / 8 + 1 and updated[5] == "kPa"
+
+
+@pytest.mark.parametrize("batch", [MIN_ROWS + 10, 3], ids=["fast", "general"])
+def test_a_repeated_key_is_the_same_error_on_either_path(db: Database, batch: int) -> None:
+    with db.session() as s:
+        s.repository(Reading).bulk_create([row(1)])
+    rows = [row(i) for i in range(2, batch + 1)] + [{**row(batch + 1), "sensor": "s0001"}]
+    with pytest.raises(Conflict) as caught, db.session() as s:
+        s.repository(Reading).bulk_create(rows)
+    assert "s0001" not in str(caught.value)  # the value is never shown
+    assert len(stored(db)) == 1  # nothing of the batch was written
