@@ -176,17 +176,21 @@ def as_rows(
     """Dicts of column values from dicts or model instances: every key and every value
     of every row checked (``insert``: and every required column given), so that a bad
     row anywhere in the batch fails it before anything is written."""
-    result: list[dict[str, Any]] = []
-    for row in rows:
-        if isinstance(row, cols.model):
-            values = {name: getattr(row, name) for name in cols.names if name in row.__dict__}
-        elif isinstance(row, Mapping):
-            values = dict(row)
-        else:
-            raise QueryError(
-                f"{purpose}: expected dicts or {cols.model.__name__} instances, got a "
-                f"{type(row).__name__}"
-            )
-        result.append(values)
+    rows = list(rows)
+    if set(map(type, rows)) == {dict}:  # the usual case: copied in C
+        result = list(map(dict.copy, rows))
+    else:
+        result = [_values(cols, row, purpose) for row in rows]
     cols.check_rows(result, purpose=purpose, insert=insert)
     return result
+
+
+def _values(cols: ModelColumns, row: Any, purpose: str) -> dict[str, Any]:
+    if isinstance(row, cols.model):
+        return {name: getattr(row, name) for name in cols.names if name in row.__dict__}
+    if isinstance(row, Mapping):
+        return dict(row)
+    raise QueryError(
+        f"{purpose}: expected dicts or {cols.model.__name__} instances, got a "
+        f"{type(row).__name__}"
+    )
