@@ -44,12 +44,12 @@ if stage == "start":
     run.fill = hang_then_fill
 elif stage == "mid-table":
     insert = rows._copy_table
-    def hang_in_second_table(reader, writer, target, table, batch, advance):
+    def hang_in_second_table(reader, writer, target, table, batch, advance, *rest):
         def counted(n):
             advance(n)
             if n and seen.append(n) is None and len(seen) == 2:
                 hang()
-        return insert(reader, writer, target, table, batch, counted)
+        return insert(reader, writer, target, table, batch, counted, *rest)
     seen = []
     rows._copy_table = hang_in_second_table
 elif stage == "verify":

@@ -20,10 +20,17 @@ from storelayer.testing.server_suite import scratch_url as scratch_url  # a fixt
 from storelayer_postgresql import PostgreSQLBackend
 
 APP = "storelayer-commit-probe"
+#: While the gate holds a row, a COMMIT waits up to 30 s: until the killer thread (which
+#: may be slow to run on a busy machine) terminates it and empties the gate, so that the
+#: retry's COMMIT does not wait.
 SLOW_COMMIT = """
 CREATE TABLE commit_probe (id integer PRIMARY KEY);
-CREATE FUNCTION commit_probe_slow() RETURNS trigger LANGUAGE plpgsql AS
-  $$ BEGIN PERFORM pg_sleep(1); RETURN NULL; END $$;
+CREATE TABLE commit_probe_gate (closed boolean);
+CREATE FUNCTION commit_probe_slow() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS
+  $$ BEGIN
+    IF EXISTS (SELECT 1 FROM commit_probe_gate) THEN PERFORM pg_sleep(30); END IF;
+    RETURN NULL;
+  END $$;
 CREATE CONSTRAINT TRIGGER commit_probe_slow AFTER INSERT ON commit_probe
   DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION commit_probe_slow();
 """
@@ -41,12 +48,12 @@ def admin(scratch_url: URL) -> Iterator[Engine]:
         PostgreSQLBackend().normalize_url(scratch_url), isolation_level="AUTOCOMMIT"
     )
     with engine.connect() as c:
-        c.exec_driver_sql("DROP TABLE IF EXISTS commit_probe")
+        c.exec_driver_sql("DROP TABLE IF EXISTS commit_probe, commit_probe_gate")
         c.exec_driver_sql("DROP FUNCTION IF EXISTS commit_probe_slow")
         c.exec_driver_sql(SLOW_COMMIT)
     yield engine
     with engine.connect() as c:
-        c.exec_driver_sql("DROP TABLE commit_probe")
+        c.exec_driver_sql("DROP TABLE commit_probe, commit_probe_gate")
         c.exec_driver_sql("DROP FUNCTION commit_probe_slow")
     engine.dispose()
 
@@ -62,6 +69,7 @@ def terminate_first_commit(admin: Engine, killed: list[int], done: threading.Eve
             pid = c.execute(find, {"app": APP}).scalar()
             if pid is not None:
                 c.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                c.execute(text("DELETE FROM commit_probe_gate"))  # the retry commits at once
                 killed.append(pid)
             done.wait(0.02)
 
@@ -71,6 +79,8 @@ def test_a_commit_killed_in_flight_is_found_aborted_and_run_again(
 ) -> None:
     killed: list[int] = []
     done = threading.Event()
+    with admin.connect() as c:
+        c.exec_driver_sql("INSERT INTO commit_probe_gate VALUES (true)")
     killer = threading.Thread(target=terminate_first_commit, args=(admin, killed, done))
     killer.start()
     try:
