@@ -11,7 +11,7 @@ value, makes it answer False, and the caller takes SQLAlchemy's path.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from itertools import repeat
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -20,8 +20,11 @@ if TYPE_CHECKING:
     from sqlalchemy import Column, Table
     from sqlalchemy.engine import Connection
 
-#: Fewer rows than this take SQLAlchemy's path (its compiled statement is cached).
+#: Fewer rows than this take SQLAlchemy's path.
 MIN_ROWS = 50
+#: Compiled statements kept (by what they are, their table, keys and dialect).
+MAX_COMPILED = 256
+_COMPILED: dict[tuple[Any, ...], Any] = {}
 
 
 class Unsupported(Exception):
@@ -65,14 +68,16 @@ def bound_columns(
 
 def driver_executemany(
     connection: Connection,
-    statement: Any,
+    statement: Callable[[], Any],
     table: Table,
     rows: Sequence[Mapping[str, Any]],
+    kind: Hashable,
 ) -> bool:
-    """Execute ``statement`` (an ``INSERT`` into ``table``, or an upsert: one row's
-    ``VALUES``) for every row of ``rows`` (same keys) by one ``executemany`` of its
-    driver SQL; False, having done nothing, where that cannot be done exactly, or for a
-    few rows (compiling it then costs more than SQLAlchemy's cached statement)."""
+    """Execute what ``statement()`` makes (an ``INSERT`` into ``table``, or an upsert:
+    one row's ``VALUES``) for every row of ``rows`` (same keys) by one ``executemany`` of
+    its driver SQL; False, having done nothing, where that cannot be done exactly, or for
+    a few rows. ``kind`` names what ``statement()`` makes for ``table``: the compiled
+    statement is kept for it, the table, the keys and the dialect."""
     if len(rows) < MIN_ROWS:
         return False
     keys = list(rows[0])
@@ -81,7 +86,12 @@ def driver_executemany(
     except Unsupported:
         return False
     dialect = connection.dialect
-    compiled: Any = statement.compile(dialect=dialect, column_keys=keys)
+    cache_key = (kind, table, tuple(keys), dialect)
+    compiled: Any = _COMPILED.get(cache_key)
+    if compiled is None:
+        if len(_COMPILED) >= MAX_COMPILED:
+            _COMPILED.clear()
+        compiled = _COMPILED[cache_key] = statement().compile(dialect=dialect, column_keys=keys)
     if compiled.escaped_bind_names:
         return False
     at = {column.key: index for index, column in enumerate(columns)}

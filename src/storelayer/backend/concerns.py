@@ -9,6 +9,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn, Protocol
 
@@ -142,9 +143,15 @@ class Operations:
         """Upsert ``rows`` (same keys, no conflict key twice) by the fastest correct path:
         by default ``upsert(table, [], ...)`` through the driver's executemany; override
         it where executemany is slow (psycopg2: one round trip a row)."""
-        stmt = self.upsert(table, [], conflict_columns, update_columns)
-        if not (self.driver_executemany and driver_executemany(connection, stmt, table, rows)):
-            connection.execute(stmt, list(rows))
+        def statement() -> Any:
+            return self.upsert(table, [], conflict_columns, update_columns)
+
+        kind = ("upsert", tuple(conflict_columns), tuple(update_columns))
+        if not (
+            self.driver_executemany
+            and driver_executemany(connection, statement, table, rows, kind)
+        ):
+            connection.execute(statement(), list(rows))
 
     #: Whether the driver's own ``executemany`` of an ``INSERT`` is its fastest path
     #: (SQLite's runs in C, PyMySQL sends multi-row ``VALUES``): ``bulk_insert`` and
@@ -158,9 +165,11 @@ class Operations:
         """Insert ``rows`` (same keys) by the fastest correct path, column defaults
         applied: by default one executemany ``INSERT`` (multi-row ``VALUES`` batches),
         the driver's own where ``driver_executemany``."""
-        stmt = insert(table)
-        if not (self.driver_executemany and driver_executemany(connection, stmt, table, rows)):
-            connection.execute(stmt, list(rows))
+        if not (
+            self.driver_executemany
+            and driver_executemany(connection, partial(insert, table), table, rows, "insert")
+        ):
+            connection.execute(insert(table), list(rows))
 
     def insert_columns(
         self, connection: Connection, table: Table, batches: Iterable[Sequence[Sequence[Any]]]
