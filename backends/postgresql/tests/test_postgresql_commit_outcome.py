@@ -79,17 +79,24 @@ def test_a_commit_killed_in_flight_is_found_aborted_and_run_again(
 ) -> None:
     killed: list[int] = []
     done = threading.Event()
-    with admin.connect() as c:
-        c.exec_driver_sql("INSERT INTO commit_probe_gate VALUES (true)")
     killer = threading.Thread(target=terminate_first_commit, args=(admin, killed, done))
-    killer.start()
-    try:
-        with storelayer.connect(scratch_url, application_name=APP) as db:
+    with storelayer.connect(scratch_url, application_name=APP) as db:
+        # A first write sets up the markers table, committed on a connection of its own
+        # with the same application name: the killer must not take that COMMIT for the
+        # unit's (seen under load: the unit then committed, and nothing ran again).
+        db.run_in_transaction(
+            lambda s: s.execute(text("INSERT INTO commit_probe_gate VALUES (false)"))
+        )
+        with admin.connect() as c:
+            c.exec_driver_sql("DELETE FROM commit_probe_gate")
+            c.exec_driver_sql("INSERT INTO commit_probe_gate VALUES (true)")
+        killer.start()
+        try:
             db.run_in_transaction(lambda s: s.execute(text("INSERT INTO commit_probe VALUES (1)")))
             retries = db.metrics()["engines"]["primary"]["retries"]
-    finally:
-        done.set()
-        killer.join()
+        finally:
+            done.set()
+            killer.join()
     assert len(killed) == 1, "the COMMIT was never caught in flight"
     assert retries >= 1
     with admin.connect() as c:
