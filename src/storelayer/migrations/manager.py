@@ -34,6 +34,8 @@ from storelayer.migrations.locks import DEFAULT_LOCK_TIMEOUT, Report
 from storelayer.migrations.scaffold import init_directory, reference_script_location
 from storelayer.migrations.schema import SchemaReport, compare, describe, flatten, report
 
+#: Runs of an upgrade or downgrade that failed transiently before any statement.
+TRANSIENT_ATTEMPTS = 3
 #: A quoted string in SQL text: a value, never shown.
 _LITERAL = re.compile(r"'(?:[^']|'')*'")
 
@@ -182,18 +184,32 @@ class MigrationManager:
         return f"a migration failed ({outcome}): {one_line(error, self.database.url.password)}"
 
     def _run(self, fn: Any, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        config = self.config()
-        try:
-            with self._alembic_errors():
-                fn(config, *args, **kwargs)
-        except MigrationError as error:
-            cause = error.__cause__  # a statement failed (not, e.g., the lock's wait)
-            if (type(error) is MigrationError and isinstance(cause, exc.SQLAlchemyError)
-                    and fn in (command.upgrade, command.downgrade)):
+        for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+            config = self.config()
+            try:
+                with self._alembic_errors():
+                    fn(config, *args, **kwargs)
+            except MigrationError as error:
+                cause = error.__cause__  # a statement failed (not, e.g., the lock's wait)
+                if (type(error) is not MigrationError or not isinstance(cause, exc.SQLAlchemyError)
+                        or fn not in (command.upgrade, command.downgrade)):
+                    raise
+                if attempt < TRANSIENT_ATTEMPTS and self._nothing_ran(config, cause):
+                    continue  # e.g. a Galera certification conflict before the first step
                 raise MigrationError(self._step_failure(cause, config, fn, args)) from cause
-            raise
+            break
         applied: list[dict[str, Any]] = config.attributes[env.APPLIED]
         return applied
+
+    def _nothing_ran(self, config: Config, error: exc.SQLAlchemyError) -> bool:
+        """Whether a run that failed on ``error`` may simply run again: the database
+        calls the error transient (a deadlock, a certification conflict), and no
+        migration and no statement of one had run."""
+        return (
+            self.database.is_transient(error)
+            and not config.attributes.get(env.APPLIED)
+            and not config.attributes.get(env.STATEMENTS)
+        )
 
     def _where_now(self) -> str:
         try:
