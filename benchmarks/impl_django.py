@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.impl_base import Implementation, Unavailable, tally
-from benchmarks.schema import TABLE, UPDATE_COLUMNS
+from benchmarks.schema import SQLITE_PRAGMAS, TABLE, UPDATE_COLUMNS
 from benchmarks.targets import Target
 from benchmarks.workload import CountQuery, Expected, PageQuery, Row
 
@@ -22,7 +22,7 @@ def database_settings(target: Target) -> dict[str, Any]:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": target.path,
-            "OPTIONS": {"init_command": "PRAGMA synchronous=NORMAL"},
+            "OPTIONS": {"init_command": ";".join(SQLITE_PRAGMAS)},
         }
     engine = {"postgresql": "postgresql", "mysql": "mysql"}[target.backend]
     options = {"charset": "utf8mb4"} if target.backend == "mysql" else {}

@@ -16,7 +16,13 @@ import sqlite3
 from typing import Any
 
 from benchmarks.impl_base import Implementation, Unavailable
-from benchmarks.schema import INSERT_COLUMNS, SELECT_COLUMNS, TABLE, UPDATE_COLUMNS
+from benchmarks.schema import (
+    INSERT_COLUMNS,
+    SELECT_COLUMNS,
+    SQLITE_PRAGMAS,
+    TABLE,
+    UPDATE_COLUMNS,
+)
 from benchmarks.targets import Target
 from benchmarks.workload import CountQuery, Expected, PageQuery, Row
 
@@ -108,7 +114,8 @@ class RawSQLite(RawImplementation):
 
     def open(self) -> None:
         self.conn = sqlite3.connect(self.target.path, check_same_thread=False)
-        self.conn.execute("PRAGMA synchronous=NORMAL")
+        for pragma in SQLITE_PRAGMAS:
+            self.conn.execute(pragma)
 
     def _tuples(self, rows: list[Row]) -> list[tuple[Any, ...]]:
         # sqlite3 binds neither Decimal nor (from 3.12) datetime: store what

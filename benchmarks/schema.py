@@ -56,15 +56,21 @@ def table_summary(engine: Engine) -> tuple[int, int]:
     return int(count), int(total)
 
 
+#: The per-connection settings storelayer's SQLite backend uses (WAL is a property of
+#: the file), given to every implementation.
+SQLITE_PRAGMAS = ("PRAGMA synchronous=NORMAL", "PRAGMA temp_store=MEMORY")
+
+
 def tune_sqlite_connections(engine: Engine) -> None:
     """Give a plain SQLAlchemy engine on SQLite the per-connection settings storelayer's
-    SQLite backend uses (``synchronous=NORMAL``; WAL is a property of the file), so the
-    implementations differ in code, not in durability settings."""
+    SQLite backend uses (``SQLITE_PRAGMAS``), so the implementations differ in code,
+    not in durability or storage settings."""
     if engine.dialect.name != "sqlite":
         return
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
         cursor.close()

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import DateTime, Numeric, String, text
+from sqlalchemy import CheckConstraint, DateTime, Numeric, String, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storelayer import Conflict, Database
@@ -38,6 +38,8 @@ class Reading(Base):
     unit: Mapped[str] = mapped_column(String(5), default="kPa")
     batch: Mapped[int] = mapped_column(default=lambda: 7)
     origin: Mapped[str] = mapped_column(String(10), server_default=text("'probe'"))
+    note: Mapped[str | None] = mapped_column(String(200))
+    __table_args__ = (CheckConstraint("value >= 0", name="bulk_path_value_not_negative"),)
 
 
 #: What an upsert overwrites. Not ``share%``: SQLAlchemy's MySQL dialect doubles the
@@ -120,3 +122,31 @@ def test_a_repeated_key_is_the_same_error_on_either_path(db: Database, batch: in
         s.repository(Reading).bulk_create(rows)
     assert "s0001" not in str(caught.value)  # the value is never shown
     assert len(stored(db)) == 1  # nothing of the batch was written
+
+
+#: Rows of a write sent as several statements on SQLite (over 30,000 parameters) and
+#: MySQL (over 1 MB of text, with a 200-character note a row).
+SEVERAL = 4000
+
+
+@pytest.mark.parametrize("size", [3, MIN_ROWS + 10, SEVERAL], ids=["few", "one", "several"])
+@pytest.mark.parametrize("method", ["bulk_create", "upsert_many"])
+def test_a_failed_bulk_write_undoes_itself_alone_and_the_unit_goes_on(
+    db: Database, method: str, size: int
+) -> None:
+    """The last row breaks a CHECK constraint: whether the backend sent the write as one
+    statement, several, or one a row, none of its rows stays, and the unit of work keeps
+    its earlier and later writes."""
+    rows = [{**row(i), "unit": "bar", "note": "n" * 200} for i in range(2, size + 2)]
+    rows[-1]["value"] = Decimal(-1)
+    with db.session() as s:
+        readings = s.repository(Reading)
+        readings.create(**row(1))
+        with pytest.raises(Conflict) as caught:
+            if method == "bulk_create":
+                readings.bulk_create(rows)
+            else:
+                readings.upsert_many(rows, on=["id"], update=UPDATED)
+        assert "n" * 200 not in str(caught.value)
+        readings.bulk_create([row(size + 2)])
+    assert [stored_row[0] for stored_row in stored(db)] == [1, size + 2]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, NoReturn, Protocol
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, text
 
-from storelayer.backend.bulk import driver_executemany
+from storelayer.backend.bulk import MAX_PARAMETERS, alone, multirow_write, rows_by_parameters
 from storelayer.errors import MigrationLockTimeout
 
 if TYPE_CHECKING:
@@ -143,33 +143,50 @@ class Operations:
         """Upsert ``rows`` (same keys, no conflict key twice) by the fastest correct path:
         by default ``upsert(table, [], ...)`` through the driver's executemany; override
         it where executemany is slow (psycopg2: one round trip a row)."""
+
         def statement() -> Any:
             return self.upsert(table, [], conflict_columns, update_columns)
 
         kind = ("upsert", tuple(conflict_columns), tuple(update_columns))
-        if not (
-            self.driver_executemany
-            and driver_executemany(connection, statement, table, rows, kind)
-        ):
-            connection.execute(statement(), list(rows))
+        self._write_rows(connection, statement, table, rows, kind)
 
-    #: Whether the driver's own ``executemany`` of an ``INSERT`` is its fastest path
-    #: (SQLite's runs in C, PyMySQL sends multi-row ``VALUES``): ``bulk_insert`` and
-    #: ``bulk_upsert`` then bind the rows a column at a time and hand them to it
-    #: (``backend.bulk``).
-    driver_executemany: ClassVar[bool] = False
+    #: Whether bulk writes send multi-row ``VALUES`` statements made from the driver SQL
+    #: (``backend.bulk``), as many rows each as ``split_rows`` says, with the values
+    #: bound a column at a time: the fastest insert where the driver would send one
+    #: statement a row (SQLite) or build each row's parameters (PyMySQL). Only where a
+    #: failed statement is undone alone and the transaction goes on (SQLite, InnoDB):
+    #: ``bulk_insert`` and ``bulk_upsert`` then write all their rows or none, taking a
+    #: savepoint only when they send more than one statement, and a repository takes
+    #: none around a write of one call.
+    multirow_values: ClassVar[bool] = False
+
+    def split_rows(self, values: list[list[Any]]) -> list[int]:
+        """How many rows each statement of a multi-row write carries, in order, given
+        the bound values (one list per placeholder of a row): by default as many as
+        ``MAX_PARAMETERS`` parameters allow."""
+        return rows_by_parameters(values, MAX_PARAMETERS)
 
     def bulk_insert(
         self, connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
     ) -> None:
         """Insert ``rows`` (same keys) by the fastest correct path, column defaults
         applied: by default one executemany ``INSERT`` (multi-row ``VALUES`` batches),
-        the driver's own where ``driver_executemany``."""
-        if not (
-            self.driver_executemany
-            and driver_executemany(connection, partial(insert, table), table, rows, "insert")
-        ):
-            connection.execute(insert(table), list(rows))
+        multi-row statements of the driver SQL where ``multirow_values``."""
+        self._write_rows(connection, partial(insert, table), table, rows, "insert")
+
+    def _write_rows(
+        self,
+        connection: Connection,
+        statement: Callable[[], Any],
+        table: Table,
+        rows: Sequence[Mapping[str, Any]],
+        kind: Hashable,
+    ) -> None:
+        if not self.multirow_values:
+            connection.execute(statement(), list(rows))
+        elif not multirow_write(connection, statement, table, rows, kind, self.split_rows):
+            with alone(connection, len(rows)):  # the driver may send a statement a row
+                connection.execute(statement(), list(rows))
 
     def insert_columns(
         self, connection: Connection, table: Table, batches: Iterable[Sequence[Sequence[Any]]]

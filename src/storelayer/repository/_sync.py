@@ -287,11 +287,12 @@ class Repository(Generic[T]):
         if returning:
             return self._create_all(rows)
         values = sql.as_rows(self._cols, rows, purpose="bulk_create", insert=True)
-        with self._atomic():
+        batches = [self._cols.to_table_rows(group) for _, group in groupby(values, sql.key_set)]
+        ops = self.session.backend.ops
+        with self._atomic(calls=len(batches)):
             connection = self.session.connection()
-            for _, group in groupby(values, key=sql.key_set):
-                table_rows = self._cols.to_table_rows(group)
-                self.session.backend.ops.bulk_insert(connection, self._cols.table, table_rows)
+            for batch in batches:
+                ops.bulk_insert(connection, self._cols.table, batch)
         return len(values)
 
     def bulk_update(self, rows: Iterable[Mapping[str, Any] | T]) -> int:
@@ -326,7 +327,7 @@ class Repository(Generic[T]):
         plan = list(upsert_plan(self._cols, values, on, update))
         for shape in dict.fromkeys(map(tuple, values)):  # each row may be inserted
             self._cols.check_insert(shape)
-        with self._atomic():
+        with self._atomic(calls=len(plan)):
             connection = self.session.connection()
             for batch, columns in plan:
                 backend.ops.bulk_upsert(connection, self._cols.table, batch, conflict, columns)
@@ -352,13 +353,18 @@ class Repository(Generic[T]):
     # -- internals ---------------------------------------------------------------------
 
     @contextmanager
-    def _atomic(self) -> Iterator[None]:
+    def _atomic(self, calls: int = 0) -> Iterator[None]:
         """One write: integrity errors raised as ``Conflict``; inside a savepoint where
-        the backend has them, so that a failure undoes this write alone."""
+        the backend has them, so that a failure undoes this write alone - but for one
+        call of a bulk write (``calls``) where the backend makes each call all or
+        nothing itself (``Operations.multirow_values``)."""
         session = self.session
-        with conflicts_raised(session.backend):
+        backend = session.backend
+        with conflicts_raised(backend):
             session.flush()  # earlier changes: not part of this write's savepoint
-            savepoint = self.savepoint_writes and session.backend.features.savepoints
+            savepoint = self.savepoint_writes and backend.features.savepoints
+            if calls == 1 and backend.ops.multirow_values:
+                savepoint = False
             if savepoint and not session.info.get(AUTOCOMMIT_KEY):
                 with session.begin_nested():
                     yield

@@ -9,12 +9,10 @@ from typing import Any
 
 from sqlalchemy import UniqueConstraint
 
+from storelayer.backend.bulk import MAX_PARAMETERS
 from storelayer.errors import QueryError
 from storelayer.repository._query import ModelColumns
 from storelayer.repository._statements import key_set
-
-#: Bound parameters per statement, kept under every backend's limit (SQLite: 32766).
-MAX_PARAMETERS = 30_000
 
 
 def unique_keys(cols: ModelColumns) -> list[frozenset[str]]:

@@ -27,6 +27,7 @@ from storelayer.backend import (
     queue_pool_options,
     server_connection,
 )
+from storelayer.backend.bulk import rows_by_text
 from storelayer.backend.commit_markers import markers_of
 from storelayer.datetimes import AwareAsUTC, store_aware_datetimes_as_utc
 from storelayer_mysql import hosts, staging, types
@@ -101,6 +102,9 @@ _QUOTED_VALUE = re.compile(
     r"(?P<head>(?:entry|value:|text:|value))\s+(?P<q>['\"]).*(?P=q)(?P<tail>\s+(?:for|at|in)\s.*)$",
     re.S,
 )
+#: The longest statement a bulk write sends: PyMySQL's own limit for ``executemany``.
+MAX_STATEMENT_BYTES = 1_024_000
+
 _VERSION = re.compile(r"^\d+(\.\d+)*")
 
 
@@ -197,7 +201,10 @@ class MySQLOperations(Operations):
     """``ON DUPLICATE KEY UPDATE``, the version string, ``wait_timeout``; isolation set
     per transaction and commit markers (``transactions``)."""
 
-    driver_executemany = True
+    multirow_values = True
+
+    def split_rows(self, values: list[list[Any]]) -> list[int]:
+        return rows_by_text(values, MAX_STATEMENT_BYTES)
 
     def isolation_options(self, level: str) -> dict[str, Any]:
         return isolation_options(level)

@@ -87,7 +87,7 @@ class SQLiteOperations(Operations):
         ("read_committed", "repeatable_read", "serializable")
     )
     upsert = staticmethod(partial(on_conflict_upsert, insert))
-    driver_executemany = True
+    multirow_values = True
 
     def server_version(self, connection: Connection) -> str:
         return sqlite3.sqlite_version
@@ -158,6 +158,7 @@ class SQLiteBackend(Backend):
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
         finally:
