@@ -16,13 +16,14 @@ a column (``sqlite3`` reports "no such collation sequence").
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from itertools import repeat
 from typing import Any
 
 from sqlalchemy import Column, types
-from sqlalchemy.dialects.sqlite import NUMERIC
+from sqlalchemy.dialects.sqlite import DATETIME, NUMERIC
 from sqlalchemy.dialects.sqlite.base import SQLiteTypeCompiler
 from sqlalchemy.engine import Dialect, Engine
 
@@ -70,12 +71,16 @@ class TextDecimal(types.Numeric[Any]):
         return rounded
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
-        rounded = self._rounding()
+        if self.scale is None:
+            return lambda value: None if value is None else format(_exact(value), "f")
+        step, quantize = Decimal(1).scaleb(-self.scale), _WIDE_HALF_UP.quantize
 
-        def process(value: Any) -> Any:
+        def process(value: Any) -> Any:  # the rounding of _rounding(), in line: a call less
             if value is None:
                 return None
-            return format(rounded(value if type(value) is Decimal else _exact(value)), "f")
+            if type(value) is not Decimal:
+                value = _exact(value)
+            return format(quantize(value, step) if value.is_finite() else value, "f")
 
         return process
 
@@ -183,10 +188,38 @@ def register_collation(dbapi_connection: Any) -> None:
     await_(raw._execute(raw._conn.create_collation, COLLATION, compare_decimals))
 
 
+class IsoDateTime:
+    """Mix into SQLite's ``DATETIME``: a naive ``datetime`` is bound by one call in C
+    (``isoformat``, the same text as SQLAlchemy's default storage format, which fills a
+    dict of seven fields a value), anything else as the type beneath binds it."""
+
+    _storage_format: str
+
+    def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        process = super().bind_processor(dialect)  # type: ignore[misc]
+        if process is None or self._storage_format != DATETIME._storage_format:
+            return process  # type: ignore[no-any-return]
+        naive, isoformat = dt.datetime, dt.datetime.isoformat
+
+        def bind(value: Any) -> Any:
+            if type(value) is naive and value.tzinfo is None:
+                return isoformat(value, " ", "microseconds")
+            return process(value)
+
+        return bind
+
+
 def adapt_engine(engine: Engine) -> None:
-    """Make ``engine`` store, compare and reflect ``Numeric`` columns exactly."""
+    """Make ``engine`` store, compare and reflect ``Numeric`` columns exactly, and bind
+    naive datetimes in one call."""
     dialect = engine.dialect
-    dialect.colspecs = {**dialect.colspecs, types.Numeric: TextDecimal, types.Float: types.Float}
+    stamp = dialect.colspecs.get(types.DateTime, DATETIME)
+    dialect.colspecs = {
+        **dialect.colspecs,
+        types.Numeric: TextDecimal,
+        types.Float: types.Float,
+        types.DateTime: type(f"Iso{stamp.__name__}", (IsoDateTime, stamp), {}),
+    }
     # type_compiler: the older name of the same instance, which Alembic's type
     # comparison (migrate check) still uses.
     dialect.type_compiler_instance = dialect.type_compiler = PortableTypeCompiler(dialect)
