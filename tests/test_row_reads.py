@@ -191,3 +191,27 @@ def test_a_rows_stream_closed_early_leaves_its_unit_usable(
     assert first == [f"g{i:03}" for i in range(1, 7)]
     assert count == len(ROWS)
     assert written is not None and written[2] == "z"
+
+
+def test_a_rows_stream_gives_the_rows_a_list_gives(database_url: URL, backend: Backend) -> None:
+    """Fetch by fetch (SQLite types its decimals a column at a time after the first),
+    a stream's rows are the rows a list reads: same values, keys and class."""
+    engine = create_engine(backend.normalize_url(database_url))
+    Base.metadata.drop_all(engine)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    db = storelayer.connect(database_url, backend=backend.name)
+    try:
+        with db.session() as s:
+            s.repository(Gadget).bulk_create(ROWS)
+        with db.read_session() as s:
+            rows = s.repository(Gadget).rows
+            streamed = list(rows.stream(batch_size=5, order_by="id"))
+            listed = rows.list(order_by="id")
+    finally:
+        db.dispose()
+    assert len(streamed) == len(ROWS)
+    assert [tuple(r) for r in streamed] == [tuple(r) for r in listed]
+    assert [dict(r._mapping) for r in streamed] == [dict(r._mapping) for r in listed]
+    assert {type(r) for r in streamed} == {type(listed[0])}
+    assert [type(r.price) for r in streamed] == [Decimal] * len(ROWS)

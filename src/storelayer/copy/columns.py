@@ -5,31 +5,16 @@ where it has one), not a row at a time."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from functools import partial
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Table, select
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection
+
+from storelayer.repository._typed import Convert, column_converter
 
 #: One batch: a list of values per column, in the table's column order.
 Columns = list[list[Any]]
-#: Typed values of a column from the driver's.
-Convert = Callable[[Sequence[Any]], list[Any]]
-
-
-def _converter(impl: Any, dialect: Dialect, coltype: Any) -> Convert:
-    """The type's ``column_result_processor`` (a whole column at a time) where it has
-    one, else its result processor mapped over the column."""
-    whole = getattr(impl, "column_result_processor", None)
-    if whole is not None:
-        return whole(dialect, coltype)  # type: ignore[no-any-return]
-    process = impl.result_processor(dialect, coltype)
-    return partial(_each, process) if process is not None else list
-
-
-def _each(process: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
-    return list(map(process, values))
 
 
 def _converters(
@@ -37,7 +22,7 @@ def _converters(
 ) -> list[Convert]:
     dialect = connection.dialect
     return [
-        _converter(column.type.dialect_impl(dialect), dialect, described[1])
+        column_converter(column.type.dialect_impl(dialect), dialect, described[1])
         for column, described in zip(table.columns, description, strict=True)
     ]
 

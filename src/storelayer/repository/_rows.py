@@ -33,6 +33,7 @@ from storelayer.repository._plans import (
     select_values,
 )
 from storelayer.repository._query import columns_of
+from storelayer.repository._typed import typed_partitions
 
 if TYPE_CHECKING:
     from storelayer.session import Session
@@ -65,7 +66,7 @@ def session_runner(session: Session) -> tuple[Runner, Streamer]:
         connection = session.connection()
         result = connection.execute(stmt, execution_options={"yield_per": batch_size})
         try:
-            yield from result.partitions()
+            yield from typed_partitions(result, batch_size)
         finally:
             result.close()
 

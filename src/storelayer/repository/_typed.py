@@ -1,0 +1,77 @@
+"""Values typed a column at a time: where a column's type can turn a whole column of
+what the driver returns into Python values in one pass (``column_result_processor``:
+SQLite's exact decimals, in C), a stream's fetches are typed that way instead of by a
+Python call a value, and the same ``Row`` objects are made from them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from typing import Any
+
+from sqlalchemy.engine import CursorResult, Dialect, Row
+
+#: Typed values of a column from the driver's.
+Convert = Callable[[Sequence[Any]], list[Any]]
+
+
+def column_converter(impl: Any, dialect: Dialect, coltype: Any) -> Convert:
+    """The type's ``column_result_processor`` (a whole column at a time) where it has
+    one, else its result processor mapped over the column (``list``: none)."""
+    whole = getattr(impl, "column_result_processor", None)
+    if whole is not None:
+        return whole(dialect, coltype)  # type: ignore[no-any-return]
+    process = impl.result_processor(dialect, coltype)
+    return partial(_each, process) if process is not None else list
+
+
+def _each(process: Callable[[Any], Any], values: Sequence[Any]) -> list[Any]:
+    return list(map(process, values))
+
+
+def typed_partitions(result: CursorResult[Any], size: int) -> Iterator[Sequence[Row[Any]]]:
+    """``result.partitions(size)``: the same rows, but where a column's type types a
+    whole column in one pass, each fetch after the first is typed a column at a time.
+    The first fetch is SQLAlchemy's (it may hold rows it read ahead)."""
+    plan = _plan(result)
+    if plan is None:
+        yield from result.partitions(size)
+        return
+    converters, make = plan
+    rows: Sequence[Any] = result.fetchmany(size)
+    cursor = result.cursor
+    while rows:
+        yield rows
+        if len(rows) < size:
+            return
+        rows = cursor.fetchmany(size)
+        if rows:
+            typed = [
+                convert(values)
+                for convert, values in zip(converters, zip(*rows, strict=True), strict=True)
+            ]
+            rows = list(map(make, zip(*typed, strict=True)))
+
+
+def _plan(result: CursorResult[Any]) -> tuple[list[Convert], Callable[[Any], Row[Any]]] | None:
+    """Each column's converter and the maker of a typed row; None where no column's
+    type types a whole column (SQLAlchemy's rows cost no more), or the result is not a
+    compiled statement's."""
+    try:
+        metadata: Any = result._metadata
+        entries: Any = result.context.compiled._result_columns  # type: ignore[union-attr]
+        description = result.cursor.description
+        key_to_index = metadata._key_to_index
+    except AttributeError:
+        return None
+    if len(entries) != len(description):
+        return None
+    dialect = result.dialect
+    impls = [entry.type.dialect_impl(dialect) for entry in entries]
+    if not any(hasattr(impl, "column_result_processor") for impl in impls):
+        return None
+    converters = [
+        column_converter(impl, dialect, described[1])
+        for impl, described in zip(impls, description, strict=True)
+    ]
+    return converters, partial(Row, metadata, None, key_to_index)
