@@ -11,8 +11,8 @@ connection by calling ``execute`` (``aio._rows`` awaits it).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Generator, Iterator, Sequence
-from itertools import chain
+from collections.abc import Callable, Generator, Iterable, Iterator
+from itertools import chain, repeat, starmap
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from sqlalchemy import Row, Select
@@ -61,7 +61,7 @@ def session_runner(session: Session) -> tuple[Runner, Streamer]:
     """Plans run, and streams read, on ``session``'s connection: within its unit of
     work, in its transaction."""
 
-    def batches(stmt: Select[Any], batch_size: int) -> Generator[Sequence[Row[Any]], None, None]:
+    def batches(stmt: Select[Any], batch_size: int) -> Generator[Iterable[Row[Any]], None, None]:
         sql.check_streamable(session.info)
         connection = session.connection()
         result = connection.execute(stmt, execution_options={"yield_per": batch_size})
@@ -80,17 +80,27 @@ class RowStream(chain):  # type: ignore[type-arg]
     """The rows of a stream's fetches, handed on in C (no Python frame a row), with a
     generator's ``close()``: it ends the read and closes its cursor."""
 
-    _batches: Generator[Sequence[Row[Any]], None, None]
+    _batches: Generator[Iterable[Row[Any]], None, None]
 
     @classmethod
-    def of(cls, batches: Generator[Sequence[Row[Any]], None, None]) -> RowStream:
-        rows = cast(RowStream, cls.from_iterable(batches))
+    def of(cls, batches: Generator[Iterable[Row[Any]], None, None]) -> RowStream:
+        rows = cast(RowStream, cls.from_iterable(map(_handed_over, batches)))
         rows._batches = batches
         return rows
 
     def close(self) -> None:
         self._batches.close()
         deque(self, maxlen=0)  # the rest of the fetch in hand; then it ends
+
+
+def _handed_over(rows: Iterable[Row[Any]]) -> Iterator[Row[Any]]:
+    """The rows of a fetch in order, each let go of as it is handed on (as a cursor's
+    buffer does); a fetch's list is emptied in place, since the fetcher's generator
+    keeps the list it yielded until it fetches again."""
+    if type(rows) is not list:
+        return iter(rows)
+    rows.reverse()
+    return starmap(rows.pop, repeat((), len(rows)))
 
 
 class Rows(Generic[T]):
