@@ -88,3 +88,37 @@ def test_an_isolation_level_costs_at_most_one_round_trip(
     # the unit's first statement (SQLAlchemy's per-checkout switch cost 4: docs/performance.md)
     extra = {"postgresql": 0, "mysql": 1}[db.backend.name]
     assert sends["serializable"] == sends[None] + extra
+
+
+def sends_per_bulk_write(proxy: FaultProxy, db: Database, method: str) -> float:
+    """Client sends of one unit that writes 100 rows by one bulk call."""
+
+    def unit(n: int) -> None:
+        rows = [{"id": 1000 * n + i, "name": f"r{i}"} for i in range(100)]
+        with db.session() as s:
+            things = s.repository(Thing)
+            if method == "bulk_create":
+                things.bulk_create(rows)
+            else:
+                things.upsert_many(rows, on=["id"])
+
+    unit(1)  # connect and warm up
+    before = proxy.client_sends
+    for n in range(READS):
+        unit(n + 2)
+    return (proxy.client_sends - before) / READS
+
+
+@pytest.mark.parametrize("method", ["bulk_create", "upsert_many"])
+def test_a_bulk_write_of_one_call_takes_no_savepoint_on_mysql(
+    proxied: tuple[FaultProxy, Database], method: str
+) -> None:
+    """MySQL sends it as one statement, which InnoDB undoes alone if it fails: the
+    statement, the commit marker, COMMIT. PostgreSQL, where a failed statement ends
+    the transaction, keeps the savepoint: BEGIN, SAVEPOINT, the write (a bulk_create's
+    COPY sends its rows after its statement), RELEASE, the commit marker, COMMIT
+    (docs/performance.md, "Round trips per unit of work")."""
+    proxy, db = proxied
+    copy = method == "bulk_create"
+    expected = {"postgresql": 7 if copy else 6, "mysql": 3}[db.backend.name]
+    assert sends_per_bulk_write(proxy, db, method) == expected
