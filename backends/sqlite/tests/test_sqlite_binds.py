@@ -53,3 +53,20 @@ def test_a_decimal_is_bound_as_its_digits_at_the_scale(value: Any, scale: int | 
     if scale is not None and exact.is_finite():
         exact = HALF_UP.quantize(exact, Decimal(1).scaleb(-scale))
     assert bound(Numeric(30, scale), value) == format(exact, "f")
+
+
+def test_a_json_number_reads_back_as_written(tmp_path: Any) -> None:
+    """A ``JSON`` column is declared with text affinity: a document that is a float
+    with an integral value stays a float (numeric affinity stored 0.0 as 0)."""
+    from sqlalchemy import JSON, Column, Integer, MetaData, Table, inspect, select
+
+    docs = Table("docs", MetaData(), Column("id", Integer, primary_key=True), Column("doc", JSON))
+    written = [0.0, -0.0, 1.0, 1e16, 2, "0.0", [1.0], None]
+    with storelayer.connect(f"sqlite:///{tmp_path / 'json.db'}") as db:
+        docs.create(db.engine)
+        with db.engine.begin() as connection:
+            connection.execute(docs.insert(), [{"id": i, "doc": v} for i, v in enumerate(written)])
+            read = connection.execute(select(docs.c.doc).order_by(docs.c.id)).scalars().all()
+            reflected = inspect(connection).get_columns("docs")[1]["type"]
+    assert [(type(v), v) for v in read] == [(type(v), v) for v in written]
+    assert isinstance(reflected, JSON)

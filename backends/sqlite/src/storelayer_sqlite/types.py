@@ -9,6 +9,9 @@ rounded to the column's scale (half away from zero, as PostgreSQL and MySQL roun
 read back as ``Decimal``. The column's ``storelayer_decimal`` collation compares the
 digits as numbers, so ``=``, ``<``, ``ORDER BY`` and indexes order numerically.
 
+A ``JSON`` column is declared ``JSON_TEXT`` (text affinity) for the same reason: with the
+numeric affinity of ``JSON`` the document ``0.0`` was stored as the integer 0.
+
 Tables created before this kept ``NUMERIC`` affinity: their values read back as before.
 Tools that open the file without storelayer need the collation to compare or order such
 a column (``sqlite3`` reports "no such collation sequence").
@@ -29,6 +32,8 @@ from sqlalchemy.engine import Dialect, Engine
 
 #: The declared type of an exact decimal column (text affinity: it contains "TEXT").
 DECIMAL_TYPE = "DECIMAL_TEXT"
+#: The declared type of a JSON column (text affinity, so a number's text stays as is).
+JSON_TYPE = "JSON_TEXT"
 #: Room for every digit a column may hold (the default context keeps 28), rounding half
 #: away from zero.
 _WIDE_HALF_UP = Context(prec=1000, rounding=ROUND_HALF_UP)
@@ -154,7 +159,12 @@ class TextDecimal(types.Numeric[Any]):
 
 
 class PortableTypeCompiler(SQLiteTypeCompiler):
-    """``DECIMAL_TEXT(p, s) COLLATE storelayer_decimal`` for ``Numeric`` columns."""
+    """``DECIMAL_TEXT(p, s) COLLATE storelayer_decimal`` for ``Numeric`` columns, and
+    ``JSON_TEXT`` for ``JSON`` ones: a column declared ``JSON`` has numeric affinity,
+    which stores the document ``0.0`` as the integer 0 (read back as ``0``)."""
+
+    def visit_JSON(self, type_: Any, **kw: Any) -> str:
+        return JSON_TYPE
 
     def visit_NUMERIC(self, type_: Any, **kw: Any) -> str:
         return self._decimal(type_, **kw)
@@ -224,4 +234,6 @@ def adapt_engine(engine: Engine) -> None:
     # comparison (migrate check) still uses.
     dialect.type_compiler_instance = dialect.type_compiler = PortableTypeCompiler(dialect)
     names = getattr(dialect, "ischema_names", {})
-    dialect.ischema_names = {**names, DECIMAL_TYPE: NUMERIC}  # type: ignore[attr-defined]
+    dialect.ischema_names = {  # type: ignore[attr-defined]
+        **names, DECIMAL_TYPE: NUMERIC, JSON_TYPE: names.get("JSON", types.JSON)
+    }
