@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Table, select
 from sqlalchemy.engine import Connection
 
-from storelayer.repository._typed import Convert, column_converter
+from storelayer.repository._typed import Convert, column_converter, typed_columns
 
 #: One batch: a list of values per column, in the table's column order.
 Columns = list[list[Any]]
@@ -48,10 +48,7 @@ def read_columns(
         # without building SQLAlchemy's rows (a third of the time of a read).
         rows = result.fetchmany(batch_size)
         while rows:
-            yield [
-                convert(values)
-                for convert, values in zip(converters, zip(*rows, strict=True), strict=True)
-            ]
+            yield typed_columns(converters, rows)
             if len(rows) < batch_size:
                 return
             rows = cursor.fetchmany(batch_size)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.engine import CursorResult, Dialect, Row
@@ -53,13 +54,19 @@ def typed_partitions(result: CursorResult[Any], size: int) -> Iterator[Iterable[
         if not fetched:
             return
         if converters is not None:  # typed, the driver's rows let go of before the yield
-            typed = [
-                convert(values)
-                for convert, values in zip(converters, zip(*rows, strict=True), strict=True)
-            ]
+            typed = typed_columns(converters, rows)
             rows = zip(*typed, strict=True)
             del typed
         yield map(make, rows)
+
+
+def typed_columns(converters: Sequence[Convert], rows: Sequence[Sequence[Any]]) -> list[list[Any]]:
+    """The driver's ``rows`` as one list of typed values per column. Column by column
+    (``zip(*rows)`` would make an iterator a row, which the collector counts: a pass of
+    it every fetch)."""
+    return [
+        convert(list(map(itemgetter(index), rows))) for index, convert in enumerate(converters)
+    ]
 
 
 def _plan(
