@@ -131,3 +131,25 @@ def test_the_migration_lock_finds_the_write_lock_free_after_a_read_unit(
             s.execute(text("INSERT INTO locked VALUES (1)"))
     finally:
         db.dispose()
+
+
+def test_a_driver_error_in_the_switch_is_raised_as_sqlalchemy_raises_it(tmp_path: Path) -> None:
+    """The read-only switch runs on the raw DBAPI connection in a ``begin`` event, where
+    SQLAlchemy wraps nothing: its driver errors are wrapped as SQLAlchemy's, so that a
+    lost server is a disconnect the routing can tell (a replica ejected), not a bare
+    driver error."""
+    import sqlite3
+
+    from sqlalchemy import create_engine
+    from sqlalchemy import exc as sa_exc
+
+    from storelayer.backend.readonly import driver_errors_wrapped
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'wrapped.db'}")
+    with engine.connect() as conn:
+        wrapped = driver_errors_wrapped(conn, "the switch")
+        with pytest.raises(sa_exc.OperationalError) as caught, wrapped:
+            conn.connection.dbapi_connection.execute("SELEC 1")
+        assert isinstance(caught.value.orig, sqlite3.Error)
+        assert not caught.value.connection_invalidated and not conn.invalidated
+    engine.dispose()

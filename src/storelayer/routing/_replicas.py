@@ -285,8 +285,7 @@ class ReplicaSet:
         if token is None:  # the common case, kept short
             for name in self.candidates():
                 connection = self._connect(name, engines)
-                if connection is not None:
-                    connection.begin()
+                if connection is not None and self._begun(name, connection):
                     self.count("reads", name)
                     return name, connection
             return self.fallback("no_replica")
@@ -343,6 +342,18 @@ class ReplicaSet:
         except CONNECT_ERRORS as error:
             self.record_failure(name, one_line(error))
             return None
+
+    def _begun(self, name: str, connection: Connection) -> bool:
+        """Whether the read's transaction began on replica ``name``; False (the replica
+        ejected, the connection closed) when the server was lost in between - the BEGIN's
+        set-up (the read-only switch) is its first use of the connection."""
+        try:
+            connection.begin()
+        except CONNECT_ERRORS as error:
+            close_quietly(connection)
+            self.record_failure(name, one_line(error))
+            return False
+        return True
 
     def _replayed(self, name: str, connection: Connection, token: ConsistencyToken) -> str:
         """One of "yes", "no", "unknown" (the backend cannot tell), "invalid" (not a
