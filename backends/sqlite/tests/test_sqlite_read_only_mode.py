@@ -143,7 +143,7 @@ def test_a_driver_error_in_the_switch_is_raised_as_sqlalchemy_raises_it(tmp_path
     from sqlalchemy import create_engine
     from sqlalchemy import exc as sa_exc
 
-    from storelayer.backend.readonly import driver_errors_wrapped
+    from storelayer.backend.driver_errors import driver_errors_wrapped
 
     engine = create_engine(f"sqlite:///{tmp_path / 'wrapped.db'}")
     with engine.connect() as conn:

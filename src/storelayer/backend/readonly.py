@@ -6,12 +6,13 @@ reads (or of writes) on one connection costs nothing more."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
-from sqlalchemy import exc as sa_exc
+
+from storelayer.backend.driver_errors import driver_errors_wrapped
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -57,27 +58,3 @@ def enforce_read_only_units(
                 with suppress(Exception):  # a dead connection is discarded anyway
                     switch(dbapi_connection, False)
 
-
-@contextmanager
-def driver_errors_wrapped(conn: Connection, what: str) -> Iterator[None]:
-    """Around a raw DBAPI call on ``conn`` (in an event, where SQLAlchemy does not
-    wrap it): the driver's error raised as SQLAlchemy's ``DBAPIError`` for it would be,
-    the connection invalidated when the error says it is gone - so that a server lost
-    at that moment is a disconnect the caller can tell (a replica is ejected, a unit
-    retried), not a bare driver error."""
-    dialect = conn.dialect
-    try:
-        yield
-    except dialect.loaded_dbapi.Error as error:
-        gone = dialect.is_disconnect(error, conn.connection.dbapi_connection, None)
-        if gone:
-            conn.invalidate(error)
-        raise sa_exc.DBAPIError.instance(
-            what,
-            None,
-            error,
-            dialect.loaded_dbapi.Error,
-            hide_parameters=True,
-            connection_invalidated=gone,
-            dialect=dialect,
-        ) from error

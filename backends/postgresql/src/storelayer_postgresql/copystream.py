@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import text
 
 from storelayer.backend.bulk import Unsupported
+from storelayer.backend.driver_errors import driver_errors_wrapped
 from storelayer_postgresql.fastpath import (
-    _as_sqlalchemy_errors,
     _column_text,
     _psycopg2_cursor,
     copy_statement,
@@ -140,7 +140,7 @@ def copy_columns(
     with cursor:
         while not stream.ended:
             try:
-                with _as_sqlalchemy_errors(connection, statement):
+                with driver_errors_wrapped(connection, statement):
                     cursor.copy_expert(statement, stream)
             except Exception:
                 if stream.error is not None:

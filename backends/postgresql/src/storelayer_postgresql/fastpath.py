@@ -14,17 +14,15 @@ import datetime as dt
 import io
 import re
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from functools import partial
 from itertools import compress, repeat
 from operator import is_not, methodcaller
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import exc
-
 from storelayer.backend.bulk import Unsupported, bound_columns
+from storelayer.backend.driver_errors import driver_errors_wrapped
 
 if TYPE_CHECKING:
     from sqlalchemy import Column, Table
@@ -50,25 +48,6 @@ def _psycopg2_cursor(connection: Connection) -> Any:
     if raw is None or not hasattr(raw, "cursor") or not hasattr(raw, "get_dsn_parameters"):
         raise Unsupported("not a psycopg2 connection")
     return raw.cursor()
-
-
-@contextmanager
-def _as_sqlalchemy_errors(connection: Connection, statement: str) -> Iterator[None]:
-    """Driver errors of the raw cursor, wrapped as SQLAlchemy wraps them (an
-    ``IntegrityError`` stays one, so the repository reports a ``Conflict``)."""
-    import psycopg2  # type: ignore[import-untyped]
-
-    try:
-        yield
-    except psycopg2.Error as error:
-        raise exc.DBAPIError.instance(
-            statement,
-            None,
-            error,
-            psycopg2.Error,
-            dialect=connection.dialect,
-            hide_parameters=True,
-        ) from error
 
 
 def _copy_text(value: Any) -> str:
@@ -169,7 +148,7 @@ def copy_insert(connection: Connection, table: Table, rows: Sequence[Mapping[str
     buffer.writelines(line + "\n" for line in map("\t".join, zip(*text, strict=True)))
     buffer.seek(0)
     statement = copy_statement(connection, table, columns)
-    with cursor, _as_sqlalchemy_errors(connection, statement):
+    with cursor, driver_errors_wrapped(connection, statement):
         cursor.copy_expert(statement, buffer)
     return True
 
@@ -207,6 +186,6 @@ def values_upsert(
         f"INSERT INTO {preparer.format_table(table)} ({names}) VALUES %s "
         f"ON CONFLICT ({target}) {action}"
     )
-    with cursor, _as_sqlalchemy_errors(connection, sql):
+    with cursor, driver_errors_wrapped(connection, sql):
         execute_values(cursor, sql, data, page_size=UPSERT_PAGE)
     return True
